@@ -1,0 +1,1 @@
+"""pmteam agents package."""

@@ -1,0 +1,1 @@
+"""pmteam storage package."""
