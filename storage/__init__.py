@@ -1,1 +1,1 @@
-"""pmteam storage package."""
+"""pmteam storage: SQLModel tables, engine setup, repositories and migrations."""

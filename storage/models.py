@@ -1,0 +1,241 @@
+"""The tables: tasks and their turns, status history, reports, research, usage and standups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"  # received, waiting for a worker
+    WORKING = "working"  # a turn is running now
+    IN_PROGRESS = "in_progress"  # the last report said IN_PROGRESS
+    BLOCKED = "blocked"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+OPEN_STATUSES: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.QUEUED, TaskStatus.WORKING, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED}
+)
+
+
+class TurnStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def _ts_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Task(SQLModel, table=True):
+    """One Slack thread's piece of work; shown to people as ``T-<id>``."""
+
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "thread_ts", name="uq_task_thread"),
+        Index("ix_task_status_updated", "status", "updated_at"),
+        Index("ix_task_requester_status", "requester_id", "status"),
+        Index("ix_task_channel_status", "channel_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    thread_ts: str = Field(max_length=32)
+    requester_id: str = Field(max_length=32)
+    title: str = Field(max_length=200)
+    request_text: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default=TaskStatus.QUEUED, sa_type=String(16))
+    status_reason: str | None = Field(default=None, sa_column=Column(Text))
+    estimated_time: str | None = Field(default=None, max_length=200)
+    estimate_due_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    nudged_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+    @property
+    def ref(self) -> str:
+        return f"T-{self.id}"
+
+
+class Turn(SQLModel, table=True):
+    """One request in a task's thread (the first mention, or a follow-up), worked once."""
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "seq", name="uq_turn_task_seq"),
+        # The intake dedupe key: Slack retries and the app_mention + message double delivery
+        # both carry the same (team, channel, ts).
+        UniqueConstraint("team_id", "channel_id", "message_ts", name="uq_turn_message"),
+        Index("ix_turn_queue", "status", "id"),
+        # The database itself refuses a second running turn for one task.
+        Index(
+            "uq_turn_one_running_per_task",
+            "task_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+        Index("ix_turn_lease", "status", "lease_expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
+    seq: int
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    message_ts: str = Field(max_length=32)
+    user_id: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(default="mention", max_length=16)
+    status: str = Field(default=TurnStatus.QUEUED, sa_type=String(16))
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    answer_text: str | None = Field(default=None, sa_column=Column(Text))
+    failure_reason: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+    started_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+
+
+class TaskEvent(SQLModel, table=True):
+    """The status history of a task, with who moved it."""
+
+    __tablename__ = "task_event"
+    __table_args__ = (
+        Index("ix_taskevent_task", "task_id", "id"),
+        Index("ix_taskevent_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
+    kind: str = Field(default="status", max_length=16)  # status | acknowledged | nudged
+    from_status: str | None = Field(default=None, sa_type=String(16))
+    to_status: str | None = Field(default=None, sa_type=String(16))
+    actor: str = Field(max_length=32)  # a Slack user id, or "pmteam" for the bot itself
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class Report(SQLModel, table=True):
+    """A stored CompletionReport for one turn (the full report as JSON, key fields as columns)."""
+
+    __table_args__ = (
+        UniqueConstraint("turn_id", name="uq_report_turn"),
+        Index("ix_report_task", "task_id", "id"),
+        Index("ix_report_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
+    turn_id: int = Field(foreign_key="turn.id", ondelete="CASCADE")
+    status: str = Field(max_length=16)  # COMPLETED | IN_PROGRESS | BLOCKED
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    red_flag_count: int = 0
+    min_score: int = 9
+    gaps: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class ResearchRequest(SQLModel, table=True):
+    """One consultation of the researcher, with its findings and cited sources."""
+
+    __tablename__ = "research_request"
+    __table_args__ = (Index("ix_research_task", "task_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id", ondelete="CASCADE")
+    turn_id: int | None = Field(default=None, foreign_key="turn.id", ondelete="CASCADE")
+    objective: str = Field(sa_column=Column(Text, nullable=False))
+    request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    findings: str = Field(sa_column=Column(Text, nullable=False))
+    sources: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    live_sources: bool = True
+    web_searches: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class LLMCall(SQLModel, table=True):
+    """The usage ledger: one row per model call."""
+
+    __tablename__ = "llm_call"
+    __table_args__ = (
+        Index("ix_llmcall_created", "created_at"),
+        Index("ix_llmcall_task", "task_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id", ondelete="SET NULL")
+    turn_id: int | None = Field(default=None, foreign_key="turn.id", ondelete="SET NULL")
+    agent: str = Field(max_length=32)  # engineer | researcher | reporter | pm
+    model: str = Field(max_length=64)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    web_searches: int = 0
+    cost_usd: float = 0.0
+    latency_ms: int = 0
+    stop_reason: str | None = Field(default=None, max_length=40)
+    request_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class SlackPost(SQLModel, table=True):
+    """What was posted to Slack for a turn, keyed so a retried turn never posts twice."""
+
+    __tablename__ = "slack_post"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=100, unique=True)  # "<turn id>:<kind>"
+    turn_id: int | None = Field(default=None, foreign_key="turn.id", ondelete="CASCADE")
+    kind: str = Field(max_length=32)  # answer | matrix | report | failure | nudge ...
+    channel_id: str = Field(max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class Standup(SQLModel, table=True):
+    """The claim row that makes each (channel, period) standup go out exactly once."""
+
+    __table_args__ = (UniqueConstraint("channel_id", "period", name="uq_standup_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: str = Field(max_length=32)
+    period: str = Field(max_length=40)  # the local scheduled time, ISO
+    status: str = Field(default="claimed", max_length=16)  # claimed | posted | skipped
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    ts: str | None = Field(default=None, max_length=32)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+    posted_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+
+
+class DedupeKey(SQLModel, table=True):
+    """Slack event ids already handled, so a retried delivery is recognised before any work."""
+
+    __tablename__ = "dedupe_key"
+
+    key: str = Field(primary_key=True, max_length=120)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column(index=True))
+
+
+class HomeVisit(SQLModel, table=True):
+    """When each person last opened the App Home, so status changes refresh only live boards."""
+
+    __tablename__ = "home_visit"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    team_id: str = Field(max_length=32)
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column(index=True))

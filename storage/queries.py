@@ -1,0 +1,327 @@
+"""Read queries behind `/pm status`, `/pm list`, the App Home board and the standup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    OPEN_STATUSES,
+    LLMCall,
+    Report,
+    ResearchRequest,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    Turn,
+)
+
+
+async def count_by_status(*, session: AsyncSession) -> dict[TaskStatus, int]:
+    """How many tasks are in each status (every status present, zero when none)."""
+    rows = await session.exec(select(Task.status, func.count()).group_by(col(Task.status)))
+    counts = dict.fromkeys(TaskStatus, 0)
+    for status, count in rows.all():
+        counts[TaskStatus(status)] = count
+    return counts
+
+
+class ListKind(StrEnum):
+    OPEN = "open"
+    BLOCKED = "blocked"
+    DONE = "done"
+    MINE = "mine"
+    USER = "user"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    kind: ListKind = ListKind.OPEN
+    user_id: str | None = None  # for MINE and USER
+    channel_id: str | None = None  # for CHANNEL
+
+
+async def list_tasks(
+    *,
+    session: AsyncSession,
+    task_filter: TaskFilter,
+    limit: int = 10,
+    before_id: int | None = None,
+) -> list[Task]:
+    """Newest first, keyset-paginated by id (pass the last id seen as `before_id`)."""
+    query = select(Task)
+    match task_filter.kind:
+        case ListKind.OPEN:
+            query = query.where(col(Task.status).in_(sorted(OPEN_STATUSES)))
+        case ListKind.BLOCKED:
+            query = query.where(col(Task.status) == TaskStatus.BLOCKED)
+        case ListKind.DONE:
+            query = query.where(col(Task.status) == TaskStatus.COMPLETED)
+        case ListKind.MINE | ListKind.USER:
+            query = query.where(col(Task.requester_id) == task_filter.user_id)
+        case ListKind.CHANNEL:
+            query = query.where(col(Task.channel_id) == task_filter.channel_id)
+    if before_id is not None:
+        query = query.where(col(Task.id) < before_id)
+    result = await session.exec(query.order_by(col(Task.id).desc()).limit(limit))
+    return list(result.all())
+
+
+async def tasks_for_user(
+    *, session: AsyncSession, user_id: str, open_only: bool = True, limit: int = 10
+) -> list[Task]:
+    query = select(Task).where(col(Task.requester_id) == user_id)
+    if open_only:
+        query = query.where(col(Task.status).in_(sorted(OPEN_STATUSES)))
+    result = await session.exec(query.order_by(col(Task.id).desc()).limit(limit))
+    return list(result.all())
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    task: Task
+    events: list[TaskEvent]
+    turns: list[Turn]
+    last_report: Report | None
+    research: list[ResearchRequest]
+    cost_usd: float
+    tokens: int
+
+
+async def task_detail(*, session: AsyncSession, task_id: int) -> TaskDetail | None:
+    task = await session.get(Task, task_id)
+    if task is None:
+        return None
+    events = await session.exec(
+        select(TaskEvent).where(col(TaskEvent.task_id) == task_id).order_by(col(TaskEvent.id))
+    )
+    turns = await session.exec(
+        select(Turn).where(col(Turn.task_id) == task_id).order_by(col(Turn.seq))
+    )
+    last_report = await latest_report(session=session, task_id=task_id)
+    research = await session.exec(
+        select(ResearchRequest)
+        .where(col(ResearchRequest.task_id) == task_id)
+        .order_by(col(ResearchRequest.id))
+    )
+    usage = await session.exec(
+        select(
+            func.coalesce(func.sum(LLMCall.cost_usd), 0.0),
+            func.coalesce(
+                func.sum(
+                    LLMCall.input_tokens
+                    + LLMCall.output_tokens
+                    + LLMCall.cache_read_tokens
+                    + LLMCall.cache_write_tokens
+                ),
+                0,
+            ),
+        ).where(col(LLMCall.task_id) == task_id)
+    )
+    cost, tokens = usage.one()
+    return TaskDetail(
+        task=task,
+        events=list(events.all()),
+        turns=list(turns.all()),
+        last_report=last_report,
+        research=list(research.all()),
+        cost_usd=float(cost),
+        tokens=int(tokens),
+    )
+
+
+async def latest_report(*, session: AsyncSession, task_id: int) -> Report | None:
+    result = await session.exec(
+        select(Report).where(col(Report.task_id) == task_id).order_by(col(Report.id).desc())
+    )
+    return result.first()
+
+
+async def recent_reports(
+    *, session: AsyncSession, limit: int = 10, since: datetime | None = None
+) -> list[tuple[Report, Task]]:
+    """The newest reports with their tasks (the App Home's "last 10 reports")."""
+    query = select(Report, Task).join(Task, col(Task.id) == col(Report.task_id))
+    if since is not None:
+        query = query.where(col(Report.created_at) >= since)
+    result = await session.exec(query.order_by(col(Report.id).desc()).limit(limit))
+    return list(result.all())
+
+
+async def red_flag_reports(
+    *, session: AsyncSession, since: datetime, until: datetime | None = None, limit: int = 50
+) -> list[tuple[Report, Task]]:
+    query = (
+        select(Report, Task)
+        .join(Task, col(Task.id) == col(Report.task_id))
+        .where(col(Report.created_at) >= since, col(Report.red_flag_count) > 0)
+    )
+    if until is not None:
+        query = query.where(col(Report.created_at) < until)
+    result = await session.exec(query.order_by(col(Report.id).desc()).limit(limit))
+    return list(result.all())
+
+
+async def blocked_tasks(*, session: AsyncSession, limit: int = 20) -> list[Task]:
+    result = await session.exec(
+        select(Task)
+        .where(col(Task.status) == TaskStatus.BLOCKED)
+        .order_by(col(Task.updated_at).desc())
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    agent: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    web_searches: int
+    cost_usd: float
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    rows: list[UsageRow] = field(default_factory=list)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(row.cost_usd for row in self.rows)
+
+    @property
+    def web_searches(self) -> int:
+        return sum(row.web_searches for row in self.rows)
+
+    @property
+    def tokens(self) -> int:
+        return sum(row.prompt_tokens + row.output_tokens for row in self.rows)
+
+    @property
+    def cache_share(self) -> float:
+        """The share of prompt tokens served from the cache."""
+        prompt = sum(row.prompt_tokens for row in self.rows)
+        return sum(row.cache_read_tokens for row in self.rows) / prompt if prompt else 0.0
+
+
+async def usage_since(
+    *, session: AsyncSession, since: datetime, until: datetime | None = None
+) -> UsageSummary:
+    """Tokens, web searches and cost by agent and model over a period."""
+    # Nine columns: more than sqlmodel.select's typed overloads take, so plain SQLAlchemy.
+    query = sa_select(
+        col(LLMCall.agent),
+        col(LLMCall.model),
+        func.count(),
+        func.sum(col(LLMCall.input_tokens)),
+        func.sum(col(LLMCall.output_tokens)),
+        func.sum(col(LLMCall.cache_read_tokens)),
+        func.sum(col(LLMCall.cache_write_tokens)),
+        func.sum(col(LLMCall.web_searches)),
+        func.sum(col(LLMCall.cost_usd)),
+    ).where(col(LLMCall.created_at) >= since)
+    if until is not None:
+        query = query.where(col(LLMCall.created_at) < until)
+    result = await session.execute(
+        query.group_by(col(LLMCall.agent), col(LLMCall.model)).order_by(
+            col(LLMCall.agent), col(LLMCall.model)
+        )
+    )
+    return UsageSummary(
+        rows=[
+            UsageRow(
+                agent=agent,
+                model=model,
+                calls=int(calls),
+                input_tokens=int(inp or 0),
+                output_tokens=int(out or 0),
+                cache_read_tokens=int(cread or 0),
+                cache_write_tokens=int(cwrite or 0),
+                web_searches=int(searches or 0),
+                cost_usd=float(cost or 0.0),
+            )
+            for agent, model, calls, inp, out, cread, cwrite, searches, cost in result.all()
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class StandupActivity:
+    """What a standup covers for the period [since, until)."""
+
+    completed: list[tuple[Task, Report | None]]
+    in_progress: list[tuple[Task, Report | None]]
+    blocked: list[Task]
+    red_flags: list[tuple[Report, Task]]
+    handoffs: list[tuple[Report, Task]]
+    usage: UsageSummary
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.completed or self.in_progress or self.blocked or self.red_flags)
+
+
+async def standup_activity(
+    *, session: AsyncSession, since: datetime, until: datetime, limit: int = 25
+) -> StandupActivity:
+    completed = await session.exec(
+        select(Task)
+        .where(
+            col(Task.status) == TaskStatus.COMPLETED,
+            col(Task.updated_at) >= since,
+            col(Task.updated_at) < until,
+        )
+        .order_by(col(Task.updated_at).desc())
+        .limit(limit)
+    )
+    in_progress = await session.exec(
+        select(Task)
+        .where(col(Task.status).in_([TaskStatus.IN_PROGRESS, TaskStatus.WORKING]))
+        .order_by(col(Task.updated_at).desc())
+        .limit(limit)
+    )
+    completed_tasks = list(completed.all())
+    progress_tasks = list(in_progress.all())
+    reports = await _latest_reports_for(
+        session=session, task_ids=[t.id for t in completed_tasks + progress_tasks if t.id]
+    )
+    recent = await recent_reports(session=session, limit=200, since=since)
+    recent = [(report, task) for report, task in recent if report.created_at < until]
+    return StandupActivity(
+        completed=[(task, reports.get(task.id or 0)) for task in completed_tasks],
+        in_progress=[(task, reports.get(task.id or 0)) for task in progress_tasks],
+        blocked=await blocked_tasks(session=session, limit=limit),
+        red_flags=[(r, t) for r, t in recent if r.red_flag_count > 0][:limit],
+        handoffs=[(r, t) for r, t in recent if r.data.get("dependencies_handoffs")][:limit],
+        usage=await usage_since(session=session, since=since, until=until),
+    )
+
+
+async def _latest_reports_for(
+    *, session: AsyncSession, task_ids: Sequence[int]
+) -> dict[int, Report]:
+    if not task_ids:
+        return {}
+    newest = (
+        select(func.max(Report.id))
+        .where(col(Report.task_id).in_(task_ids))
+        .group_by(col(Report.task_id))
+    )
+    result = await session.exec(select(Report).where(col(Report.id).in_(newest)))
+    return {report.task_id: report for report in result.all()}

@@ -1,0 +1,268 @@
+"""Task intake and the task status state machine, with its TaskEvent history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Task, TaskEvent, TaskStatus, Turn
+from storage.types import utcnow
+
+BOT_ACTOR = "pmteam"
+TITLE_LENGTH = 120
+
+S = TaskStatus
+ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    S.QUEUED: frozenset({S.WORKING, S.BLOCKED, S.COMPLETED, S.FAILED}),
+    S.WORKING: frozenset({S.QUEUED, S.IN_PROGRESS, S.BLOCKED, S.COMPLETED, S.FAILED}),
+    S.IN_PROGRESS: frozenset({S.QUEUED, S.WORKING, S.BLOCKED, S.COMPLETED, S.FAILED}),
+    S.BLOCKED: frozenset({S.QUEUED, S.WORKING, S.IN_PROGRESS, S.COMPLETED, S.FAILED}),
+    S.COMPLETED: frozenset({S.QUEUED, S.WORKING}),
+    S.FAILED: frozenset({S.QUEUED, S.WORKING, S.COMPLETED}),
+}
+
+# A follow-up in the thread puts a finished or waiting task back in the queue.
+_REQUEUE_ON_FOLLOW_UP = frozenset({S.IN_PROGRESS, S.BLOCKED, S.COMPLETED, S.FAILED})
+
+
+class IllegalTransition(Exception):
+    """A status change the state machine does not allow; the message is fit to show a person."""
+
+    def __init__(self, task: Task, to_status: TaskStatus) -> None:
+        self.task = task
+        self.from_status = TaskStatus(task.status)
+        self.to_status = to_status
+        if self.from_status == to_status:
+            message = f"{task.ref} is already {describe_status(to_status)}."
+        else:
+            message = (
+                f"{task.ref} is {describe_status(self.from_status)}; "
+                f"it can't be moved to {describe_status(to_status)}."
+            )
+        super().__init__(message)
+
+
+def describe_status(status: TaskStatus | str) -> str:
+    return TaskStatus(status).value.replace("_", " ")
+
+
+def can_transition(from_status: TaskStatus | str, to_status: TaskStatus) -> bool:
+    return to_status in ALLOWED_TRANSITIONS[TaskStatus(from_status)]
+
+
+def apply_transition(
+    *,
+    session: AsyncSession,
+    task: Task,
+    to_status: TaskStatus,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> TaskEvent:
+    """Move the task in this session's transaction and record the event; the caller commits."""
+    if not can_transition(task.status, to_status):
+        raise IllegalTransition(task, to_status)
+    assert task.id is not None
+    now = now or utcnow()
+    event = TaskEvent(
+        task_id=task.id,
+        from_status=task.status,
+        to_status=to_status,
+        actor=actor,
+        note=note,
+        created_at=now,
+    )
+    task.status = to_status
+    task.updated_at = now
+    if to_status == TaskStatus.BLOCKED:
+        task.status_reason = note
+    elif to_status != TaskStatus.FAILED:
+        task.status_reason = None
+    session.add(task)
+    session.add(event)
+    return event
+
+
+async def transition_task(
+    *,
+    session: AsyncSession,
+    task_id: int,
+    to_status: TaskStatus,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Task:
+    """Change a task's status through the state machine; raises IllegalTransition."""
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise LookupError(f"T-{task_id} does not exist")
+    try:
+        apply_transition(
+            session=session, task=task, to_status=to_status, actor=actor, note=note, now=now
+        )
+    except IllegalTransition:
+        await session.rollback()
+        raise
+    await session.commit()
+    return task
+
+
+async def record_task_event(
+    *,
+    session: AsyncSession,
+    task_id: int,
+    kind: str,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> TaskEvent:
+    """Record something that happened to a task without changing its status (e.g. a PM ack)."""
+    event = TaskEvent(
+        task_id=task_id, kind=kind, actor=actor, note=note, created_at=now or utcnow()
+    )
+    session.add(event)
+    await session.commit()
+    return event
+
+
+@dataclass(frozen=True)
+class Intake:
+    task: Task
+    turn: Turn
+    created: bool  # False when this Slack message had already been recorded
+
+
+def make_title(text: str) -> str:
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(first_line) <= TITLE_LENGTH:
+        return first_line or "(no text)"
+    return first_line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+async def record_intake(
+    *,
+    session: AsyncSession,
+    team_id: str,
+    channel_id: str,
+    thread_ts: str,
+    message_ts: str,
+    user_id: str,
+    text: str,
+    source: str = "mention",
+    now: datetime | None = None,
+) -> Intake:
+    """Upsert the thread's task and queue a turn for this message, in one transaction.
+
+    Idempotent on (team, channel, message ts): Slack's retries and the double delivery of a
+    mention (app_mention + message) return the turn recorded the first time.
+    """
+    now = now or utcnow()
+    for _attempt in range(3):
+        try:
+            existing = await _turn_for_message(
+                session=session, team_id=team_id, channel_id=channel_id, message_ts=message_ts
+            )
+            if existing is not None:
+                task = await session.get(Task, existing.task_id)
+                assert task is not None
+                await session.commit()
+                return Intake(task=task, turn=existing, created=False)
+            task = await _task_for_thread(
+                session=session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
+            )
+            if task is None:
+                task = Task(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    thread_ts=thread_ts,
+                    requester_id=user_id,
+                    title=make_title(text),
+                    request_text=text,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(task)
+                await session.flush()
+                assert task.id is not None
+                session.add(
+                    TaskEvent(
+                        task_id=task.id,
+                        to_status=TaskStatus.QUEUED,
+                        actor=user_id,
+                        note="asked in Slack",
+                        created_at=now,
+                    )
+                )
+                seq = 1
+            else:
+                if task.status in _REQUEUE_ON_FOLLOW_UP:
+                    apply_transition(
+                        session=session,
+                        task=task,
+                        to_status=TaskStatus.QUEUED,
+                        actor=user_id,
+                        note="follow-up in the thread",
+                        now=now,
+                    )
+                max_seq = await session.exec(
+                    select(func.max(Turn.seq)).where(Turn.task_id == task.id)
+                )
+                seq = (max_seq.one() or 0) + 1
+            assert task.id is not None
+            turn = Turn(
+                task_id=task.id,
+                seq=seq,
+                team_id=team_id,
+                channel_id=channel_id,
+                message_ts=message_ts,
+                user_id=user_id,
+                text=text,
+                source=source,
+                created_at=now,
+            )
+            session.add(turn)
+            await session.commit()
+            return Intake(task=task, turn=turn, created=True)
+        except IntegrityError:
+            # Another replica recorded the same message or thread at the same moment.
+            await session.rollback()
+    raise RuntimeError("could not record the Slack message after 3 attempts")
+
+
+async def _turn_for_message(
+    *, session: AsyncSession, team_id: str, channel_id: str, message_ts: str
+) -> Turn | None:
+    result = await session.exec(
+        select(Turn).where(
+            Turn.team_id == team_id, Turn.channel_id == channel_id, Turn.message_ts == message_ts
+        )
+    )
+    return result.first()
+
+
+async def _task_for_thread(
+    *, session: AsyncSession, team_id: str, channel_id: str, thread_ts: str
+) -> Task | None:
+    result = await session.exec(
+        select(Task).where(
+            Task.team_id == team_id, Task.channel_id == channel_id, Task.thread_ts == thread_ts
+        )
+    )
+    return result.first()
+
+
+async def get_task(*, session: AsyncSession, task_id: int) -> Task | None:
+    return await session.get(Task, task_id)
+
+
+async def task_for_thread(
+    *, session: AsyncSession, team_id: str, channel_id: str, thread_ts: str
+) -> Task | None:
+    return await _task_for_thread(
+        session=session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
+    )
