@@ -76,7 +76,7 @@ async def claim_next_turn(
             if result.rowcount != 1:
                 await session.rollback()
                 continue
-            task = await session.get(Task, candidate.task_id)
+            task = await session.get(Task, candidate.task_id, populate_existing=True)
             assert task is not None
             if task.status != TaskStatus.WORKING and can_transition(
                 task.status, TaskStatus.WORKING
@@ -88,11 +88,13 @@ async def claim_next_turn(
                     actor=BOT_ACTOR,
                     now=now,
                 )
+            # Load the claimed row before the commit: a refresh after it would open a new
+            # transaction and leave it open (on SQLite, BEGIN IMMEDIATE holds the write lock).
+            await session.refresh(candidate)
             await session.commit()
         except IntegrityError:
             await session.rollback()
             continue
-        await session.refresh(candidate)
         return candidate
     return None
 
@@ -125,11 +127,13 @@ class LeaseLost(Exception):
 
 
 async def _held_turn(*, session: AsyncSession, turn_id: int, owner: str) -> tuple[Turn, Task]:
-    turn = await session.get(Turn, turn_id, with_for_update=True)
+    # populate_existing: the copy in this session's identity map may predate a lease
+    # expiry and a claim by another worker; only the row in the database counts.
+    turn = await session.get(Turn, turn_id, with_for_update=True, populate_existing=True)
     if turn is None or turn.status != TurnStatus.RUNNING or turn.lease_owner != owner:
         await session.rollback()
         raise LeaseLost(f"turn {turn_id} is not held by {owner}")
-    task = await session.get(Task, turn.task_id)
+    task = await session.get(Task, turn.task_id, populate_existing=True)
     assert task is not None
     return turn, task
 
@@ -256,6 +260,7 @@ async def expire_leases(
         select(Turn)
         .where(Turn.status == TurnStatus.RUNNING, col(Turn.lease_expires_at) < now)
         .order_by(col(Turn.id))
+        .execution_options(populate_existing=True)  # fresh `attempts`, not a cached copy
     )
     if dialect_name(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -263,7 +268,7 @@ async def expire_leases(
     requeued: list[Turn] = []
     failed: list[Turn] = []
     for turn in turns:
-        task = await session.get(Task, turn.task_id)
+        task = await session.get(Task, turn.task_id, populate_existing=True)
         assert task is not None
         turn.attempts += 1
         if turn.attempts >= max_attempts:

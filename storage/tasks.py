@@ -98,7 +98,9 @@ async def transition_task(
     now: datetime | None = None,
 ) -> Task:
     """Change a task's status through the state machine; raises IllegalTransition."""
-    task = await session.get(Task, task_id)
+    # Check the move against the row as it is now (locked on PostgreSQL), not against a
+    # copy this session loaded earlier that another worker or person has since moved.
+    task = await session.get(Task, task_id, with_for_update=True, populate_existing=True)
     if task is None:
         raise LookupError(f"T-{task_id} does not exist")
     try:

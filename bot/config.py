@@ -1,0 +1,205 @@
+"""Settings: every environment variable pmteam reads, validated at start with the fix named."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+_PLACEHOLDER = re.compile(r"(your|changeme|placeholder|example|xxxx|\.\.\.)", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """Settings that can't work; the message lists each problem with its fix."""
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_placeholder(name: str, secret: SecretStr | None) -> None:
+    if secret is not None and _PLACEHOLDER.search(secret.get_secret_value()):
+        raise ValueError(
+            f"{name} still holds a placeholder from .env.example; paste the real value "
+            "from your Slack app's settings page (api.slack.com/apps)"
+        )
+
+
+class Settings(BaseSettings):
+    """pmteam's configuration. Names are a contract (DESIGN §4); `.env` is read too."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    anthropic_api_key: SecretStr | None = Field(default=None, alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+
+    mode_setting: Literal["socket", "http"] | None = Field(default=None, alias="PMTEAM_MODE")
+    host: str = Field(default="127.0.0.1", alias="PMTEAM_HOST")
+    port: int = Field(default=3000, ge=0, le=65535, alias="PMTEAM_PORT")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="PMTEAM_SLACK_API_URL")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./pmteam.db", alias="PMTEAM_DATABASE_URL"
+    )
+    coordination_channel: str | None = Field(default=None, alias="PMTEAM_COORDINATION_CHANNEL")
+    standup_cron: str = Field(default="30 9 * * mon-fri", alias="PMTEAM_STANDUP_CRON")
+    timezone: str = Field(default="UTC", alias="PMTEAM_TIMEZONE")
+    engineer_model: str = Field(default="claude-sonnet-5-5", alias="PMTEAM_ENGINEER_MODEL")
+    researcher_model: str = Field(default="claude-haiku-5-5", alias="PMTEAM_RESEARCHER_MODEL")
+    engineer_prompt_file: Path | None = Field(default=None, alias="PMTEAM_ENGINEER_PROMPT_FILE")
+    research_web: bool = Field(default=True, alias="PMTEAM_RESEARCH_WEB")
+    max_concurrent_tasks: int = Field(default=4, ge=1, le=64, alias="PMTEAM_MAX_CONCURRENT_TASKS")
+    allowed_channels: CommaList = Field(default_factory=list, alias="PMTEAM_ALLOWED_CHANNELS")
+    allowed_users: CommaList = Field(default_factory=list, alias="PMTEAM_ALLOWED_USERS")
+    pm_users: CommaList = Field(default_factory=list, alias="PMTEAM_PM_USERS")
+    lease_seconds: int = Field(default=300, ge=10, alias="PMTEAM_LEASE_SECONDS")
+    log_format: Literal["console", "json"] | None = Field(default=None, alias="PMTEAM_LOG_FORMAT")
+    log_level: str = Field(default="INFO", alias="PMTEAM_LOG_LEVEL")
+
+    _split = field_validator("allowed_channels", "allowed_users", "pm_users", mode="before")(
+        _split_commas
+    )
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        token = value.get_secret_value()
+        if token.startswith("xapp-"):
+            raise ValueError(
+                "SLACK_BOT_TOKEN holds an app-level token (xapp-…). That one belongs in "
+                "SLACK_APP_TOKEN; the bot token starts with xoxb- and is under "
+                "'OAuth & Permissions' after you install the app"
+            )
+        if not token.startswith("xoxb-"):
+            raise ValueError(
+                "SLACK_BOT_TOKEN must be a bot token starting with xoxb- "
+                "('OAuth & Permissions' → Bot User OAuth Token)"
+            )
+        _check_placeholder("SLACK_BOT_TOKEN", value)
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith("xapp-"):
+            raise ValueError(
+                "SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                "('Basic Information' → App-Level Tokens, scope connections:write)"
+            )
+        _check_placeholder("SLACK_APP_TOKEN", value)
+        return value
+
+    @field_validator("slack_signing_secret", "anthropic_api_key")
+    @classmethod
+    def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"PMTEAM_TIMEZONE={value!r} is not an IANA time zone; use a name such as "
+                "'Europe/Berlin' or 'America/New_York'"
+            ) from exc
+        return value
+
+    @field_validator("standup_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"PMTEAM_STANDUP_CRON={value!r} is not a crontab expression ({exc}); "
+                "the default is '30 9 * * mon-fri' (minute hour day month weekday)"
+            ) from exc
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _prompt_file_exists(self) -> Settings:
+        if self.engineer_prompt_file is not None and not self.engineer_prompt_file.is_file():
+            raise ValueError(
+                f"PMTEAM_ENGINEER_PROMPT_FILE={self.engineer_prompt_file} does not exist; "
+                "point it at a markdown file or unset it to use the built-in prompt"
+            )
+        return self
+
+    @property
+    def mode(self) -> Literal["socket", "http"]:
+        if self.mode_setting is not None:
+            return self.mode_setting
+        return "socket" if self.slack_app_token else "http"
+
+    def check_for_run(self) -> None:
+        """Raise ConfigError listing everything `pmteam run` still needs."""
+        problems: list[str] = []
+        if self.slack_bot_token is None:
+            problems.append(
+                "SLACK_BOT_TOKEN is not set. Create the Slack app from manifest.yml "
+                "(api.slack.com/apps → Create New App → From a manifest), install it, and "
+                "copy the Bot User OAuth Token (xoxb-…). To try pmteam without a Slack app, "
+                "run `uv run pmteam sandbox`."
+            )
+        if self.mode == "socket" and self.slack_app_token is None:
+            problems.append(
+                "PMTEAM_MODE=socket needs SLACK_APP_TOKEN (xapp-…, scope connections:write), "
+                "from 'Basic Information' → App-Level Tokens."
+            )
+        if self.mode == "http" and self.slack_signing_secret is None:
+            problems.append(
+                "HTTP mode needs SLACK_SIGNING_SECRET ('Basic Information' → Signing Secret), "
+                "or set SLACK_APP_TOKEN to use Socket Mode instead."
+            )
+        if problems:
+            raise ConfigError("\n".join(f"- {p}" for p in problems))
+
+    def secrets(self) -> list[str]:
+        """The secret values set, so logging can redact them wherever they appear."""
+        values = (
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+            self.anthropic_api_key,
+        )
+        return [v.get_secret_value() for v in values if v is not None]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and `.env`); ConfigError says what to fix, one line each."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"- {where}: {message}")
+        raise ConfigError("\n".join(lines)) from None

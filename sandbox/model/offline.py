@@ -1,0 +1,231 @@
+"""The offline demo model: deterministic answers that drive a well-formed agent loop."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.model import corpus
+from sandbox.model.prompt_cache import count_tokens
+from sandbox.model.schema_instance import build_instance
+from sandbox.model.script import (
+    Json,
+    Reply,
+    ToolUse,
+    text_block,
+    web_search_blocks,
+    web_search_citation,
+)
+
+DISCLAIMER = "_(offline demo model — set ANTHROPIC_API_KEY for real answers)_"
+_MENTION = re.compile(r"<[@#!][^>]*>")
+
+
+def _block_text(content: Any, *, include_tool_results: bool) -> str:
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content if isinstance(content, list) else []:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif include_tool_results and block.get("type") == "tool_result":
+            parts.append(_block_text(block.get("content", ""), include_tool_results=False))
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What the offline model looks at in a request."""
+
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [m for m in self.body.get("messages") or [] if isinstance(m, dict)]
+
+    @property
+    def task(self) -> str:
+        """The latest thing a person asked: the last user text that is not a tool result."""
+        for message in reversed(self.messages):
+            if message.get("role") != "user":
+                continue
+            text = _block_text(message.get("content"), include_tool_results=False)
+            text = " ".join(_MENTION.sub("", text).split())
+            if text:
+                return text
+        return ""
+
+    @property
+    def seed(self) -> int:
+        material = json.dumps([self.body.get("system"), self.messages], sort_keys=True, default=str)
+        return int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big")
+
+    @property
+    def tool_results(self) -> list[dict[str, Any]]:
+        """tool_result blocks of the last message, when it answers a tool call."""
+        if not self.messages or self.messages[-1].get("role") != "user":
+            return []
+        content = self.messages[-1].get("content")
+        return (
+            [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+            if isinstance(content, list)
+            else []
+        )
+
+    def has_called_tools(self) -> bool:
+        return any(
+            isinstance(block, dict) and block.get("type") == "tool_use"
+            for message in self.messages
+            if message.get("role") == "assistant" and isinstance(message.get("content"), list)
+            for block in message["content"]
+        )
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        return [t for t in self.body.get("tools") or [] if isinstance(t, dict)]
+
+    @property
+    def custom_tools(self) -> list[dict[str, Any]]:
+        return [t for t in self.tools if t.get("type") in (None, "custom") and "input_schema" in t]
+
+    def offers_server_tool(self, name: str) -> bool:
+        return any(
+            t.get("name") == name and str(t.get("type", "")).startswith(name) for t in self.tools
+        )
+
+    @property
+    def tools_allowed(self) -> bool:
+        choice = self.body.get("tool_choice")
+        return not (isinstance(choice, dict) and choice.get("type") == "none")
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        config = self.body.get("output_config")
+        fmt = config.get("format") if isinstance(config, dict) else None
+        if (
+            isinstance(fmt, dict)
+            and fmt.get("type") == "json_schema"
+            and isinstance(fmt.get("schema"), dict)
+        ):
+            return fmt["schema"]
+        return None
+
+
+def respond(body: dict[str, Any]) -> Reply:
+    """The offline model's reply to a validated request."""
+    conversation = Conversation(body)
+    if body.get("max_tokens") == 0:
+        # max_tokens 0 only warms the prompt cache.
+        return Reply([], "max_tokens")
+    schema = conversation.output_schema
+    if schema is not None:
+        reply = Json(
+            build_instance(schema, topic=conversation.task, seed=conversation.seed)
+        ).to_reply()
+    elif (
+        conversation.tools_allowed
+        and conversation.custom_tools
+        and not conversation.has_called_tools()
+    ):
+        return _tool_call(conversation)
+    elif conversation.tools_allowed and conversation.offers_server_tool("web_search"):
+        return _web_search(conversation)
+    else:
+        reply = Reply([text_block(_markdown_answer(conversation))], "end_turn")
+    return _limit(reply, body)
+
+
+def _tool_call(conversation: Conversation) -> Reply:
+    tools = conversation.custom_tools
+    tool = next((t for t in tools if "research" in str(t.get("name", "")).lower()), tools[0])
+    schema = tool.get("input_schema") if isinstance(tool.get("input_schema"), dict) else {}
+    tool_input = build_instance(schema, topic=conversation.task, seed=conversation.seed)
+    name = str(tool["name"])
+    return ToolUse(
+        name=name,
+        input=tool_input if isinstance(tool_input, dict) else {},
+        text_before=f"I'll use `{name}` to gather context before answering.",
+    ).to_reply()
+
+
+def _search_query(task: str) -> str:
+    return " ".join(corpus.words(task)[:10]) or "software engineering best practices"
+
+
+def _web_search(conversation: Conversation) -> Reply:
+    query = _search_query(conversation.task)
+    references = corpus.search(query)
+    content = [text_block(f"{DISCLAIMER}\n\nI searched the web for “{query}”.")]
+    content.extend(
+        web_search_blocks(query, [(r.url, r.title, r.snippet, r.page_age) for r in references])
+    )
+    for index, ref in enumerate(references):
+        content.append(
+            text_block(
+                f"{ref.title}: {ref.snippet}",
+                [web_search_citation(ref.url, ref.title, ref.snippet, index)],
+            )
+        )
+    content.append(
+        text_block(
+            "These sources come from the offline model's small local library, chosen by keyword "
+            "overlap with the question; treat them as pointers, not as a researched answer."
+        )
+    )
+    return Reply(content, "end_turn", web_search_requests=1)
+
+
+def _markdown_answer(conversation: Conversation) -> str:
+    task = conversation.task or "your request"
+    short = task if len(task) <= 160 else task[:159].rstrip() + "…"
+    sample = corpus.code_sample(task + " " + " ".join(_result_texts(conversation)))
+    sections = [
+        DISCLAIMER,
+        f"**The task.** You asked: “{short}”. Here is a plan an engineer could start from — a "
+        "sketch to react to, not a reviewed design.",
+        "**Approach**\n"
+        "1. Pin down the contract first: inputs, outputs and the failure modes that matter.\n"
+        "2. Build the smallest end-to-end slice, keyed by an idempotency key so retries are safe.\n"
+        "3. Add tests at the network edge, then measure before optimising.",
+    ]
+    findings = _result_texts(conversation)
+    if findings:
+        excerpt = " ".join(" ".join(findings).split())
+        excerpt = excerpt if len(excerpt) <= 400 else excerpt[:399].rstrip() + "…"
+        sections.append(f"**What the tools returned.** {excerpt}")
+    sections.append(f"```{sample.language}\n{sample.code}\n```")
+    sections.append(
+        "**Risks.** This answer was not written by Claude: it is assembled from templates by the "
+        "offline demo model, so check it before acting on it."
+    )
+    return "\n\n".join(sections)
+
+
+def _result_texts(conversation: Conversation) -> list[str]:
+    texts: list[str] = []
+    for block in conversation.tool_results:
+        text = _block_text(block.get("content", ""), include_tool_results=False)
+        if text:
+            texts.append(f"(error) {text}" if block.get("is_error") else text)
+    return texts
+
+
+def _limit(reply: Reply, body: dict[str, Any]) -> Reply:
+    """Apply stop_sequences and max_tokens to a reply of one text block, as generation would."""
+    if len(reply.content) != 1 or reply.content[0].get("type") != "text":
+        return reply
+    text: str = reply.content[0]["text"]
+    stops = [s for s in body.get("stop_sequences") or [] if isinstance(s, str) and s]
+    found = [(text.find(s), s) for s in stops if s in text]
+    if found:
+        position, sequence = min(found)
+        return Reply([text_block(text[:position])], "stop_sequence", stop_sequence=sequence)
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and count_tokens(text) > max_tokens:
+        return Reply([text_block(text[: max_tokens * 4])], "max_tokens")
+    return reply
