@@ -1,0 +1,148 @@
+"""Intake: a Slack message addressed to pmteam becomes a durable queued turn, in milliseconds."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tasks import Intake, record_intake
+
+# Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
+# A file share with text is still a request; one without text is skipped below.
+_ACTIONABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    team_id: str
+    channel_id: str
+    user_id: str
+    text: str
+    ts: str
+    thread_ts: str  # the thread the task lives in (the message's own ts when top-level)
+    source: str  # mention | dm | assistant
+
+
+def strip_bot_mention(text: str, bot_user_id: str) -> str:
+    cleaned = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+
+
+def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
+    return str(event.get("team") or body.get("team_id") or "")
+
+
+def parse_mention(body: dict[str, Any], bot_user_id: str) -> IncomingMessage | None:
+    event = body.get("event") or {}
+    if event.get("bot_id") or event.get("subtype") or not event.get("user"):
+        return None
+    text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
+    if not text:
+        return None
+    ts = str(event["ts"])
+    return IncomingMessage(
+        team_id=_team_of(body, event),
+        channel_id=str(event["channel"]),
+        user_id=str(event["user"]),
+        text=text,
+        ts=ts,
+        thread_ts=str(event.get("thread_ts") or ts),
+        source="mention",
+    )
+
+
+def parse_direct_message(body: dict[str, Any], bot_user_id: str) -> IncomingMessage | None:
+    """A person's message in a DM or assistant thread with pmteam; None for everything to ignore."""
+    event = body.get("event") or {}
+    if event.get("channel_type") != "im":
+        return None  # channel messages reach pmteam as app_mention
+    if event.get("subtype") not in _ACTIONABLE_SUBTYPES:
+        return None
+    if event.get("bot_id") or event.get("app_id") or not event.get("user"):
+        return None
+    if event.get("user") == bot_user_id:
+        return None
+    text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
+    if not text:
+        return None  # a file shared with no words: nothing to work on
+    ts = str(event["ts"])
+    thread_ts = event.get("thread_ts")
+    return IncomingMessage(
+        team_id=_team_of(body, event),
+        channel_id=str(event["channel"]),
+        user_id=str(event["user"]),
+        text=text,
+        ts=ts,
+        thread_ts=str(thread_ts or ts),
+        source="assistant" if thread_ts else "dm",
+    )
+
+
+class RateLimiter:
+    """At most `limit` new turns per person per `window` seconds (per process)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[str, deque[float]] = {}
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        if self.limit <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        recent = self._seen.setdefault(key, deque())
+        while recent and now - recent[0] >= self.window:
+            recent.popleft()
+        if len(recent) >= self.limit:
+            return False
+        recent.append(now)
+        return True
+
+
+@dataclass(frozen=True)
+class Refusal:
+    text: str
+
+
+def check_access(
+    message: IncomingMessage,
+    *,
+    allowed_channels: list[str],
+    allowed_users: list[str],
+) -> Refusal | None:
+    if allowed_users and message.user_id not in allowed_users:
+        return Refusal(
+            "Sorry, I only take tasks from the people my operators have allowed. "
+            "Ask whoever runs pmteam to add you to PMTEAM_ALLOWED_USERS."
+        )
+    if allowed_channels and message.source == "mention" and message.channel_id not in (
+        allowed_channels
+    ):
+        return Refusal(
+            "Sorry, I don't take tasks in this channel. Ask whoever runs pmteam to add it to "
+            "PMTEAM_ALLOWED_CHANNELS, or message me directly."
+        )
+    return None
+
+
+async def accept_message(
+    *, sessions: async_sessionmaker[AsyncSession], message: IncomingMessage
+) -> Intake:
+    """Record the turn durably (one transaction); safe to call again for the same message."""
+    async with sessions() as session:
+        return await record_intake(
+            session=session,
+            team_id=message.team_id,
+            channel_id=message.channel_id,
+            thread_ts=message.thread_ts,
+            message_ts=message.ts,
+            user_id=message.user_id,
+            text=message.text,
+            source=message.source,
+        )

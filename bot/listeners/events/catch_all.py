@@ -1,0 +1,18 @@
+"""Every other event is acknowledged with 200: Slack counts failed deliveries against the app."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.runtime import Runtime
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    async def handle_other_event(body: dict[str, Any]) -> None:
+        event_type = str((body.get("event") or {}).get("type", "unknown"))
+        runtime.metrics.inc("pmteam_events_ignored_total", type=event_type)
+
+    app.event(re.compile(".*"))(handle_other_event)

@@ -1,0 +1,75 @@
+"""The shared path of every intake listener: access checks, durable record, then after-ack work."""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError
+
+from bot.intake import IncomingMessage, accept_message, check_access
+from bot.runtime import Runtime, log
+
+SEEN_REACTION = "eyes"
+
+
+async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
+    """Runs before the ack: only the DB write. Slack calls go to background tasks."""
+    settings = runtime.settings
+    refusal = check_access(
+        message,
+        allowed_channels=settings.allowed_channels,
+        allowed_users=settings.allowed_users,
+    )
+    if refusal is None and not runtime.rate_limiter.allow(message.user_id):
+        runtime.metrics.inc("pmteam_intake_total", outcome="rate_limited")
+        runtime.spawn(
+            _reply(
+                runtime,
+                message,
+                "You've sent me a lot of tasks in the last few minutes; I'm working through "
+                "them. Please wait a little and mention me again.",
+            ),
+            name="pmteam-rate-limited",
+        )
+        return
+    if refusal is not None:
+        runtime.metrics.inc("pmteam_intake_total", outcome="refused")
+        runtime.spawn(_reply(runtime, message, refusal.text), name="pmteam-refusal")
+        return
+    intake = await accept_message(sessions=runtime.sessions, message=message)
+    if not intake.created:
+        runtime.metrics.inc("pmteam_intake_total", outcome="duplicate")
+        log.info("duplicate delivery ignored", ts=message.ts, task=intake.task.ref)
+        return
+    runtime.metrics.inc("pmteam_intake_total", outcome="queued")
+    log.info(
+        "turn queued",
+        task=intake.task.ref,
+        turn=intake.turn.id,
+        seq=intake.turn.seq,
+        source=message.source,
+    )
+    runtime.spawn(_after_ack(runtime, message), name="pmteam-after-intake")
+
+
+async def _after_ack(runtime: Runtime, message: IncomingMessage) -> None:
+    if runtime.wake_worker is not None:
+        runtime.wake_worker()
+    try:
+        await runtime.client.reactions_add(
+            channel=message.channel_id, timestamp=message.ts, name=SEEN_REACTION
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") != "already_reacted":
+            log.warning("could not add the seen reaction", error=exc.response.get("error"))
+    if message.source == "assistant":
+        try:
+            await runtime.client.assistant_threads_setStatus(
+                channel_id=message.channel_id, thread_ts=message.thread_ts, status="is thinking…"
+            )
+        except SlackApiError as exc:
+            log.warning("could not set the assistant status", error=exc.response.get("error"))
+
+
+async def _reply(runtime: Runtime, message: IncomingMessage, text: str) -> None:
+    await runtime.client.chat_postMessage(
+        channel=message.channel_id, thread_ts=message.thread_ts, text=text
+    )

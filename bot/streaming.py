@@ -1,0 +1,199 @@
+"""An answer streamed into a Slack thread: safe text, split past Slack's limits, with a fallback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.text import DEFAULT_PART_LIMIT, neutralise_mentions
+
+# Errors that mean "this workspace or surface can't stream": fall back to post + update.
+_NO_STREAMING = frozenset(
+    {
+        "unknown_method",
+        "not_allowed_token_type",
+        "method_deprecated",
+        "feature_not_enabled",
+        "not_supported",
+        "invalid_arguments",
+        "streaming_not_supported",
+        "missing_scope",
+    }
+)
+SOFT_PART_LIMIT = 9_000  # past this, a part ends at the next paragraph break
+
+
+@dataclass
+class AnswerStream:
+    """Feed model text deltas with `write`; `finish` closes the last message.
+
+    Text is flushed at word boundaries (so a mention split across deltas is still caught by
+    the neutraliser), at most every `flush_interval` seconds, and parts roll over to a new
+    message before Slack's 12,000-character limit, closing and reopening an open code fence.
+    """
+
+    client: AsyncWebClient
+    channel: str
+    thread_ts: str
+    team_id: str
+    user_id: str
+    flush_interval: float = 0.7
+    update_interval: float = 1.2  # fallback chat.update pacing (Slack allows ~1/s per channel)
+    part_limit: int = DEFAULT_PART_LIMIT
+    clock: Callable[[], float] = time.monotonic
+    message_ts: list[str] = field(default_factory=list)
+    text: str = ""  # everything written, as the model wrote it
+    _pending: str = ""
+    _part: str = ""  # the current message's text as sent (neutralised)
+    _streaming: bool = True
+    _open: bool = False  # a message is in progress
+    _last_flush: float = 0.0
+    _fence: str | None = None
+    api_calls: int = 0
+
+    async def write(self, delta: str) -> None:
+        self.text += delta
+        self._pending += delta
+        if self.clock() - self._last_flush >= self._interval() or len(self._pending) > 2000:
+            await self._flush(final=False)
+
+    async def note(self, line: str) -> None:
+        """A progress line in the answer (e.g. research under way), on its own paragraph."""
+        await self._flush(final=True)
+        prefix = "" if not self._part or self._part.endswith("\n\n") else "\n\n"
+        self._pending = f"{prefix}_{line}_\n\n"
+        self.text += self._pending
+        await self._flush(final=True)
+
+    async def finish(
+        self, *, blocks: list[dict[str, Any]] | None = None, metadata: dict[str, Any] | None = None
+    ) -> list[str]:
+        await self._flush(final=True)
+        if not self._open and not self.message_ts:
+            await self._send("_(no answer text)_")
+        await self._close(blocks=blocks, metadata=metadata)
+        return self.message_ts
+
+    def _interval(self) -> float:
+        return self.flush_interval if self._streaming else self.update_interval
+
+    async def _flush(self, *, final: bool) -> None:
+        if not self._pending:
+            return
+        cut = len(self._pending) if final else _last_boundary(self._pending)
+        if len(self._part) > SOFT_PART_LIMIT and self._fence is None:
+            paragraph = self._pending.rfind("\n\n", 0, cut)
+            if paragraph > 0:
+                cut = paragraph + 2
+                await self._send(self._pending[:cut])
+                self._pending = self._pending[cut:]
+                await self._rollover()
+                cut = len(self._pending) if final else _last_boundary(self._pending)
+        if cut <= 0:
+            return
+        chunk, self._pending = self._pending[:cut], self._pending[cut:]
+        await self._send(chunk)
+
+    async def _send(self, raw: str) -> None:
+        chunk = neutralise_mentions(raw)
+        while len(self._part) + len(chunk) > self.part_limit:
+            room = self.part_limit - len(self._part) - 5
+            head = chunk[: max(room, 0)]
+            newline = head.rfind("\n")
+            if newline > room // 2:
+                head = head[: newline + 1]
+            if head:
+                await self._emit(head)
+            chunk = chunk[len(head) :]
+            await self._rollover()
+        if chunk:
+            await self._emit(chunk)
+        self._last_flush = self.clock()
+
+    async def _emit(self, chunk: str) -> None:
+        self._fence = _fence_after(chunk, self._fence)
+        self._part += chunk
+        if self._streaming:
+            try:
+                if not self._open:
+                    response = await self.client.chat_startStream(
+                        channel=self.channel,
+                        thread_ts=self.thread_ts,
+                        recipient_team_id=self.team_id,
+                        recipient_user_id=self.user_id,
+                        markdown_text=self._part,
+                    )
+                    self.message_ts.append(str(response["ts"]))
+                    self._open = True
+                else:
+                    await self.client.chat_appendStream(
+                        channel=self.channel, ts=self.message_ts[-1], markdown_text=chunk
+                    )
+                self.api_calls += 1
+                return
+            except SlackApiError as exc:
+                if exc.response.get("error") not in _NO_STREAMING or self._open:
+                    raise
+                self._streaming = False
+        if not self._open:
+            response = await self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, markdown_text=self._part
+            )
+            self.message_ts.append(str(response["ts"]))
+            self._open = True
+        else:
+            await self.client.chat_update(
+                channel=self.channel, ts=self.message_ts[-1], markdown_text=self._part
+            )
+        self.api_calls += 1
+
+    async def _rollover(self) -> None:
+        fence = self._fence
+        if fence is not None:
+            await self._emit("\n```")
+        await self._close(blocks=None, metadata=None)
+        self._part = ""
+        self._fence = None
+        if fence is not None:
+            await self._emit(fence + "\n")
+
+    async def _close(
+        self, *, blocks: list[dict[str, Any]] | None, metadata: dict[str, Any] | None
+    ) -> None:
+        if not self._open:
+            return
+        if self._streaming:
+            kwargs: dict[str, Any] = {"channel": self.channel, "ts": self.message_ts[-1]}
+            if blocks:
+                kwargs["blocks"] = blocks
+            if metadata:
+                kwargs["metadata"] = metadata
+            await self.client.chat_stopStream(**kwargs)
+            self.api_calls += 1
+        elif blocks or metadata:
+            kwargs = {"channel": self.channel, "ts": self.message_ts[-1]}
+            kwargs["blocks"] = [{"type": "markdown", "text": self._part}, *(blocks or [])]
+            kwargs["text"] = self._part[:3000]
+            if metadata:
+                kwargs["metadata"] = metadata
+            await self.client.chat_update(**kwargs)
+            self.api_calls += 1
+        self._open = False
+
+
+def _last_boundary(text: str) -> int:
+    """Flush up to the last whitespace, so no word (or mention) is cut in two."""
+    return max(text.rfind(" "), text.rfind("\n")) + 1
+
+
+def _fence_after(chunk: str, fence: str | None) -> str | None:
+    for line in chunk.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fence = None if fence is not None else stripped
+    return fence

@@ -1,0 +1,192 @@
+"""The durable task worker: N claim loops with leases and heartbeats, plus lease recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Turn
+from storage.queue import (
+    ExpiredLeases,
+    LeaseLost,
+    claim_next_turn,
+    expire_leases,
+    heartbeat,
+    release_turn,
+)
+
+log = structlog.get_logger("pmteam.worker")
+
+TurnProcessor = Callable[[Turn, "TurnLease"], Awaitable[None]]
+ExpiryHandler = Callable[[ExpiredLeases], Awaitable[None]]
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class TurnLease:
+    """A claimed turn's lease, kept alive by a heartbeat while the turn is worked."""
+
+    turn_id: int
+    owner: str
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Worker:
+    sessions: async_sessionmaker[AsyncSession]
+    process: TurnProcessor
+    concurrency: int
+    lease_seconds: float
+    on_expired: ExpiryHandler | None = None
+    owner: str = field(default_factory=worker_identity)
+    poll_interval: float = 2.0  # other replicas' turns are noticed at least this often
+    sweep_interval: float = 60.0
+    shutdown_grace: float = 30.0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: bool = False
+    _loops: list[asyncio.Task[None]] = field(default_factory=list)
+    _in_flight: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _leases: dict[int, TurnLease] = field(default_factory=dict)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def busy(self) -> int:
+        return len(self._in_flight)
+
+    async def start(self) -> None:
+        await self.sweep()  # turns left running by a crashed process come back first
+        self._loops = [
+            asyncio.create_task(self._claim_loop(i), name=f"pmteam-worker-{i}")
+            for i in range(self.concurrency)
+        ]
+        self._loops.append(asyncio.create_task(self._sweep_loop(), name="pmteam-lease-sweeper"))
+
+    async def sweep(self) -> ExpiredLeases:
+        async with self.sessions() as session:
+            expired = await expire_leases(session=session)
+        if expired.requeued or expired.failed:
+            log.warning(
+                "leases expired",
+                requeued=[t.id for t in expired.requeued],
+                failed=[t.id for t in expired.failed],
+            )
+            if expired.requeued:
+                self.wake()
+            if self.on_expired is not None:
+                await self.on_expired(expired)
+        return expired
+
+    async def stop(self) -> None:
+        """Stop claiming, let running turns finish for a grace period, release the rest."""
+        self._stopping = True
+        self._wake.set()
+        running = list(self._in_flight.values())
+        if running:
+            log.info("waiting for running turns", count=len(running))
+            _done, pending = await asyncio.wait(running, timeout=self.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    async def _sweep_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("lease sweep failed")
+
+    async def _claim_loop(self, index: int) -> None:
+        while not self._stopping:
+            try:
+                async with self.sessions() as session:
+                    turn = await claim_next_turn(
+                        session=session, owner=self.owner, lease_seconds=self.lease_seconds
+                    )
+            except Exception:
+                log.exception("claiming a turn failed; retrying shortly")
+                await asyncio.sleep(self.poll_interval)
+                continue
+            if turn is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                continue
+            # Another loop may find work too: pass the wake-up on.
+            self._wake.set()
+            assert turn.id is not None
+            task = asyncio.create_task(self._run(turn), name=f"pmteam-turn-{turn.id}")
+            self._in_flight[turn.id] = task
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    raise
+            finally:
+                self._in_flight.pop(turn.id, None)
+
+    async def _run(self, turn: Turn) -> None:
+        assert turn.id is not None
+        lease = TurnLease(turn_id=turn.id, owner=self.owner)
+        self._leases[turn.id] = lease
+        beat = asyncio.create_task(self._heartbeat(lease))
+        try:
+            with structlog.contextvars.bound_contextvars(
+                task=f"T-{turn.task_id}", turn=turn.id, channel=turn.channel_id
+            ):
+                await self.process(turn, lease)
+        except asyncio.CancelledError:
+            # Shutting down mid-turn: hand the turn back untouched for another worker.
+            with contextlib.suppress(LeaseLost, Exception):
+                async with self.sessions() as session:
+                    await release_turn(session=session, turn_id=turn.id, owner=lease.owner)
+                log.info("turn released for another worker", turn=turn.id)
+            raise
+        except Exception:
+            log.exception("turn processing crashed", turn=turn.id)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            self._leases.pop(turn.id, None)
+
+    async def _heartbeat(self, lease: TurnLease) -> None:
+        interval = max(self.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.sessions() as session:
+                    held = await heartbeat(
+                        session=session,
+                        turn_id=lease.turn_id,
+                        owner=lease.owner,
+                        lease_seconds=self.lease_seconds,
+                    )
+            except Exception:
+                log.exception("heartbeat failed", turn=lease.turn_id)
+                continue
+            if not held:
+                log.warning("lease lost", turn=lease.turn_id)
+                lease.lost.set()
+                return
