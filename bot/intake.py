@@ -121,8 +121,10 @@ def check_access(
             "Sorry, I only take tasks from the people my operators have allowed. "
             "Ask whoever runs pmteam to add you to PMTEAM_ALLOWED_USERS."
         )
-    if allowed_channels and message.source == "mention" and message.channel_id not in (
+    if (
         allowed_channels
+        and message.source == "mention"
+        and message.channel_id not in (allowed_channels)
     ):
         return Refusal(
             "Sorry, I don't take tasks in this channel. Ask whoever runs pmteam to add it to "

@@ -204,7 +204,8 @@ CODE_SAMPLES: tuple[CodeSample, ...] = (
             "        self.tokens, self.updated = float(capacity), time.monotonic()\n\n"
             "    def try_take(self) -> bool:\n"
             "        now = time.monotonic()\n"
-            "        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)\n"
+            "        refill = (now - self.updated) * self.rate\n"
+            "        self.tokens = min(self.capacity, self.tokens + refill)\n"
             "        self.updated = now\n"
             "        if self.tokens >= 1:\n"
             "            self.tokens -= 1\n"
@@ -240,11 +241,12 @@ DEFAULT_CODE_SAMPLE = CodeSample(
     ),
 )
 
-_STOP_WORDS = frozenset(
-    "the and for with that this from into about what how why can you your our are was were "
-    "will would should could please need want make does use using have has had not but its "
-    "there their them they then than also just like when where which who whom".split()
-)
+_STOP_WORDS_TEXT = """
+the and for with that this from into about what how why can you your our are was were will
+would should could please need want make does use using have has had not but its there their
+them they then than also just like when where which who whom
+"""
+_STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 
 def words(text: str) -> list[str]:

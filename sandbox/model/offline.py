@@ -24,18 +24,16 @@ DISCLAIMER = "_(offline demo model — set ANTHROPIC_API_KEY for real answers)_"
 _MENTION = re.compile(r"<[@#!][^>]*>")
 
 
-def _block_text(content: Any, *, include_tool_results: bool) -> str:
+def _block_text(content: Any) -> str:
+    """The text of a message's or tool result's content: a string, or its text blocks."""
     if isinstance(content, str):
         return content
-    parts: list[str] = []
-    for block in content if isinstance(content, list) else []:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "text" and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-        elif include_tool_results and block.get("type") == "tool_result":
-            parts.append(_block_text(block.get("content", ""), include_tool_results=False))
-    return "\n".join(parts)
+    blocks = content if isinstance(content, list) else []
+    return "\n".join(
+        b["text"]
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class Conversation:
         for message in reversed(self.messages):
             if message.get("role") != "user":
                 continue
-            text = _block_text(message.get("content"), include_tool_results=False)
+            text = _block_text(message.get("content"))
             text = " ".join(_MENTION.sub("", text).split())
             if text:
                 return text
@@ -112,7 +110,8 @@ class Conversation:
             and fmt.get("type") == "json_schema"
             and isinstance(fmt.get("schema"), dict)
         ):
-            return fmt["schema"]
+            schema: dict[str, Any] = fmt["schema"]
+            return schema
         return None
 
 
@@ -124,26 +123,21 @@ def respond(body: dict[str, Any]) -> Reply:
         return Reply([], "max_tokens")
     schema = conversation.output_schema
     if schema is not None:
-        reply = Json(
-            build_instance(schema, topic=conversation.task, seed=conversation.seed)
-        ).to_reply()
-    elif (
-        conversation.tools_allowed
-        and conversation.custom_tools
-        and not conversation.has_called_tools()
-    ):
-        return _tool_call(conversation)
-    elif conversation.tools_allowed and conversation.offers_server_tool("web_search"):
-        return _web_search(conversation)
-    else:
-        reply = Reply([text_block(_markdown_answer(conversation))], "end_turn")
-    return _limit(reply, body)
+        # Structured output ends the turn at once, even when tools are offered too.
+        instance = build_instance(schema, topic=conversation.task, seed=conversation.seed)
+        return _limit(Json(instance).to_reply(), body)
+    if conversation.tools_allowed:
+        if conversation.custom_tools and not conversation.has_called_tools():
+            return _tool_call(conversation)
+        if conversation.offers_server_tool("web_search"):
+            return _web_search(conversation)
+    return _limit(Reply([text_block(_markdown_answer(conversation))], "end_turn"), body)
 
 
 def _tool_call(conversation: Conversation) -> Reply:
     tools = conversation.custom_tools
     tool = next((t for t in tools if "research" in str(t.get("name", "")).lower()), tools[0])
-    schema = tool.get("input_schema") if isinstance(tool.get("input_schema"), dict) else {}
+    schema = tool["input_schema"] if isinstance(tool.get("input_schema"), dict) else {}
     tool_input = build_instance(schema, topic=conversation.task, seed=conversation.seed)
     name = str(tool["name"])
     return ToolUse(
@@ -209,7 +203,7 @@ def _markdown_answer(conversation: Conversation) -> str:
 def _result_texts(conversation: Conversation) -> list[str]:
     texts: list[str] = []
     for block in conversation.tool_results:
-        text = _block_text(block.get("content", ""), include_tool_results=False)
+        text = _block_text(block.get("content", ""))
         if text:
             texts.append(f"(error) {text}" if block.get("is_error") else text)
     return texts

@@ -112,13 +112,19 @@ class PromptCache:
         self._entries.clear()
 
     def account(self, body: dict[str, Any]) -> InputUsage:
-        """Usage for one request; reads the longest cached prefix and writes up to the last breakpoint."""
+        """Usage for a request: read the longest cached prefix, write up to the last breakpoint."""
         parts = segments(body)
-        total = sum(p.tokens for p in parts)
+        cumulative: list[int] = []
+        running = 0
+        for part in parts:
+            running += part.tokens
+            cumulative.append(running)
+        total = running
+        # Prefixes shorter than the minimum are silently not cached, as in the real API.
         breakpoints = [
-            (i, p.ttl)
-            for i, p in enumerate(parts)
-            if p.ttl is not None and self._cacheable(parts, i)
+            (i, ttl)
+            for i, part in enumerate(parts)
+            if (ttl := part.ttl) is not None and cumulative[i] >= self._min_tokens
         ]
         if not breakpoints:
             return InputUsage(input_tokens=total)
@@ -126,12 +132,6 @@ class PromptCache:
         now = self._clock()
         self._entries = {k: e for k, e in self._entries.items() if e.expires_at > now}
         keys = _prefix_keys(str(body.get("model", "")), parts)
-        cumulative: list[int] = []
-        running = 0
-        for p in parts:
-            running += p.tokens
-            cumulative.append(running)
-
         candidates = {
             position
             for index, _ in breakpoints
@@ -149,7 +149,6 @@ class PromptCache:
         for index, ttl in breakpoints:
             if index <= hit:
                 continue
-            assert ttl is not None
             written[ttl] += cumulative[index] - previous
             previous = cumulative[index]
             self._entries[keys[index]] = _Entry(now + TTL_SECONDS[ttl], TTL_SECONDS[ttl])
@@ -161,9 +160,6 @@ class PromptCache:
             ephemeral_5m_input_tokens=written["5m"],
             ephemeral_1h_input_tokens=written["1h"],
         )
-
-    def _cacheable(self, parts: list[Segment], index: int) -> bool:
-        return sum(p.tokens for p in parts[: index + 1]) >= self._min_tokens
 
 
 def _prefix_keys(model: str, parts: list[Segment]) -> list[str]:

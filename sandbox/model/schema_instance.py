@@ -14,8 +14,10 @@ from typing import Any
 # read back from there as well.
 _DESCRIPTION_CONSTRAINTS = re.compile(r"\{([^{}]*)\}\s*$")
 _THRESHOLD = re.compile(r"(?:below|under|less than|lower than|<)\s*(\d+)", re.IGNORECASE)
+_SCORE_PATH = re.compile(r"score|rating|assessment|grade", re.IGNORECASE)
 _LABEL_KEYS = ("label", "name", "area", "category", "dimension", "criterion", "metric", "title")
 _MAX_DEPTH = 8
+_FULL_ARRAY_DEPTH = 4
 
 NOTES_TEXT = (
     "Produced by the offline demo model (no ANTHROPIC_API_KEY is set): the values are "
@@ -29,6 +31,7 @@ class _Score:
     value: int
     high: int
     low: int
+    path: str
 
 
 def _number(text: str) -> int | float | None:
@@ -158,7 +161,7 @@ class InstanceBuilder:
         if kind == "integer":
             return self._integer(schema, path, key)
         if kind == "number":
-            return self._float(schema, path, key)
+            return self._float(schema, path)
         if kind == "boolean":
             return not any(
                 word in (key or "").lower() for word in ("block", "error", "fail", "risk")
@@ -231,7 +234,8 @@ class InstanceBuilder:
                 self._value(item, f"{path}[{i}]", key, depth + 1, i)
                 for i, item in enumerate(prefix)
             ]
-        count = self._count(schema, 2 + self._hash(path) % 2 if depth < _MAX_DEPTH else 0)
+        # Deep arrays (recursive schemas, mostly) get only what minItems demands.
+        count = self._count(schema, 2 + self._hash(path) % 2 if depth < _FULL_ARRAY_DEPTH else 0)
         items = schema.get("items") or {"type": "string"}
         return [self._value(items, f"{path}[{i}]", key, depth + 1, i) for i in range(count)]
 
@@ -260,7 +264,8 @@ class InstanceBuilder:
             value = self._plausible(low, high, h)
             if self._recording and high - low >= 2:
                 label = schema.get("title") if isinstance(schema.get("title"), str) else None
-                self._scores.append(_Score(label or _humanize(key or "score"), value, high, low))
+                score = _Score(label or _humanize(key or "score"), value, high, low, path)
+                self._scores.append(score)
             return value
         name = (key or "").lower()
         if "hour" in name:
@@ -290,7 +295,7 @@ class InstanceBuilder:
             pick -= weight
         return high
 
-    def _float(self, schema: dict[str, Any], path: str, key: str | None) -> float:
+    def _float(self, schema: dict[str, Any], path: str) -> float:
         low, high = self._bounds(schema, integer=False)
         fraction = 0.6 + (self._hash(path) % 30) / 100
         if low is not None and high is not None:
@@ -302,7 +307,9 @@ class InstanceBuilder:
         return round(fraction * 10, 1)
 
     def _string(self, schema: dict[str, Any], path: str, key: str | None, index: int | None) -> str:
-        text = self._string_text(schema, path, key, index)
+        return self._fit(self._string_text(schema, path, key, index), schema)
+
+    def _fit(self, text: str, schema: dict[str, Any]) -> str:
         limits = self._constraints(schema)
         if "maxLength" in limits:
             text = text[: int(limits["maxLength"])]
@@ -340,7 +347,7 @@ class InstanceBuilder:
         if any(w in name for w in ("note", "comment", "caveat", "assumption", "confidence")):
             return NOTES_TEXT
         if any(w in name for w in ("time", "eta", "estimate", "duration")):
-            return f"About {1 + h % 4} days"
+            return f"About {2 + h % 4} days"
         if any(w in name for w in ("url", "link", "href")):
             return "https://example.com/offline-demo"
         if any(
@@ -371,9 +378,11 @@ class InstanceBuilder:
         """One flag per low score, so that a 'red flag for every score below N' rule holds."""
         schema = self._array_schema(schema)
         threshold = self._threshold(schema)
+        # Bounded integers under a score-like name are the scores; otherwise all of them count.
+        scores = [s for s in self._scores if _SCORE_PATH.search(s.path)] or self._scores
         low_scores = [
             s
-            for s in self._scores
+            for s in scores
             if s.value
             < (threshold if threshold is not None else s.low + math.ceil((s.high - s.low) * 0.6))
         ]
@@ -395,7 +404,10 @@ class InstanceBuilder:
             f"{label} is rated {rating}: the offline demo model cannot check this against the real "
             f"system for “{_clip(self._short, 70)}”, so the estimate is conservative."
         )
-        mitigation = f"Review {label.lower()} with the team and add a focused test or spike before relying on it."
+        mitigation = (
+            f"Review {label.lower()} with the team and add a focused test or spike "
+            "before relying on it."
+        )
         if schema.get("type") != "object":
             if schema.get("type") in (None, "string"):
                 return f"{label} ({rating}): {explanation} Mitigation: {mitigation}"
@@ -412,17 +424,14 @@ class InstanceBuilder:
                 value = max(value, math.ceil(low)) if low is not None else value
                 value = min(value, math.floor(high)) if high is not None else value
                 flag[name] = value if resolved.get("type") == "integer" else float(value)
-            elif (
-                resolved.get("type") == "string"
-                or "type" not in resolved
-                and "anyOf" not in resolved
-            ):
-                if "mitig" in lowered or "fix" in lowered or "action" in lowered:
-                    flag[name] = mitigation
+            elif resolved.get("type", "string") == "string" and "anyOf" not in resolved:
+                if any(w in lowered for w in ("mitig", "fix", "action")):
+                    text = mitigation
                 elif any(w in lowered for w in ("score", *_LABEL_KEYS)):
-                    flag[name] = label
+                    text = label
                 else:
-                    flag[name] = explanation
+                    text = explanation
+                flag[name] = self._fit(text, resolved)
             else:
                 flag[name] = self._value(prop, f"{path}.{name}", name, 1)
         return flag

@@ -40,7 +40,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Text:
-    """A text answer; `citations` are citation objects in wire form (e.g. web_search_result_location)."""
+    """A text answer; `citations` are wire-form citations (e.g. web_search_result_location)."""
 
     text: str
     stop_reason: StopReason = "end_turn"
@@ -185,14 +185,17 @@ class Delay:
 
 @dataclass(frozen=True)
 class CutStream:
-    """Answer with `item` (the offline model when None) but drop the connection midway.
+    """Answer with `item` (the offline model when None) but break off midway.
 
     With `stream: true` the server sends `after_events` SSE events, then closes the socket
-    without ending the chunked body. A non-streamed request gets no response at all.
+    without ending the chunked body; with `error` set it instead sends that error as an SSE
+    `error` event and ends the stream, as the API does when it overloads mid-answer.
+    A non-streamed request gets no response at all.
     """
 
     item: ScriptItem | None = None
     after_events: int = 3
+    error: ApiError | None = None
 
 
 ScriptItem: TypeAlias = Text | ToolUse | WebSearch | Json | Blocks | ApiError | Delay | CutStream
@@ -214,7 +217,10 @@ def _opaque(*parts: object) -> str:
 def web_search_blocks(
     query: str, results: Sequence[tuple[str, str, str, str | None]]
 ) -> list[dict[str, Any]]:
-    """The `server_tool_use` block and its `web_search_tool_result`; results are (url, title, snippet, page_age)."""
+    """A `server_tool_use` block and its `web_search_tool_result`.
+
+    `results` are (url, title, snippet, page_age).
+    """
     tool_use_id = new_id("srvtoolu")
     return [
         {

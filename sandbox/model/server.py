@@ -24,7 +24,7 @@ from sandbox.model.validation import RequestRejected, validate
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = web.RequestKey("request_id", str)
-_BODY = web.RequestKey("body", Any)
+_BODY = web.RequestKey("body", dict[str, Any])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -46,6 +46,7 @@ class _Plan:
     error: ApiError | None = None
     item: ReplyItem | None = None
     cut_after: int | None = None
+    stream_error: ApiError | None = None
     delays: list[float] = field(default_factory=list)
 
 
@@ -85,7 +86,7 @@ class FakeModel:
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         bound_port = self._runner.addresses[0][1]
         shown = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
@@ -162,7 +163,9 @@ class FakeModel:
             self._check_auth(request)
             if request.method == "POST" and body is None:
                 raise RequestRejected("There was an issue with your request body: invalid JSON")
-            request[_BODY] = body
+            if request.method == "POST" and not isinstance(body, dict):
+                raise RequestRejected("Request body must be a JSON object")
+            request[_BODY] = body if isinstance(body, dict) else {}
             response = await handler(request)
         except RequestRejected as rejected:
             response = _error_response(
@@ -225,6 +228,12 @@ class FakeModel:
             _drop(request)
             return web.Response(status=500)
         reply = plan.item.to_reply() if plan.item is not None else self._unscripted(body)
+        log.debug(
+            "fake model reply: %s, stop_reason=%s, stream=%s",
+            type(plan.item).__name__ if plan.item is not None else "offline",
+            reply.stop_reason,
+            stream,
+        )
         usage = wire.usage_json(self._cache.account(body), reply)
         self.usages.append(usage)
         message_id = new_id("msg")
@@ -234,7 +243,7 @@ class FakeModel:
                 wire.message_json(reply, message_id=message_id, model=model, usage=usage)
             )
         events = wire.stream_events(reply, message_id=message_id, model=model, usage=usage)
-        return await self._stream(request, events, plan.cut_after)
+        return await self._stream(request, events, plan)
 
     def _plan(self) -> _Plan:
         plan = _Plan()
@@ -245,6 +254,7 @@ class FakeModel:
                 item = item.then
             else:
                 plan.cut_after = item.after_events
+                plan.stream_error = item.error
                 item = item.item
         if isinstance(item, ApiError):
             plan.error = item
@@ -258,7 +268,7 @@ class FakeModel:
         return offline.respond(body)
 
     async def _stream(
-        self, request: web.Request, events: list[wire.Event], cut_after: int | None
+        self, request: web.Request, events: list[wire.Event], plan: _Plan
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -269,9 +279,14 @@ class FakeModel:
         )
         await response.prepare(request)
         for sent, (name, data) in enumerate(events):
-            if cut_after is not None and sent >= cut_after:
-                _drop(request)
-                return response
+            if plan.cut_after is not None and sent >= plan.cut_after:
+                if plan.stream_error is None:
+                    _drop(request)
+                    return response
+                error = plan.stream_error
+                body = wire.error_json(error.error_type, error.error_message, request[_REQUEST_ID])
+                await response.write(wire.sse("error", body))
+                break
             await response.write(wire.sse(name, data))
             if self._stream_delay:
                 await asyncio.sleep(self._stream_delay)

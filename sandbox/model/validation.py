@@ -147,9 +147,9 @@ def _check_tool_pairing(messages: list[dict[str, Any]]) -> None:
             unexpected = [r for r in results if r not in called]
             if unexpected:
                 raise RequestRejected(
-                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
-                    f"{unexpected[0]}. Each `tool_result` block must have a corresponding `tool_use` "
-                    "block in the previous message."
+                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` "
+                    f"blocks: {unexpected[0]}. Each `tool_result` block must have a corresponding "
+                    "`tool_use` block in the previous message."
                 )
             continue
         calls = _ids(message.get("content"), "tool_use", "id")
@@ -191,7 +191,8 @@ def _check_tools(tools: Any) -> None:
                 )
         elif not isinstance(kind, str) or not _SERVER_TOOL_TYPE.match(kind):
             raise RequestRejected(
-                f"tools.{i}: Input tag '{kind}' found using 'type' does not match any of the expected tags"
+                f"tools.{i}: Input tag '{kind}' found using 'type' does not match any of the "
+                "expected tags"
             )
         elif not isinstance(name, str):
             raise RequestRejected(f"tools.{i}.{kind}.name: Field required")
@@ -217,8 +218,9 @@ def _check_tool_choice(choice: Any, tools: Any) -> None:
     if choice["type"] in ("any", "tool"):
         # Current Claude models refuse to be forced onto a tool; structured output replaces it.
         raise RequestRejected(
-            f"tool_choice: forcing tool use (type '{choice['type']}') is not supported by this model. "
-            "Use tool_choice {'type': 'auto'} or output_config.format for structured output."
+            f"tool_choice: forcing tool use (type '{choice['type']}') is not supported by this "
+            "model. Use tool_choice {'type': 'auto'}, or output_config.format for structured "
+            "output."
         )
 
 
@@ -301,5 +303,6 @@ def _check_cache_control(body: dict[str, Any]) -> None:
             raise RequestRejected("cache_control.ttl: Input should be '5m' or '1h'")
     if len(markers) > _MAX_BREAKPOINTS:
         raise RequestRejected(
-            f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(markers)}."
+            f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {len(markers)}."
         )

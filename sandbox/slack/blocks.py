@@ -46,7 +46,9 @@ def _length_errors(value: Any, pointer: str, limit: int) -> list[str]:
     return []
 
 
-def text_object_errors(obj: Any, pointer: str, limit: int, *, plain_only: bool = False) -> list[str]:
+def text_object_errors(
+    obj: Any, pointer: str, limit: int, *, plain_only: bool = False
+) -> list[str]:
     if not isinstance(obj, dict):
         return [_at(pointer, "must provide an object")]
     allowed = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")

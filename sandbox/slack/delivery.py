@@ -99,7 +99,8 @@ class SocketModeHub:
             # Slack refuses a reused or made-up ticket; the client must call apps.connections.open.
             return web.Response(status=401, text="invalid_ticket")
         self._tickets.discard(ticket)
-        ws = web.WebSocketResponse(autoping=True)
+        # autoping answers the SDK client's pings; a short close timeout keeps stop() prompt.
+        ws = web.WebSocketResponse(autoping=True, timeout=2.0)
         await ws.prepare(request)
         connection = SocketConnection(id=str(uuid.uuid4()), ws=ws, connected_at=time.time())
         self.connections.append(connection)

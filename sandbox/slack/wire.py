@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -48,10 +49,8 @@ def decode_json_arguments(params: JSON) -> JSON:
     for name in JSON_ARGUMENTS & params.keys():
         value = params[name]
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 decoded[name] = json.loads(value)
-            except ValueError:
-                pass
     return decoded
 
 

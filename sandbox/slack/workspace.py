@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -371,7 +372,8 @@ class Workspace:
 
     def issue_trigger(self, user: str) -> str:
         self._trigger_counter += 1
-        trigger_id = f"{int(time.time())}{self._trigger_counter:04d}.7001.{self._trigger_counter:032x}"
+        number = self._trigger_counter
+        trigger_id = f"{int(time.time())}{number:04d}.7001.{secrets.token_hex(16)}"
         self.triggers[trigger_id] = Trigger(id=trigger_id, user=user, issued_at=time.time())
         return trigger_id
 
@@ -410,7 +412,7 @@ class Workspace:
         return None
 
     def dm_with(self, user_id: str) -> Channel:
-        """The DM between the bot and a person, created on first use like Slack's conversations.open."""
+        """The bot's DM with a person, created on first use (like conversations.open)."""
         self.user(user_id)
         for channel in self.channels.values():
             if channel.is_im and channel.im_user == user_id:
