@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from sandbox.model import FakeModel
+from sandbox.slack import FakeSlack
 
 
 def _pmteam(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -27,20 +31,64 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
-def test_doctor_then_db_upgrade_then_doctor(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    before = _pmteam("doctor", cwd=tmp_path, PMTEAM_DATABASE_URL=url)
-    assert before.returncode == 1
-    assert "FAIL  database" in before.stdout
-    assert "pmteam db upgrade" in before.stdout
+async def _apmteam(*args: str, cwd: Path, **env: str) -> tuple[int, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PMTEAM_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env={**clean, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
 
-    upgraded = _pmteam("db", "upgrade", cwd=tmp_path, PMTEAM_DATABASE_URL=url)
-    assert upgraded.returncode == 0, upgraded.stderr
-    assert "up to date" in upgraded.stdout
 
-    after = _pmteam("doctor", cwd=tmp_path, PMTEAM_DATABASE_URL=url)
-    assert after.returncode == 0, after.stdout
-    assert "ok    database" in after.stdout
+async def test_doctor_then_db_upgrade_then_doctor(
+    tmp_path: Path, fake_slack: FakeSlack, fake_model: FakeModel
+) -> None:
+    env = {
+        "PMTEAM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "SLACK_BOT_TOKEN": "xoxb-1-2-doctor",
+        "PMTEAM_SLACK_API_URL": fake_slack.api_url,
+        "PMTEAM_COORDINATION_CHANNEL": "C0PM",
+        "ANTHROPIC_API_KEY": "sk-ant-doctor-test",
+        "ANTHROPIC_BASE_URL": fake_model.base_url,
+    }
+    code, before = await _apmteam("doctor", cwd=tmp_path, **env)
+    assert code == 1
+    assert "FAIL  database" in before
+    assert "pmteam db upgrade" in before
+
+    code, upgraded = await _apmteam("db", "upgrade", cwd=tmp_path, **env)
+    assert code == 0, upgraded
+    assert "up to date" in upgraded
+
+    code, after = await _apmteam("doctor", cwd=tmp_path, **env)
+    assert code == 0, after
+    for line in ("ok    database", "ok    slack", "ok    scopes", "ok    channel", "ok    model"):
+        assert line in after
+    assert "sk-ant-doctor-test" not in after and "xoxb-1-2-doctor" not in after
+
+
+async def test_doctor_names_the_fix_for_slack_problems(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    env = {
+        "PMTEAM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "SLACK_BOT_TOKEN": "xoxb-1-2-doctor",
+        "PMTEAM_SLACK_API_URL": fake_slack.api_url,
+        "PMTEAM_COORDINATION_CHANNEL": "C0RANDOM",
+    }
+    code, out = await _apmteam("doctor", cwd=tmp_path, **env)
+    assert code == 1
+    assert "pmteam is not a member" in out
+    assert "/invite @pmteam" in out
+    assert "FAIL  model" in out and "ANTHROPIC_API_KEY" in out
 
 
 def test_doctor_reports_an_unreachable_database(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ DEFAULT_SCOPES = (
     "chat:write",
     "commands",
     "groups:history",
+    "groups:read",
     "im:history",
     "im:read",
     "im:write",
