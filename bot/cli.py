@@ -30,6 +30,22 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(_args: argparse.Namespace) -> int:
+    from bot.app import serve
+
+    settings = _settings_or_exit()
+    try:
+        settings.check_for_run()
+    except ConfigError as exc:
+        sys.stderr.write(f"pmteam run: not ready to start:\n{exc}\n")
+        return 2
+    configure_logging(
+        log_format=settings.log_format, level=settings.log_level, secrets=settings.secrets()
+    )
+    asyncio.run(serve(settings))
+    return 0
+
+
 def cmd_doctor(_args: argparse.Namespace) -> int:
     from bot.doctor import run_checks
 
@@ -51,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="An AI backend engineer for your Slack team, with PM reports and standups.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run the bot (Socket Mode or HTTP, from the settings)")
+    run.set_defaults(handler=cmd_run)
 
     doctor = commands.add_parser(
         "doctor", help="check configuration, database, Slack and model access"

@@ -114,7 +114,7 @@ async def check_slack(settings: Settings) -> list[Check]:
             Check(
                 "channel",
                 False,
-                "PMTEAM_COORDINATION_CHANNEL is not set: PM reports and standups have nowhere to go",
+                "PMTEAM_COORDINATION_CHANNEL is not set: reports and standups have nowhere to go",
                 "set it to the channel id (C…) of your PM channel",
             )
         )
@@ -160,9 +160,7 @@ async def check_model(settings: Settings) -> list[Check]:
         ]
     client = anthropic.AsyncAnthropic(
         api_key=(
-            settings.anthropic_api_key.get_secret_value()
-            if settings.anthropic_api_key
-            else "unset"
+            settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else "unset"
         ),
         base_url=settings.anthropic_base_url,
         max_retries=1,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -325,3 +326,24 @@ async def _latest_reports_for(
     )
     result = await session.exec(select(Report).where(col(Report.id).in_(newest)))
     return {report.task_id: report for report in result.all()}
+
+
+async def search_tasks(
+    *, session: AsyncSession, query: str, limit: int = 5, exclude_task_id: int | None = None
+) -> list[Task]:
+    """Past tasks whose title or request mentions the query's words, newest first."""
+    words: list[str] = re.findall(r"[\w.-]{3,}", query.lower())[:6]
+    if not words:
+        return []
+    matches = [
+        or_(
+            func.lower(col(Task.title)).contains(word, autoescape=True),
+            func.lower(col(Task.request_text)).contains(word, autoescape=True),
+        )
+        for word in words
+    ]
+    stmt = select(Task).where(or_(*matches))
+    if exclude_task_id is not None:
+        stmt = stmt.where(col(Task.id) != exclude_task_id)
+    result = await session.exec(stmt.order_by(col(Task.id).desc()).limit(limit))
+    return list(result.all())

@@ -52,7 +52,6 @@ async def claim_next_turn(
     the partial unique index on running turns refuses a second running turn for a task.
     """
     for _attempt in range(5):
-        now = now or utcnow()
         query = _claimable_turns()
         if dialect_name(session) == "postgresql":
             query = query.with_for_update(skip_locked=True, of=Turn)
@@ -61,6 +60,9 @@ async def claim_next_turn(
             await session.commit()
             return None
         assert candidate.id is not None
+        # Read the clock only now: on SQLite the select above may have waited for the write
+        # lock, and a start time from before the wait can precede the previous turn's finish.
+        claimed_at = now or utcnow()
         try:
             result = await session.exec(
                 update(Turn)
@@ -68,9 +70,9 @@ async def claim_next_turn(
                 .values(
                     status=TurnStatus.RUNNING,
                     lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    heartbeat_at=now,
-                    started_at=now,
+                    lease_expires_at=claimed_at + timedelta(seconds=lease_seconds),
+                    heartbeat_at=claimed_at,
+                    started_at=claimed_at,
                 )
             )
             if result.rowcount != 1:
@@ -86,7 +88,7 @@ async def claim_next_turn(
                     task=task,
                     to_status=TaskStatus.WORKING,
                     actor=BOT_ACTOR,
-                    now=now,
+                    now=claimed_at,
                 )
             # Load the claimed row before the commit: a refresh after it would open a new
             # transaction and leave it open (on SQLite, BEGIN IMMEDIATE holds the write lock).
@@ -151,8 +153,8 @@ async def complete_turn(
     now: datetime | None = None,
 ) -> Turn:
     """Mark the turn done and, in the same transaction, set the task status from the report."""
-    now = now or utcnow()
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
+    now = now or utcnow()  # read once the turn is locked, not before waiting for it
     turn.status = TurnStatus.DONE
     turn.answer_text = answer_text
     turn.finished_at = now
@@ -186,8 +188,8 @@ async def fail_turn(
     now: datetime | None = None,
 ) -> Turn:
     """Mark the turn failed with a reason a person can read; the task goes to failed."""
-    now = now or utcnow()
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
+    now = now or utcnow()  # read once the turn is locked, not before waiting for it
     _mark_failed(session=session, turn=turn, task=task, reason=reason, now=now)
     await session.commit()
     return turn
@@ -218,8 +220,8 @@ async def release_turn(
     *, session: AsyncSession, turn_id: int, owner: str, now: datetime | None = None
 ) -> Turn:
     """Give a claimed turn back to the queue untouched (shutdown before it could finish)."""
-    now = now or utcnow()
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
+    now = now or utcnow()  # read once the turn is locked, not before waiting for it
     _requeue(session=session, turn=turn, task=task, note="worker shut down", now=now)
     await session.commit()
     return turn

@@ -10,7 +10,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import DedupeKey, HomeVisit, LLMCall, Report, ResearchRequest, SlackPost
+from storage.models import (
+    DedupeKey,
+    HomeVisit,
+    LLMCall,
+    Report,
+    ResearchRequest,
+    SlackPost,
+    Turn,
+)
 from storage.types import utcnow
 
 
@@ -29,6 +37,9 @@ async def save_report(
     """Store a turn's report once; a retried turn gets the stored one back."""
     existing = (await session.exec(select(Report).where(col(Report.turn_id) == turn_id))).first()
     if existing is not None:
+        # End the read transaction like the insert path does: left open on SQLite it would
+        # hold the write lock (BEGIN IMMEDIATE) for as long as the caller keeps the session.
+        await session.commit()
         return existing
     report = Report(
         task_id=task_id,
@@ -101,6 +112,7 @@ async def record_post(
     except IntegrityError:
         await session.rollback()
         existing = await find_post(session=session, key=key)
+        await session.commit()  # as in save_report: never return inside a transaction
         assert existing is not None
         return existing
     return post
@@ -143,3 +155,12 @@ async def recent_home_visitors(
     cutoff = (now or utcnow()) - within
     result = await session.exec(select(HomeVisit).where(col(HomeVisit.opened_at) >= cutoff))
     return list(result.all())
+
+
+async def save_answer(*, session: AsyncSession, turn_id: int, answer_text: str) -> None:
+    """Keep the answer as soon as it is posted, so a retried turn can report without redoing it."""
+    turn = await session.get(Turn, turn_id)
+    if turn is not None:
+        turn.answer_text = answer_text
+        session.add(turn)
+        await session.commit()

@@ -1,0 +1,467 @@
+"""One turn, end to end: thread history, the engineer's streamed answer, the report, the finish."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from anthropic import AsyncAnthropic
+from slack_sdk.errors import SlackApiError
+
+from agents.config import AgentSettings
+from agents.engineer import (
+    EngineerResult,
+    Progress,
+    TaskBrief,
+    ThreadMessage,
+    build_messages,
+    engineer_prefix,
+    run_engineer,
+)
+from agents.errors import AgentError
+from agents.ledger import StorageLedger
+from agents.llm import ModelClient, TurnRef
+from agents.reports import ReportOutcome, ReportStatus, write_report
+from agents.tools.find_related_tasks import RelatedTask
+from bot.blocks import (
+    build_failure_text,
+    build_matrix_blocks,
+    build_report_blocks,
+    build_sources_blocks,
+    matrix_fallback_text,
+    report_fallback_text,
+)
+from bot.posting import Poster, post_key, post_metadata
+from bot.runtime import Runtime
+from bot.streaming import AnswerStream
+from bot.text import neutralise_mentions, split_markdown
+from bot.worker import TurnLease, Worker
+from storage.models import Task, TaskStatus, Turn
+from storage.queries import search_tasks
+from storage.queue import ExpiredLeases, LeaseLost, complete_turn, fail_turn
+from storage.records import find_post, save_answer
+from storage.types import utcnow
+
+log = structlog.get_logger("pmteam.pipeline")
+
+SEEN_REACTION = "eyes"
+FINISH_REACTION: dict[str, str] = {
+    ReportStatus.COMPLETED: "white_check_mark",
+    ReportStatus.IN_PROGRESS: "hourglass_flowing_sand",
+    ReportStatus.BLOCKED: "x",
+}
+FAILED_REACTION = "x"
+TASK_STATUS_FOR: dict[str, TaskStatus] = {
+    ReportStatus.COMPLETED: TaskStatus.COMPLETED,
+    ReportStatus.IN_PROGRESS: TaskStatus.IN_PROGRESS,
+    ReportStatus.BLOCKED: TaskStatus.BLOCKED,
+}
+
+_ESTIMATE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:-\s*\d+(?:\.\d+)?\s*)?(min|minute|h|hr|hour|d|day|w|week|sprint)s?\b",
+    re.IGNORECASE,
+)
+_UNIT = {
+    "min": timedelta(minutes=1),
+    "minute": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "hr": timedelta(hours=1),
+    "hour": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "day": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "week": timedelta(weeks=1),
+    "sprint": timedelta(weeks=2),
+}
+
+
+def parse_estimate(text: str | None) -> timedelta | None:
+    """'2-3 days' → 3 days (the upper end: a nudge should not come early); None if unreadable."""
+    if not text:
+        return None
+    match = _ESTIMATE.search(text)
+    if match is None:
+        return None
+    numbers = re.findall(r"\d+(?:\.\d+)?", match.group(0))
+    return _UNIT[match.group(2).lower()] * float(numbers[-1])
+
+
+def agent_settings_from(runtime: Runtime) -> AgentSettings:
+    settings = runtime.settings
+    return AgentSettings(
+        engineer_model=settings.engineer_model,
+        researcher_model=settings.researcher_model,
+        engineer_prompt_file=settings.engineer_prompt_file,
+        research_web=settings.research_web,
+    )
+
+
+def build_model_client(runtime: Runtime, ledger: StorageLedger) -> ModelClient:
+    settings = runtime.settings
+    anthropic = AsyncAnthropic(
+        api_key=(
+            settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+        ),
+        base_url=settings.anthropic_base_url,
+    )
+    return ModelClient(anthropic, usage_sink=ledger)
+
+
+def build_worker(runtime: Runtime) -> Worker:
+    ledger = StorageLedger(runtime.sessions)
+    pipeline = TurnPipeline(
+        runtime=runtime,
+        model=build_model_client(runtime, ledger),
+        agent_settings=agent_settings_from(runtime),
+        ledger=ledger,
+        poster=Poster(client=runtime.client, sessions=runtime.sessions),
+    )
+    return Worker(
+        sessions=runtime.sessions,
+        process=pipeline.process,
+        concurrency=runtime.settings.max_concurrent_tasks,
+        lease_seconds=runtime.settings.lease_seconds,
+        on_expired=pipeline.on_expired,
+    )
+
+
+class TurnFailed(Exception):
+    """A failure whose message is written for the person in the thread."""
+
+
+@dataclass
+class TurnPipeline:
+    runtime: Runtime
+    model: ModelClient
+    agent_settings: AgentSettings
+    ledger: StorageLedger
+    poster: Poster
+
+    async def process(self, turn: Turn, lease: TurnLease) -> None:
+        assert turn.id is not None
+        async with self.runtime.sessions() as session:
+            task = await session.get(Task, turn.task_id)
+        assert task is not None and task.id is not None
+        metrics = self.runtime.metrics
+        try:
+            answer, sources = await self._answer(turn, task)
+            if lease.lost.is_set():
+                raise LeaseLost("lease lost while answering")
+            outcome = await self._report(turn, task, answer)
+            await self._finish(turn, lease, outcome, answer)
+            metrics.inc("pmteam_turns_total", outcome=outcome.report.status.value.lower())
+        except LeaseLost:
+            log.warning("turn taken over by another worker; stopping here")
+            metrics.inc("pmteam_turns_total", outcome="lease_lost")
+        except (AgentError, TurnFailed) as exc:
+            await self._fail(turn, task, lease, str(exc))
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.exception("Slack refused a call", error=error)
+            await self._fail(turn, task, lease, f"Slack refused a call ({error}).")
+        except Exception:
+            log.exception("turn failed unexpectedly")
+            await self._fail(
+                turn, task, lease, "something went wrong on my side (the details are in my logs)."
+            )
+
+    # -- the answer -------------------------------------------------------------------------
+
+    async def _answer(self, turn: Turn, task: Task) -> tuple[str, list[tuple[str, str]]]:
+        assert turn.id is not None and task.id is not None
+        retried = turn.attempts > 0
+        if retried:
+            async with self.runtime.sessions() as session:
+                posted = await find_post(session=session, key=post_key(turn.id, "answer"))
+            if posted is not None and turn.answer_text:
+                log.info("answer already posted by an earlier attempt; going to the report")
+                return turn.answer_text, []
+
+        history = await self._history(turn, task)
+        brief = TaskBrief(
+            ref=task.ref,
+            request=turn.text,
+            requester=f"<@{turn.user_id}>",
+            channel=f"<#{turn.channel_id}>",
+            turn=TurnRef(task_id=task.id, turn_id=turn.id),
+        )
+        stream = AnswerStream(
+            client=self.runtime.client,
+            channel=turn.channel_id,
+            thread_ts=task.thread_ts,
+            team_id=turn.team_id,
+            user_id=turn.user_id,
+        )
+
+        async def on_progress(progress: Progress) -> None:
+            if progress.kind in ("research_started", "research_failed", "limit_reached"):
+                icon = ":mag:" if progress.kind == "research_started" else ":warning:"
+                await stream.note(f"{icon} {progress.message}")
+            if turn.source == "assistant":
+                await self._assistant_status(turn, task, progress.message)
+
+        async def find_related(query: str, limit: int) -> list[RelatedTask]:
+            async with self.runtime.sessions() as session:
+                tasks = await search_tasks(
+                    session=session, query=query, limit=limit, exclude_task_id=task.id
+                )
+            return [RelatedTask(ref=t.ref, title=t.title, status=t.status) for t in tasks]
+
+        try:
+            result = await run_engineer(
+                model=self.model,
+                settings=self.agent_settings,
+                task=brief,
+                history=history,
+                find_related_tasks=find_related,
+                research_sink=self.ledger,
+                on_text=stream.write,
+                on_progress=on_progress,
+            )
+        except BaseException:
+            if stream.message_ts:
+                # Close what was streamed so it doesn't sit "typing" in the thread forever.
+                await stream.write("\n\n_(stopped before the answer was finished)_")
+                await stream.finish()
+            raise
+        sources = [(s.url, s.title) for r in result.research for s in r.sources]
+        live = all(r.live_sources for r in result.research)
+        blocks = build_sources_blocks(sources, live=live) if result.research else []
+        if result.truncated:
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [
+                        {
+                            "type": "mrkdwn",
+                            "text": ":scissors: This answer hit the length limit and was cut "
+                            "short. Ask me to continue in this thread.",
+                        }
+                    ],
+                }
+            )
+        key = post_key(turn.id, "answer")
+        if result.stream_failed:
+            ts = await self._post_answer_parts(turn, task, result, blocks)
+        else:
+            await stream.finish(blocks=blocks or None, metadata=post_metadata(key))
+            ts = stream.message_ts[0] if stream.message_ts else None
+            self.runtime.metrics.inc("pmteam_slack_calls_total", stream.api_calls, kind="answer")
+        await self.poster.record(
+            key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
+        )
+        async with self.runtime.sessions() as session:
+            await save_answer(session=session, turn_id=turn.id, answer_text=result.answer)
+        return result.answer, sources
+
+    async def _post_answer_parts(
+        self, turn: Turn, task: Task, result: EngineerResult, blocks: list[dict[str, Any]]
+    ) -> str | None:
+        """The stream broke: post the whole answer as ordinary messages instead."""
+        assert turn.id is not None
+        parts = split_markdown(neutralise_mentions(result.answer))
+        first: str | None = None
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            ts = await self.poster.post_once(
+                turn_id=turn.id,
+                kind="answer-part" if index == 0 else f"answer-part-{index + 1}",
+                channel=turn.channel_id,
+                thread_ts=task.thread_ts,
+                text=part[:3000],
+                blocks=[{"type": "markdown", "text": part}, *(blocks if last else [])],
+                retried=True,
+            )
+            first = first or ts
+        return first
+
+    async def _history(self, turn: Turn, task: Task) -> list[ThreadMessage]:
+        """Earlier turns from the DB, plus what people said in between (conversations.replies)."""
+        async with self.runtime.sessions() as session:
+            from sqlmodel import col, select
+
+            rows = await session.exec(
+                select(Turn).where(col(Turn.task_id) == task.id, col(Turn.seq) < turn.seq)
+            )
+            earlier = sorted(rows.all(), key=lambda t: t.seq)
+        timeline: list[tuple[float, ThreadMessage]] = []
+        for past in earlier:
+            at = float(past.message_ts)
+            timeline.append((at, ThreadMessage(author=f"<@{past.user_id}>", text=past.text)))
+            if past.answer_text:
+                timeline.append(
+                    (at + 1e-6, ThreadMessage("pmteam", past.answer_text, from_engineer=True))
+                )
+        if turn.seq > 1 or task.thread_ts != turn.message_ts:
+            known = {past.message_ts for past in earlier} | {turn.message_ts}
+            for message in await self._thread_messages(turn, task):
+                ts = str(message.get("ts"))
+                if ts in known or message.get("bot_id") or not message.get("user"):
+                    continue
+                if float(ts) >= float(turn.message_ts):
+                    continue
+                text = str(message.get("text") or "").strip()
+                if text:
+                    timeline.append(
+                        (float(ts), ThreadMessage(author=f"<@{message['user']}>", text=text))
+                    )
+        timeline.sort(key=lambda item: item[0])
+        return [message for _, message in timeline]
+
+    async def _thread_messages(self, turn: Turn, task: Task) -> list[dict[str, Any]]:
+        try:
+            response = await self.runtime.client.conversations_replies(
+                channel=turn.channel_id, ts=task.thread_ts, limit=200
+            )
+        except SlackApiError as exc:
+            log.warning("could not read the thread", error=exc.response.get("error"))
+            return []
+        return list(response.get("messages") or [])
+
+    async def _assistant_status(self, turn: Turn, task: Task, status: str) -> None:
+        try:
+            await self.runtime.client.assistant_threads_setStatus(
+                channel_id=turn.channel_id, thread_ts=task.thread_ts, status=status[:100]
+            )
+        except SlackApiError as exc:
+            log.debug("assistant status not set", error=exc.response.get("error"))
+
+    # -- the report -------------------------------------------------------------------------
+
+    async def _report(self, turn: Turn, task: Task, answer: str) -> ReportOutcome:
+        assert turn.id is not None and task.id is not None
+        history = await self._history(turn, task)
+        brief = TaskBrief(
+            ref=task.ref,
+            request=turn.text,
+            requester=f"<@{turn.user_id}>",
+            channel=f"<#{turn.channel_id}>",
+            turn=TurnRef(task_id=task.id, turn_id=turn.id),
+        )
+        conversation, _ = build_messages(brief, history)
+        conversation.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+        outcome = await write_report(
+            model=self.model,
+            settings=self.agent_settings,
+            prefix=engineer_prefix(self.agent_settings),
+            conversation=conversation,
+            ref=TurnRef(task_id=task.id, turn_id=turn.id),
+        )
+        await self.ledger.save_report(outcome, task_id=task.id, turn_id=turn.id)
+        retried = turn.attempts > 0
+        gaps = list(outcome.gaps)
+        await self.poster.post_once(
+            turn_id=turn.id,
+            kind="matrix",
+            channel=turn.channel_id,
+            thread_ts=task.thread_ts,
+            text=matrix_fallback_text(outcome.report, gaps),
+            blocks=build_matrix_blocks(outcome.report, gaps=gaps),
+            retried=retried,
+        )
+        coordination = self.runtime.settings.coordination_channel
+        if coordination:
+            permalink = await self._permalink(turn.channel_id, task.thread_ts)
+            await self.poster.post_once(
+                turn_id=turn.id,
+                kind="report",
+                channel=coordination,
+                text=report_fallback_text(outcome.report, task, gaps),
+                blocks=build_report_blocks(outcome.report, task, permalink, gaps=gaps),
+                retried=retried,
+            )
+        else:
+            log.warning("PMTEAM_COORDINATION_CHANNEL is not set; the PM report was not posted")
+        return outcome
+
+    async def _permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            response = await self.runtime.client.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError:
+            return None
+        return str(response.get("permalink") or "") or None
+
+    # -- finishing --------------------------------------------------------------------------
+
+    async def _finish(
+        self, turn: Turn, lease: TurnLease, outcome: ReportOutcome, answer: str
+    ) -> None:
+        assert turn.id is not None
+        report = outcome.report
+        note: str | None = None
+        if report.status is ReportStatus.BLOCKED:
+            blockers = [
+                h.description
+                for h in report.dependencies_handoffs
+                if h.kind in ("infrastructure_blocker", "needed_from_others")
+            ]
+            note = "; ".join(blockers)[:500] or "blocked (see the report)"
+        estimate = parse_estimate(report.estimated_time)
+        async with self.runtime.sessions() as session:
+            await complete_turn(
+                session=session,
+                turn_id=turn.id,
+                owner=lease.owner,
+                answer_text=answer,
+                task_status=TASK_STATUS_FOR[report.status],
+                status_note=note,
+                estimated_time=report.estimated_time,
+                estimate_due_at=utcnow() + estimate if estimate else None,
+            )
+        await self._swap_reaction(turn, FINISH_REACTION[report.status])
+        log.info(
+            "turn done",
+            status=report.status.value,
+            min_score=report.min_score,
+            red_flags=report.red_flag_count,
+            gaps=len(outcome.gaps),
+        )
+
+    async def _swap_reaction(self, turn: Turn, name: str) -> None:
+        client = self.runtime.client
+        for call, kwargs in (
+            (client.reactions_remove, {"name": SEEN_REACTION}),
+            (client.reactions_add, {"name": name}),
+        ):
+            try:
+                await call(channel=turn.channel_id, timestamp=turn.message_ts, **kwargs)
+            except SlackApiError as exc:
+                if exc.response.get("error") not in ("no_reaction", "already_reacted"):
+                    log.warning("reaction not changed", error=exc.response.get("error"))
+
+    async def _fail(self, turn: Turn, task: Task, lease: TurnLease, reason: str) -> None:
+        assert turn.id is not None
+        log.warning("turn failed", reason=reason)
+        self.runtime.metrics.inc("pmteam_turns_total", outcome="failed")
+        try:
+            async with self.runtime.sessions() as session:
+                await fail_turn(session=session, turn_id=turn.id, owner=lease.owner, reason=reason)
+        except LeaseLost:
+            return  # another worker holds it now and will speak for it
+        await self._say_failure(turn, task, reason)
+
+    async def _say_failure(self, turn: Turn, task: Task, reason: str) -> None:
+        assert turn.id is not None
+        try:
+            await self.poster.post_once(
+                turn_id=turn.id,
+                kind="failure",
+                channel=turn.channel_id,
+                thread_ts=task.thread_ts,
+                text=build_failure_text(reason),
+                retried=True,
+            )
+        except SlackApiError as exc:
+            log.error("could not tell the thread about a failure", error=exc.response.get("error"))
+        await self._swap_reaction(turn, FAILED_REACTION)
+
+    async def on_expired(self, expired: ExpiredLeases) -> None:
+        """Turns that ran out of attempts are said to have failed, in their threads."""
+        for turn in expired.failed:
+            async with self.runtime.sessions() as session:
+                task = await session.get(Task, turn.task_id)
+            if task is not None:
+                await self._say_failure(turn, task, turn.failure_reason or "it kept stopping.")
