@@ -61,15 +61,18 @@ class FakeModel:
         api_key: str | None = None,
         min_cache_tokens: int = 0,
         stream_delay: float = 0.0,
+        latency: float = 0.0,
     ) -> None:
         """`offline=False` answers an unscripted request with a 500 instead of the offline model;
-        `api_key` set makes any other key a 401; `stream_delay` paces SSE events (seconds)."""
+        `api_key` set makes any other key a 401; `stream_delay` paces SSE events (seconds);
+        `latency` is added before every /v1/messages answer (a model's fixed response time)."""
         self.requests: list[RecordedRequest] = []
         self.usages: list[dict[str, Any]] = []
         self._clock = clock
         self._offline = offline
         self._api_key = api_key
         self._stream_delay = stream_delay
+        self.latency = latency
         self._cache = PromptCache(clock, min_tokens=min_cache_tokens)
         self._script: deque[ScriptItem] = deque()
         self._runner: web.AppRunner | None = None
@@ -247,6 +250,8 @@ class FakeModel:
 
     def _plan(self) -> _Plan:
         plan = _Plan()
+        if self.latency:
+            plan.delays.append(self.latency)
         item: ScriptItem | None = self._script.popleft() if self._script else None
         while isinstance(item, Delay | CutStream):
             if isinstance(item, Delay):

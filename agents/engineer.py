@@ -1,0 +1,367 @@
+"""The backend engineer: answers a task in its thread, streaming, with a bounded tool loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import structlog
+
+from agents.config import AgentSettings
+from agents.llm import ModelClient, PromptPrefix, TurnRef, UsageTotals, Wire
+from agents.researcher import Research, ResearchSink
+from agents.templates import fill, load_prompt
+from agents.tools import ToolOutcome
+from agents.tools import consult_researcher as research_tool
+from agents.tools import find_related_tasks as lookup_tool
+from agents.tools.find_related_tasks import FindRelatedTasks, RelatedTask
+
+log = structlog.get_logger(__name__)
+
+ProgressKind = Literal[
+    "research_started",
+    "research_finished",
+    "research_failed",
+    "lookup_started",
+    "lookup_finished",
+    "limit_reached",
+]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Something the engineer is doing between bits of answer, in words fit to show."""
+
+    kind: ProgressKind
+    message: str
+
+
+OnText = Callable[[str], Awaitable[None]]
+OnProgress = Callable[[Progress], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TaskBrief:
+    """The request of this turn, and where it came from."""
+
+    ref: str  # "T-42"
+    request: str
+    requester: str  # how to name the person, e.g. "<@U123>"
+    channel: str  # e.g. "<#C123>"
+    turn: TurnRef = field(default_factory=TurnRef)
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    """An earlier message of the task's thread."""
+
+    author: str
+    text: str
+    from_engineer: bool = False  # our own earlier answers become assistant turns
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    input: Wire
+    is_error: bool
+
+
+@dataclass
+class EngineerResult:
+    """The answer and everything the report call and the ledger need from the turn."""
+
+    answer: str
+    truncated: bool
+    stopped_early: str | None  # "tool_limit" | "token_budget" when a cap ended the turn
+    research: list[Research]
+    tool_calls: list[ToolCall]
+    conversation: list[Wire]  # for the report call, which must reuse the same prefix
+    prefix: PromptPrefix
+    usage: UsageTotals
+    stream_failed: bool  # on_text raised: the caller should post `answer` another way
+    trimmed: int
+
+
+@cache
+def _read_prompt_file(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()
+
+
+def engineer_prefix(settings: AgentSettings) -> PromptPrefix:
+    """The engineer's system prompt and tools with a 1-hour cache TTL: the same bytes for every
+    call of every task, so each task after the first reads them from the cache."""
+    system = (
+        _read_prompt_file(settings.engineer_prompt_file)
+        if settings.engineer_prompt_file is not None
+        else load_prompt("backend_engineer")
+    )
+    return PromptPrefix(system=system, tools=(research_tool.spec(), lookup_tool.spec()), ttl="1h")
+
+
+def build_messages(task: TaskBrief, history: Sequence[ThreadMessage]) -> tuple[list[Wire], int]:
+    """The thread as messages, then this turn's request; and how many are older history."""
+    messages: list[Wire] = []
+    for item in history:
+        if item.from_engineer:
+            messages.append(_text_message("assistant", item.text))
+        else:
+            messages.append(_text_message("user", f"{item.author}: {item.text}"))
+    if messages and messages[0]["role"] == "assistant":
+        # The API wants a conversation to open with the user.
+        messages.insert(0, _text_message("user", "(The thread opens with your message below.)"))
+    trimmable = len(messages)
+    request = fill(
+        "engineer_turn",
+        ref=task.ref,
+        channel=task.channel,
+        requester=task.requester,
+        request=task.request,
+    )
+    messages.append(_text_message("user", request))
+    return messages, trimmable
+
+
+def _text_message(role: str, text: str) -> Wire:
+    return {"role": role, "content": [{"type": "text", "text": text}]}
+
+
+class _AnswerStream:
+    """Collects the answer and forwards it to `on_text`, with a blank line between blocks."""
+
+    def __init__(self, on_text: OnText | None) -> None:
+        self._on_text = on_text
+        self.text = ""
+        self._separate = False
+        self.failed = False
+
+    async def block_started(self) -> None:
+        self._separate = bool(self.text.strip())
+
+    async def delta(self, text: str) -> None:
+        if self._separate:
+            self._separate = False
+            if not self.text.endswith("\n\n"):
+                text = ("\n" if self.text.endswith("\n") else "\n\n") + text.lstrip("\n")
+        self.text += text
+        if self._on_text is None or self.failed:
+            return
+        try:
+            await self._on_text(text)
+        except Exception:
+            # Slack trouble must not cost the answer: stop streaming, keep collecting.
+            self.failed = True
+            log.exception("engineer.stream_callback_failed")
+
+
+class _Turn:
+    """The state of one engineer turn's tool loop."""
+
+    def __init__(
+        self,
+        *,
+        model: ModelClient,
+        settings: AgentSettings,
+        task: TaskBrief,
+        find_related_tasks: FindRelatedTasks,
+        research_sink: ResearchSink | None,
+        on_progress: OnProgress | None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.task = task
+        self.find_related_tasks = find_related_tasks
+        self.on_progress = on_progress
+        self.research_deps = research_tool.ResearchDeps(
+            model=model, settings=settings, ref=task.turn, sink=research_sink
+        )
+        self.research: list[Research] = []
+        self.tool_calls: list[ToolCall] = []
+        self.research_calls = 0
+
+    async def progress(self, kind: ProgressKind, message: str) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            await self.on_progress(Progress(kind=kind, message=message))
+        except Exception:
+            log.exception("engineer.progress_callback_failed", kind=kind)
+
+    async def answer_tool(self, tool_use: Wire) -> tuple[Wire, bool]:
+        """The tool_result for one call, and whether it was refused for a limit."""
+        name = str(tool_use.get("name"))
+        tool_input = tool_use.get("input")
+        tool_input = tool_input if isinstance(tool_input, dict) else {}
+        limited = False
+        if len(self.tool_calls) >= self.settings.max_tool_calls:
+            outcome = ToolOutcome(
+                fill("tool_limit", limit=str(self.settings.max_tool_calls)), is_error=True
+            )
+            limited = True
+        elif name == research_tool.NAME:
+            outcome, limited = await self._research(tool_input)
+        elif name == lookup_tool.NAME:
+            query = str(tool_input.get("query", "")).strip()
+            await self.progress("lookup_started", f"Looking through past tasks for “{query}”…")
+            outcome, found = await lookup_tool.run(tool_input, self.find_related_tasks)
+            await self.progress("lookup_finished", f"Found {found} related past task(s).")
+        else:
+            # Whatever the model was talked into, it has only the tools it was given.
+            log.warning("engineer.unknown_tool", tool=name)
+            outcome = ToolOutcome(fill("unknown_tool", name=name[:100]), is_error=True)
+        self.tool_calls.append(ToolCall(name=name, input=tool_input, is_error=outcome.is_error))
+        result: Wire = {
+            "type": "tool_result",
+            "tool_use_id": tool_use["id"],
+            "content": outcome.content,
+        }
+        if outcome.is_error:
+            result["is_error"] = True
+        return result, limited
+
+    async def _research(self, tool_input: Wire) -> tuple[ToolOutcome, bool]:
+        if self.research_calls >= self.settings.max_research_calls:
+            limit = str(self.settings.max_research_calls)
+            return ToolOutcome(fill("research_limit", limit=limit), is_error=True), True
+        try:
+            brief = research_tool.parse_input(tool_input)
+        except ValueError as exc:
+            return ToolOutcome(f"Invalid research request: {exc}.", is_error=True), False
+        self.research_calls += 1
+        await self.progress("research_started", f"Consulting the researcher: {brief.objective}")
+        outcome, research = await research_tool.run(brief, self.research_deps)
+        if research is None:
+            await self.progress("research_failed", "The researcher could not answer; going on.")
+            return outcome, False
+        self.research.append(research)
+        found = f"{len(research.sources)} source(s)"
+        if not research.live_sources:
+            found += ", no live sources"
+        await self.progress("research_finished", f"Research done: {found}.")
+        return outcome, False
+
+
+async def run_engineer(
+    *,
+    model: ModelClient,
+    settings: AgentSettings,
+    task: TaskBrief,
+    history: Sequence[ThreadMessage] = (),
+    find_related_tasks: FindRelatedTasks,
+    research_sink: ResearchSink | None = None,
+    on_text: OnText | None = None,
+    on_progress: OnProgress | None = None,
+) -> EngineerResult:
+    """Work one turn of a task: stream the answer, consult the researcher and past tasks as the
+    model asks, within the configured caps. Raises `AgentError` subclasses on failure."""
+    started = time.monotonic()
+    prefix = engineer_prefix(settings)
+    stream = _AnswerStream(on_text)
+    turn = _Turn(
+        model=model,
+        settings=settings,
+        task=task,
+        find_related_tasks=find_related_tasks,
+        research_sink=research_sink,
+        on_progress=on_progress,
+    )
+    conversation, trimmable = build_messages(task, history)
+    usage = UsageTotals()
+    truncated = False
+    trimmed = 0
+    stopped_early: str | None = None
+    limited_rounds = 0
+    outcome = "answered"
+    try:
+        while True:
+            remaining = settings.max_turn_output_tokens - usage.output_tokens
+            if remaining <= 0:
+                stopped_early = "token_budget"
+                await turn.progress("limit_reached", "Stopped: this turn's token budget is used.")
+                break
+            completion = await model.complete(
+                agent="engineer",
+                model=settings.engineer_model,
+                prefix=prefix,
+                messages=conversation,
+                max_tokens=min(settings.engineer_max_tokens, remaining),
+                ref=task.turn,
+                text=stream,
+                trimmable=trimmable,
+                max_pause_continuations=settings.max_pause_continuations,
+            )
+            for call in completion.calls:
+                usage.add(call)
+            conversation = completion.conversation
+            trimmable = completion.trimmable
+            trimmed += completion.trimmed
+            truncated = truncated or completion.truncated
+            tool_uses = completion.tool_uses
+            if not tool_uses:
+                break
+            results: list[Wire] = []
+            all_limited = True
+            for tool_use in tool_uses:
+                result, limited = await turn.answer_tool(tool_use)
+                results.append(result)
+                all_limited = all_limited and limited
+            conversation.append({"role": "user", "content": results})
+            limited_rounds += 1 if all_limited else 0
+            if limited_rounds >= 2:
+                # Told once that the tools are used up, it asked again: end the turn here.
+                stopped_early = "tool_limit"
+                await turn.progress("limit_reached", "Stopped: this turn's tool calls are used.")
+                break
+    except Exception as exc:
+        outcome = type(exc).__name__
+        raise
+    finally:
+        for research in turn.research:
+            usage.merge(research.usage)
+        log.info(
+            "engineer.run",
+            task=task.ref,
+            model=settings.engineer_model,
+            outcome=outcome,
+            calls=usage.calls,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            web_searches=usage.web_searches,
+            cost_usd=round(usage.cost_usd, 6),
+            tool_calls=[c.name for c in turn.tool_calls],
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+    return EngineerResult(
+        answer=stream.text.strip(),
+        truncated=truncated,
+        stopped_early=stopped_early,
+        research=turn.research,
+        tool_calls=turn.tool_calls,
+        conversation=conversation,
+        prefix=prefix,
+        usage=usage,
+        stream_failed=stream.failed,
+        trimmed=trimmed,
+    )
+
+
+__all__ = [
+    "EngineerResult",
+    "FindRelatedTasks",
+    "OnProgress",
+    "OnText",
+    "Progress",
+    "RelatedTask",
+    "TaskBrief",
+    "ThreadMessage",
+    "ToolCall",
+    "build_messages",
+    "engineer_prefix",
+    "run_engineer",
+]

@@ -1,0 +1,54 @@
+"""Typed agent failures whose message a person can read in the thread and act on."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """A turn could not finish; `str(error)` says what happened and what to do next."""
+
+    # Whether running the same turn again later is likely to work.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        agent: str | None = None,
+        model: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.agent = agent
+        self.model = model
+        self.request_id = request_id
+
+
+class ModelUnavailable(AgentError):
+    """The Anthropic API was overloaded, rate-limited or unreachable after the SDK's retries."""
+
+    retryable = True
+
+
+class ModelRejected(AgentError):
+    """The API refused the request itself (key, model name, permissions, a bad request)."""
+
+
+class ModelRefused(AgentError):
+    """The model declined to answer (stop reason `refusal`)."""
+
+
+class TurnIncomplete(AgentError):
+    """The model started but did not finish: a dropped stream, or a turn that never ended."""
+
+    retryable = True
+
+
+class ContextTooLong(TurnIncomplete):
+    """The thread no longer fits the model's context window, even with older messages left out."""
+
+    retryable = False
+
+
+class ReportUnavailable(AgentError):
+    """No completion report could be read from the model, even after asking twice."""

@@ -1,0 +1,441 @@
+"""The completion report: its schema and rules, the structured call, and its text layouts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+import pydantic
+import structlog
+from anthropic import transform_schema
+from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
+
+from agents.config import AgentSettings
+from agents.errors import ReportUnavailable
+from agents.llm import Completion, ModelClient, PromptPrefix, TurnRef, UsageTotals, Wire
+from agents.templates import fill, load_prompt
+
+log = structlog.get_logger(__name__)
+
+RED_FLAG_BELOW = 6
+
+
+class ReportStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    IN_PROGRESS = "IN_PROGRESS"
+    BLOCKED = "BLOCKED"
+
+
+STATUS_EMOJI: dict[ReportStatus, str] = {
+    ReportStatus.COMPLETED: "✅",
+    ReportStatus.IN_PROGRESS: "⏳",
+    ReportStatus.BLOCKED: "❌",
+}
+STATUS_WORDS: dict[ReportStatus, str] = {
+    ReportStatus.COMPLETED: "COMPLETED",
+    ReportStatus.IN_PROGRESS: "IN PROGRESS",
+    ReportStatus.BLOCKED: "BLOCKED",
+}
+
+# Field name -> the label people read, in the order of the DESIGN §3 layouts.
+PM_AXES: dict[str, str] = {
+    "system_architecture_design": "System Architecture & Design",
+    "implementation_feasibility": "Implementation Feasibility",
+    "scalability_performance": "Scalability & Performance",
+    "risk_assessment": "Risk Assessment",
+    "integration_reliability": "Integration & Reliability",
+}
+SELF_AXES: dict[str, str] = {
+    "probability_of_success": "Probability of Success",
+    "implementation_feasibility": "Implementation Feasibility",
+    "quality_completeness": "Quality & Completeness",
+    "risk_assessment": "Risk Assessment",
+    "alignment_value": "Alignment & Value",
+}
+
+
+class ScoreAxis(StrEnum):
+    """Which of the ten scores a red flag is about (two names occur in both groups)."""
+
+    PM_SYSTEM_ARCHITECTURE_DESIGN = "pm_scores.system_architecture_design"
+    PM_IMPLEMENTATION_FEASIBILITY = "pm_scores.implementation_feasibility"
+    PM_SCALABILITY_PERFORMANCE = "pm_scores.scalability_performance"
+    PM_RISK_ASSESSMENT = "pm_scores.risk_assessment"
+    PM_INTEGRATION_RELIABILITY = "pm_scores.integration_reliability"
+    SELF_PROBABILITY_OF_SUCCESS = "self_assessment.probability_of_success"
+    SELF_IMPLEMENTATION_FEASIBILITY = "self_assessment.implementation_feasibility"
+    SELF_QUALITY_COMPLETENESS = "self_assessment.quality_completeness"
+    SELF_RISK_ASSESSMENT = "self_assessment.risk_assessment"
+    SELF_ALIGNMENT_VALUE = "self_assessment.alignment_value"
+
+    @property
+    def label(self) -> str:
+        group, name = self.value.split(".")
+        if group == "pm_scores":
+            return f"{PM_AXES[name]} (PM)"
+        return f"{SELF_AXES[name]} (self)"
+
+
+def _lenient_gaps(info: ValidationInfo) -> list[str] | None:
+    """In lenient mode (the last attempt), rule breaches are collected here instead of raised."""
+    context = info.context
+    if isinstance(context, dict) and isinstance(context.get("gaps"), list):
+        gaps: list[str] = context["gaps"]
+        return gaps
+    return None
+
+
+def _score_in_range(value: Any, info: ValidationInfo) -> Any:
+    gaps = _lenient_gaps(info)
+    if gaps is not None and isinstance(value, int) and not 1 <= value <= 9:
+        shown = min(9, max(1, value))
+        gaps.append(f"{info.field_name} was {value}, outside 1-9; shown as {shown}")
+        return shown
+    return value
+
+
+Score = Annotated[int, Field(ge=1, le=9), BeforeValidator(_score_in_range)]
+
+
+class PMScores(BaseModel):
+    """Scores for the project manager, 1 (very poor) to 9 (excellent)."""
+
+    system_architecture_design: Score
+    implementation_feasibility: Score
+    scalability_performance: Score
+    risk_assessment: Score
+    integration_reliability: Score
+
+
+class SelfAssessment(BaseModel):
+    """The engineer's own confidence, 1 to 9; risk_assessment is inverse (9 = low risk)."""
+
+    probability_of_success: Score
+    implementation_feasibility: Score
+    quality_completeness: Score
+    risk_assessment: Score
+    alignment_value: Score
+
+
+class RedFlag(BaseModel):
+    """Why a score is below 6, and what would raise it."""
+
+    axis: ScoreAxis
+    explanation: str = Field(min_length=1)
+    mitigation: str = Field(min_length=1)
+
+
+class Deliverable(BaseModel):
+    kind: Literal["system", "api_integration", "data_storage"]
+    description: str = Field(min_length=1)
+
+
+class Handoff(BaseModel):
+    kind: Literal["needed_from_others", "infrastructure_blocker", "integration_endpoint_ready"]
+    description: str = Field(min_length=1)
+
+
+class CompletionReport(BaseModel):
+    """The report of one turn (DESIGN §3), validated: scores 1-9, a red flag for every score
+    below 6, and an estimated time whenever the status is IN_PROGRESS."""
+
+    task: str = Field(min_length=1, description="The request in one line.")
+    status: ReportStatus
+    pm_scores: PMScores
+    self_assessment: SelfAssessment
+    red_flags: list[RedFlag]
+    confidence_notes: str
+    key_deliverables: list[Deliverable]
+    dependencies_handoffs: list[Handoff]
+    estimated_time: str | None = Field(
+        default=None, description="Remaining effort; required when status is IN_PROGRESS."
+    )
+
+    @field_validator("task")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        line = " ".join(value.split())
+        return line if len(line) <= 200 else line[:199].rstrip() + "…"
+
+    @pydantic.model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Self:
+        problems: list[str] = []
+        for axis, score in self.missing_red_flags():
+            problems.append(f"{axis.value} is {score}/9 but has no red flag")
+        if self.status is ReportStatus.IN_PROGRESS and not (self.estimated_time or "").strip():
+            problems.append("estimated_time is required when status is IN_PROGRESS")
+        if not problems:
+            return self
+        gaps = _lenient_gaps(info)
+        if gaps is None:
+            raise ValueError(
+                "; ".join(problems)
+                + ". Add one red flag per score below 6 (naming its axis, with an explanation "
+                "and a mitigation), and give estimated_time for IN_PROGRESS work."
+            )
+        gaps.extend(problems)
+        return self
+
+    def scores(self) -> list[tuple[ScoreAxis, int]]:
+        pm = [(ScoreAxis(f"pm_scores.{k}"), getattr(self.pm_scores, k)) for k in PM_AXES]
+        own = [
+            (ScoreAxis(f"self_assessment.{k}"), getattr(self.self_assessment, k)) for k in SELF_AXES
+        ]
+        return pm + own
+
+    def missing_red_flags(self) -> list[tuple[ScoreAxis, int]]:
+        flagged = {flag.axis for flag in self.red_flags}
+        return [(a, s) for a, s in self.scores() if s < RED_FLAG_BELOW and a not in flagged]
+
+    @property
+    def min_score(self) -> int:
+        return min(score for _, score in self.scores())
+
+    @property
+    def red_flag_count(self) -> int:
+        return len(self.red_flags)
+
+
+# What the structured call asks for, in the shape the API accepts (no numeric bounds,
+# additionalProperties false); computed once so every report call sends the same bytes.
+REPORT_SCHEMA: Wire = transform_schema(CompletionReport)
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """A report as stored: valid, or kept after the re-ask with its `gaps` marked."""
+
+    report: CompletionReport
+    gaps: tuple[str, ...] = ()
+    attempts: int = 1
+    first_error: str | None = None  # what the re-ask quoted, if there was one
+    usage: UsageTotals = field(default_factory=UsageTotals)
+
+
+def parse_report(text: str) -> CompletionReport:
+    """The report in `text` (strict); raises ValueError with what is wrong."""
+    return _validate(text, context=None)
+
+
+def _validate(text: str, *, context: dict[str, Any] | None) -> CompletionReport:
+    raw = _json_object(text)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the reply is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    try:
+        return CompletionReport.model_validate(data, context=context)
+    except pydantic.ValidationError as exc:
+        raise ValueError(_describe(exc)) from exc
+
+
+def _json_object(text: str) -> str:
+    # Structured output is bare JSON; tolerate a fenced block from a model without it.
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else text
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def _attempt_error(completion: Completion) -> str | None:
+    if completion.tool_uses:
+        return "you called a tool; tools are not available while filing the report"
+    if completion.truncated:
+        return "the report was cut off at the output limit; keep every field shorter"
+    return None
+
+
+def _with_user_blocks(conversation: Sequence[Wire], blocks: list[Wire]) -> list[Wire]:
+    messages = list(conversation)
+    if messages and messages[-1].get("role") == "user":
+        # The turn ended on tool results (a capped tool loop): extend that message.
+        last = dict(messages[-1])
+        content = last["content"]
+        last["content"] = [
+            *([{"type": "text", "text": content}] if isinstance(content, str) else content),
+            *blocks,
+        ]
+        messages[-1] = last
+    else:
+        messages.append({"role": "user", "content": blocks})
+    return messages
+
+
+async def write_report(
+    *,
+    model: ModelClient,
+    settings: AgentSettings,
+    prefix: PromptPrefix,
+    conversation: Sequence[Wire],
+    ref: TurnRef,
+) -> ReportOutcome:
+    """Ask for the report over the engineer's conversation, with the engineer's prefix so the
+    whole conversation is read from the prompt cache. Invalid: ask once more quoting the error;
+    still invalid: keep it with the gaps marked. Nothing readable: `ReportUnavailable`."""
+    usage = UsageTotals()
+    request = [{"type": "text", "text": load_prompt("report")}]
+    messages = _with_user_blocks(conversation, request)
+    first = await _ask(model, settings, prefix, messages, ref)
+    usage.merge(first.usage)
+    error = _attempt_error(first)
+    if error is None:
+        try:
+            return ReportOutcome(report=parse_report(first.text), usage=usage)
+        except ValueError as exc:
+            error = str(exc)
+    log.info("report.reask", error=error[:300])
+
+    retry: list[Wire] = [
+        {
+            "type": "tool_result",
+            "tool_use_id": call["id"],
+            "content": "Not run: tools are not available while filing the report.",
+            "is_error": True,
+        }
+        for call in first.tool_uses
+    ]
+    retry.append({"type": "text", "text": fill("report_retry", error=error)})
+    second = await _ask(model, settings, prefix, _with_user_blocks(first.conversation, retry), ref)
+    usage.merge(second.usage)
+    second_error = _attempt_error(second)
+    if second_error is None:
+        try:
+            report = parse_report(second.text)
+            return ReportOutcome(report=report, attempts=2, first_error=error, usage=usage)
+        except ValueError as exc:
+            second_error = str(exc)
+
+    for completion in (second, first):
+        gaps: list[str] = []
+        try:
+            report = _validate(completion.text, context={"gaps": gaps})
+        except ValueError:
+            continue
+        log.warning("report.kept_with_gaps", gaps=gaps)
+        return ReportOutcome(
+            report=report, gaps=tuple(gaps), attempts=2, first_error=error, usage=usage
+        )
+    raise ReportUnavailable(
+        "The completion report could not be read, even after asking twice "
+        f"({second_error}). The answer in the thread stands; mention me with 'report' to try "
+        "the report again.",
+        agent="reporter",
+        model=settings.engineer_model,
+    )
+
+
+async def _ask(
+    model: ModelClient,
+    settings: AgentSettings,
+    prefix: PromptPrefix,
+    messages: list[Wire],
+    ref: TurnRef,
+) -> Completion:
+    return await model.complete(
+        agent="reporter",
+        # The engineer's model and prefix: the conversation is already in its cache.
+        model=settings.engineer_model,
+        prefix=prefix,
+        messages=messages,
+        max_tokens=settings.report_max_tokens,
+        ref=ref,
+        output_schema=REPORT_SCHEMA,
+        # Continuing a cut-off JSON object in a new message cannot produce valid JSON.
+        continue_on_max_tokens=False,
+        max_pause_continuations=settings.max_pause_continuations,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Text layouts (DESIGN §3); Block Kit renders the same content on the Slack side.
+
+_BRANCH, _LAST = "├── ", "└── "
+_DELIVERABLE_KINDS = {
+    "system": "Systems built",
+    "api_integration": "API integrations",
+    "data_storage": "Data/storage",
+}
+_HANDOFF_KINDS = {
+    "needed_from_others": "Needed from others",
+    "infrastructure_blocker": "Infrastructure blocker",
+    "integration_endpoint_ready": "Integration endpoint ready",
+}
+
+
+def status_line(status: ReportStatus) -> str:
+    return f"{STATUS_EMOJI[status]} {STATUS_WORDS[status]}"
+
+
+def _tree(items: Sequence[tuple[str, int]]) -> list[str]:
+    return [
+        f"{_LAST if i == len(items) - 1 else _BRANCH}{label}: {score}/9"
+        for i, (label, score) in enumerate(items)
+    ]
+
+
+def _hanging(head: str, lines: Sequence[str]) -> list[str]:
+    """`head` followed by the first line; the rest indented under it, as in the layout."""
+    if not lines:
+        return [head]
+    pad = " " * (len(head) + 1)
+    return [f"{head} {lines[0]}", *(f"{pad}{line}" for line in lines[1:])]
+
+
+def render_self_assessment(report: CompletionReport, gaps: Sequence[str] = ()) -> str:
+    """The matrix posted in the task's thread after the answer."""
+    scores = [(SELF_AXES[k], getattr(report.self_assessment, k)) for k in SELF_AXES]
+    by_axis = dict(report.scores())
+    flags = [
+        f"{flag.axis.label} {by_axis[flag.axis]}/9: {_sentence(flag.explanation)} "
+        f"Mitigation: {_sentence(flag.mitigation)}"
+        for flag in report.red_flags
+    ]
+    flags += [f"⚠ GAP: {gap}" for gap in gaps]
+    lines = ["SELF-ASSESSMENT SCORES:", *_tree(scores), ""]
+    lines += _hanging("RED FLAGS:", flags or ["none (every score is 6 or above)"])
+    lines += _hanging("CONFIDENCE NOTES:", [" ".join(report.confidence_notes.split()) or "—"])
+    return "\n".join(lines)
+
+
+def render_pm_report(report: CompletionReport, gaps: Sequence[str] = ()) -> str:
+    """The report posted to the coordination channel."""
+    scores = [(PM_AXES[k], getattr(report.pm_scores, k)) for k in PM_AXES]
+    deliverables = [
+        f"• {_DELIVERABLE_KINDS[d.kind]}: {d.description}" for d in report.key_deliverables
+    ]
+    handoffs = [
+        f"• {_HANDOFF_KINDS[h.kind]}: {h.description}" for h in report.dependencies_handoffs
+    ]
+    lines = [
+        "PROJECT MANAGER REPORT - Backend Engineer Agent",
+        f"Task: {report.task}",
+        f"Status: {status_line(report.status)}",
+        "Self-Assessment Scores (1-9):",
+        *_tree(scores),
+        "Key Deliverables:",
+        *(deliverables or ["• none"]),
+        "Dependencies/Handoffs:",
+        *(handoffs or ["• none"]),
+    ]
+    if report.estimated_time:
+        lines.append(f"Estimated Time: {report.estimated_time}")
+    elif report.status is ReportStatus.IN_PROGRESS:
+        lines.append("Estimated Time: ⚠ not given")
+    if gaps:
+        lines += _hanging("⚠ Report gaps:", list(gaps))
+    return "\n".join(lines)
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?")) else text + "."

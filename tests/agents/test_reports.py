@@ -1,0 +1,277 @@
+"""The completion report: validation, the structured call with its re-ask, storage, layouts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from agents.config import AgentSettings
+from agents.engineer import engineer_prefix
+from agents.errors import ReportUnavailable
+from agents.ledger import StorageLedger
+from agents.llm import ModelClient, TurnRef, Wire
+from agents.reports import (
+    REPORT_SCHEMA,
+    CompletionReport,
+    ReportOutcome,
+    ReportStatus,
+    parse_report,
+    render_pm_report,
+    render_self_assessment,
+    write_report,
+)
+from sandbox.model import FakeModel, Json, Text, ToolUse
+from storage.models import LLMCall, Report
+from tests.agents.support import last_user_text, messages_requests, report_dict, tool_results
+
+CONVERSATION: list[Wire] = [
+    {"role": "user", "content": [{"type": "text", "text": "Task T-1: paginate orders"}]},
+    {"role": "assistant", "content": [{"type": "text", "text": "Use keyset pagination."}]},
+]
+
+
+async def report(model: ModelClient, ref: TurnRef | None = None) -> ReportOutcome:
+    settings = AgentSettings()
+    return await write_report(
+        model=model,
+        settings=settings,
+        prefix=engineer_prefix(settings),
+        conversation=CONVERSATION,
+        ref=ref or TurnRef(),
+    )
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def test_a_valid_report_parses() -> None:
+    parsed = parse_report(json.dumps(report_dict()))
+    assert parsed.status is ReportStatus.COMPLETED
+    assert parsed.min_score == 5 and parsed.red_flag_count == 2
+
+
+@pytest.mark.parametrize("score", [0, 10, -1])
+def test_scores_outside_one_to_nine_are_refused(score: int) -> None:
+    data = report_dict()
+    data["pm_scores"]["scalability_performance"] = score
+    with pytest.raises(ValueError, match="pm_scores.scalability_performance"):
+        parse_report(json.dumps(data))
+
+
+def test_every_score_below_six_needs_a_red_flag_naming_its_axis() -> None:
+    data = report_dict()
+    data["red_flags"] = data["red_flags"][:1]  # the self-assessment's risk flag is missing
+    with pytest.raises(ValueError, match=r"self_assessment.risk_assessment is 5/9 but has no"):
+        parse_report(json.dumps(data))
+
+
+def test_a_red_flag_on_the_other_group_does_not_count() -> None:
+    data = report_dict()
+    data["red_flags"] = [data["red_flags"][0], data["red_flags"][0]]  # two PM flags
+    with pytest.raises(ValueError, match="self_assessment.risk_assessment"):
+        parse_report(json.dumps(data))
+
+
+def test_in_progress_needs_an_estimated_time() -> None:
+    with pytest.raises(ValueError, match="estimated_time is required"):
+        parse_report(json.dumps(report_dict(status="IN_PROGRESS", estimated_time=None)))
+    ok = parse_report(json.dumps(report_dict(status="IN_PROGRESS", estimated_time="2 days")))
+    assert ok.estimated_time == "2 days"
+
+
+def test_the_task_is_kept_to_one_line() -> None:
+    parsed = parse_report(json.dumps(report_dict(task="Design the\norders   API\n")))
+    assert parsed.task == "Design the orders API"
+
+
+def test_the_schema_sent_to_the_api_is_strict() -> None:
+    assert REPORT_SCHEMA["additionalProperties"] is False
+    assert set(REPORT_SCHEMA["required"]) >= {"task", "status", "pm_scores", "red_flags"}
+    axis = REPORT_SCHEMA["$defs"]["RedFlag"]["properties"]["axis"]
+    assert "$ref" in axis or "enum" in axis
+
+
+# --- the structured call ------------------------------------------------------------------------
+
+
+async def test_a_valid_report_is_parsed_from_one_structured_call(
+    fake_model: FakeModel, model: ModelClient
+) -> None:
+    fake_model.script(Json(report_dict()))
+    outcome = await report(model)
+
+    assert outcome.attempts == 1 and outcome.gaps == ()
+    assert outcome.report.task == "Design the orders API pagination"
+    body = messages_requests(fake_model)[0].body
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": REPORT_SCHEMA}}
+    assert "tool_choice" not in body  # current models refuse a forced tool
+    # Same model, tools and system prompt as the engineer: the conversation is a cache read.
+    prefix = engineer_prefix(AgentSettings())
+    assert body["model"] == AgentSettings().engineer_model
+    assert body["system"] == prefix.system_param() and body["tools"] == prefix.tools_param()
+    assert body["messages"][:2] == CONVERSATION
+    assert "completion report" in last_user_text(messages_requests(fake_model)[0])
+
+
+async def test_a_report_missing_a_red_flag_is_asked_again_with_the_error_quoted(
+    fake_model: FakeModel, model: ModelClient
+) -> None:
+    missing = report_dict(red_flags=report_dict()["red_flags"][:1])
+    fake_model.script(Json(missing), Json(report_dict()))
+    outcome = await report(model)
+
+    assert outcome.attempts == 2 and outcome.gaps == ()
+    assert outcome.report.red_flag_count == 2
+    assert outcome.first_error is not None
+    second = messages_requests(fake_model)[1]
+    assert "self_assessment.risk_assessment is 5/9 but has no red flag" in last_user_text(second)
+    assert "not accepted" in last_user_text(second)
+    # The rejected attempt stays in the conversation, so the model sees what it sent.
+    assert json.loads(second.body["messages"][-2]["content"][0]["text"]) == missing
+
+
+async def test_a_report_still_missing_its_red_flag_is_kept_with_the_gap_marked(
+    fake_model: FakeModel,
+    model: ModelClient,
+    ledger: StorageLedger,
+    sessions: async_sessionmaker[AsyncSession],
+    turn_ref: TurnRef,
+) -> None:
+    missing = report_dict(red_flags=[])
+    fake_model.script(Json(missing), Json(missing))
+    outcome = await report(model)
+
+    assert outcome.attempts == 2
+    assert outcome.gaps == (
+        "pm_scores.risk_assessment is 5/9 but has no red flag",
+        "self_assessment.risk_assessment is 5/9 but has no red flag",
+    )
+    assert "⚠ GAP: self_assessment.risk_assessment is 5/9" in render_self_assessment(
+        outcome.report, outcome.gaps
+    )
+    assert "⚠ Report gaps:" in render_pm_report(outcome.report, outcome.gaps)
+
+    assert turn_ref.task_id is not None and turn_ref.turn_id is not None
+    await ledger.save_report(outcome, task_id=turn_ref.task_id, turn_id=turn_ref.turn_id)
+    async with sessions() as session:
+        row = (await session.exec(select(Report))).one()
+    assert row.status == "COMPLETED" and row.red_flag_count == 0 and row.min_score == 5
+    assert row.gaps == list(outcome.gaps)
+    assert row.data["pm_scores"]["risk_assessment"] == 5
+
+
+async def test_an_in_progress_report_without_an_estimate_is_asked_again(
+    fake_model: FakeModel, model: ModelClient
+) -> None:
+    fake_model.script(
+        Json(report_dict(status="IN_PROGRESS")),
+        Json(report_dict(status="IN_PROGRESS", estimated_time="3 days")),
+    )
+    outcome = await report(model)
+    assert outcome.report.estimated_time == "3 days" and outcome.attempts == 2
+    assert "estimated_time is required" in last_user_text(messages_requests(fake_model)[1])
+
+
+async def test_a_tool_call_instead_of_a_report_is_answered_and_asked_again(
+    fake_model: FakeModel, model: ModelClient
+) -> None:
+    fake_model.script(ToolUse("find_related_tasks", {"query": "x"}), Json(report_dict()))
+    outcome = await report(model)
+    assert outcome.attempts == 2
+    returned = tool_results(messages_requests(fake_model)[1])[0]
+    assert returned["is_error"] is True
+
+
+async def test_an_unreadable_report_after_two_tries_is_a_clear_error(
+    fake_model: FakeModel, model: ModelClient
+) -> None:
+    fake_model.script(Text("Sorry, no JSON today."), Text("Still none."))
+    with pytest.raises(ReportUnavailable) as caught:
+        await report(model)
+    assert "asking twice" in str(caught.value) and "answer in the thread stands" in str(
+        caught.value
+    )
+
+
+async def test_report_calls_are_ledgered_as_the_reporter(
+    fake_model: FakeModel,
+    ledgered_model: ModelClient,
+    sessions: async_sessionmaker[AsyncSession],
+    turn_ref: TurnRef,
+) -> None:
+    fake_model.script(Json(report_dict(red_flags=[])), Json(report_dict()))
+    outcome = await report(ledgered_model, turn_ref)
+    async with sessions() as session:
+        rows = (await session.exec(select(LLMCall))).all()
+    assert [(r.agent, r.turn_id) for r in rows] == [("reporter", turn_ref.turn_id)] * 2
+    assert outcome.usage.calls == 2
+
+
+async def test_the_offline_model_files_a_usable_report(
+    fake_model: FakeModel, model: ModelClient
+) -> None:
+    outcome = await report(model)  # valid first time, or kept with its gaps: never raises
+    assert 1 <= outcome.report.min_score <= 9
+
+
+# --- layouts -------------------------------------------------------------------------------------
+
+
+def sample(**changes: Any) -> CompletionReport:
+    return parse_report(json.dumps(report_dict(**changes)))
+
+
+def test_self_assessment_matrix_layout() -> None:
+    assert render_self_assessment(sample()) == (
+        "SELF-ASSESSMENT SCORES:\n"
+        "├── Probability of Success: 8/9\n"
+        "├── Implementation Feasibility: 7/9\n"
+        "├── Quality & Completeness: 7/9\n"
+        "├── Risk Assessment: 5/9\n"
+        "└── Alignment & Value: 8/9\n"
+        "\n"
+        "RED FLAGS: Risk Assessment (PM) 5/9: The cursor format is not yet load-tested. "
+        "Mitigation: Run a k6 test at 2x peak before launch.\n"
+        "           Risk Assessment (self) 5/9: Client migration off OFFSET paging is "
+        "unplanned. Mitigation: Ship both styles for one release and track usage.\n"
+        "CONFIDENCE NOTES: Assumes PostgreSQL 16 and fewer than 50M orders."
+    )
+
+
+def test_pm_report_layout() -> None:
+    assert render_pm_report(sample()) == (
+        "PROJECT MANAGER REPORT - Backend Engineer Agent\n"
+        "Task: Design the orders API pagination\n"
+        "Status: ✅ COMPLETED\n"
+        "Self-Assessment Scores (1-9):\n"
+        "├── System Architecture & Design: 8/9\n"
+        "├── Implementation Feasibility: 7/9\n"
+        "├── Scalability & Performance: 7/9\n"
+        "├── Risk Assessment: 5/9\n"
+        "└── Integration & Reliability: 7/9\n"
+        "Key Deliverables:\n"
+        "• API integrations: GET /v1/orders with cursor paging\n"
+        "• Data/storage: Index on orders (customer_id, created_at)\n"
+        "Dependencies/Handoffs:\n"
+        "• Needed from others: Mobile team to adopt next_cursor"
+    )
+
+
+def test_pm_report_shows_the_estimate_and_each_status_word() -> None:
+    in_progress = render_pm_report(sample(status="IN_PROGRESS", estimated_time="2-3 days"))
+    assert "Status: ⏳ IN PROGRESS" in in_progress
+    assert in_progress.endswith("Estimated Time: 2-3 days")
+    assert "Status: ❌ BLOCKED" in render_pm_report(sample(status="BLOCKED"))
+
+
+def test_a_report_without_red_flags_says_so() -> None:
+    data = report_dict(red_flags=[])
+    data["pm_scores"]["risk_assessment"] = 7
+    data["self_assessment"]["risk_assessment"] = 6
+    text = render_self_assessment(parse_report(json.dumps(data)))
+    assert "RED FLAGS: none (every score is 6 or above)" in text
