@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.records import claim_dedupe_key
 from storage.tasks import Intake, record_intake
 
 # Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
@@ -148,3 +149,13 @@ async def accept_message(
             text=message.text,
             source=message.source,
         )
+
+
+async def claim_reply(
+    *, sessions: async_sessionmaker[AsyncSession], message: IncomingMessage
+) -> bool:
+    """True the first time pmteam answers this message without taking it (a refusal), False
+    for Slack's retries of it: they are acknowledged, not answered again."""
+    key = f"reply:{message.team_id}:{message.channel_id}:{message.ts}"
+    async with sessions() as session:
+        return await claim_dedupe_key(session=session, key=key)

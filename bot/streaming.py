@@ -86,8 +86,12 @@ class AnswerStream:
         if not self._pending:
             return
         cut = len(self._pending) if final else _last_boundary(self._pending)
-        if len(self._part) > SOFT_PART_LIMIT and self._fence is None:
-            paragraph = self._pending.rfind("\n\n", 0, cut)
+        # Room left in this message (less the few characters a closing fence may need).
+        room = self.part_limit - len(self._part) - 5
+        if self._fence is None and (len(self._part) > SOFT_PART_LIMIT or cut > room):
+            # End the message at a paragraph break that still fits in it, not wherever the
+            # hard limit falls (which would cut a paragraph, or a word, in two).
+            paragraph = self._pending.rfind("\n\n", 0, max(min(cut, room), 0))
             if paragraph > 0:
                 cut = paragraph + 2
                 await self._send(self._pending[:cut])
@@ -104,9 +108,13 @@ class AnswerStream:
         while len(self._part) + len(chunk) > self.part_limit:
             room = self.part_limit - len(self._part) - 5
             head = chunk[: max(room, 0)]
+            # No paragraph break fits: end at a line break, else between words.
             newline = head.rfind("\n")
+            space = head.rfind(" ")
             if newline > room // 2:
                 head = head[: newline + 1]
+            elif space > room // 2:
+                head = head[: space + 1]
             if head:
                 await self._emit(head)
             chunk = chunk[len(head) :]

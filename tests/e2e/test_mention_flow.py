@@ -2,28 +2,193 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
-
 from bot.app import Pmteam
+from bot.blocks import (
+    ACTION_ACKNOWLEDGE,
+    ACTION_MARK_BLOCKED,
+    ACTION_MARK_DONE,
+    ACTION_REOPEN,
+    REPORT_HEADER,
+)
+from bot.pipeline import FINISH_REACTION, TASK_STATUS_FOR
 from sandbox.slack import FakeSlack
-from storage.models import LLMCall, Report, Task, TaskEvent, Turn
-from tests.e2e.conftest import ALICE, BOT_USER, COORDINATION, ENGINEERING
+from storage.models import (
+    LLMCall,
+    Report,
+    ResearchRequest,
+    SlackPost,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    Turn,
+    TurnStatus,
+)
+from tests.e2e.conftest import (
+    ALICE,
+    COORDINATION,
+    ENGINEERING,
+    ON_EACH_DATABASE,
+    bot_messages,
+    mention,
+    post_key_of,
+    rows,
+    wait_until_idle,
+)
+
+pytestmark = ON_EACH_DATABASE
+
+REQUEST = "design an idempotent payments API on PostgreSQL"
 
 
-async def test_mention_produces_answer_matrix_and_report(
+async def test_mention_produces_one_streamed_answer_matrix_report_and_db_rows(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:
-    posted = await fake_slack.post_as_user(
-        ALICE, ENGINEERING, f"<@{BOT_USER}> design an idempotent payments API on PostgreSQL"
+    # The offline model consults the researcher (a web search with sources), answers, and
+    # files a report: the whole pipeline runs.
+    posted = await mention(fake_slack, REQUEST)
+    assert [d.status_codes for d in posted.deliveries] == [[200]]
+
+    await wait_until_idle(pmteam, fake_slack, turns=1)
+
+    # --- the DB ---------------------------------------------------------------------------
+    [task] = await rows(pmteam, Task)
+    [turn] = await rows(pmteam, Turn)
+    [report] = await rows(pmteam, Report)
+    assert task.ref == "T-1"
+    assert (task.channel_id, task.thread_ts, task.requester_id) == (ENGINEERING, posted.ts, ALICE)
+    assert task.request_text == REQUEST
+    assert task.status == TASK_STATUS_FOR[report.status]
+
+    assert (turn.task_id, turn.seq, turn.message_ts, turn.source) == (
+        task.id,
+        1,
+        posted.ts,
+        "mention",
     )
-    await fake_slack.wait_for(
-        lambda: len(fake_slack.workspace.messages(COORDINATION)) == 1, timeout=20
-    )
-    thread = fake_slack.workspace.thread(ENGINEERING, posted.ts)
-    print([ (m.user, m.text[:80]) for m in thread])
-    report = fake_slack.workspace.messages(COORDINATION)[0]
-    print(report.text[:500])
-    async with pmteam.runtime.sessions() as session:
-        tasks = (await session.exec(select(Task))).all()
-        turns = (await session.exec(select(Turn))).all()
-        print(tasks, turns)
+    assert turn.status == TurnStatus.DONE
+    assert turn.answer_text and "idempotency key" in turn.answer_text
+    assert turn.started_at is not None and turn.finished_at is not None
+    assert turn.lease_owner is None and turn.failure_reason is None
+
+    assert (report.task_id, report.turn_id) == (task.id, turn.id)
+    assert report.data["status"] == report.status
+
+    events = await rows(pmteam, TaskEvent)
+    assert [(e.from_status, e.to_status) for e in events] == [
+        (None, TaskStatus.QUEUED),
+        (TaskStatus.QUEUED, TaskStatus.WORKING),
+        (TaskStatus.WORKING, TASK_STATUS_FOR[report.status]),
+    ]
+    assert all(e.task_id == task.id for e in events)
+
+    [research] = await rows(pmteam, ResearchRequest)
+    assert (research.task_id, research.turn_id) == (task.id, turn.id)
+    assert research.web_searches >= 1
+    assert research.sources and all(s["url"].startswith("http") for s in research.sources)
+
+    calls = await rows(pmteam, LLMCall)
+    assert {c.agent for c in calls} == {"engineer", "researcher", "reporter"}
+    assert all(c.turn_id == turn.id and c.task_id == task.id for c in calls)
+    assert all(c.output_tokens > 0 and c.request_id for c in calls)
+
+    posts = {p.key: p for p in await rows(pmteam, SlackPost)}
+    assert set(posts) == {f"{turn.id}:answer", f"{turn.id}:matrix", f"{turn.id}:report"}
+
+    # --- the streamed answer: one message, started, appended to, stopped --------------------
+    starts = fake_slack.calls_to("chat.startStream")
+    appends = fake_slack.calls_to("chat.appendStream")
+    stops = fake_slack.calls_to("chat.stopStream")
+    assert len(starts) == 1 and len(stops) == 1 and appends
+    assert all(c.ok for c in starts + appends + stops)
+    answer_ts = starts[0].response["ts"] if starts[0].response else None
+    assert starts[0].params["thread_ts"] == posted.ts
+    assert {c.params["ts"] for c in appends + stops} == {answer_ts}
+    assert not fake_slack.calls_to("chat.update")  # streaming worked: no fallback
+
+    thread = bot_messages(fake_slack, ENGINEERING, posted.ts)
+    assert len(thread) == 2  # the answer, then the matrix
+    answer, matrix = thread
+    assert answer.ts == answer_ts == posts[f"{turn.id}:answer"].ts
+    assert answer.stream is not None and answer.stream.state == "completed"
+    assert post_key_of(answer) == f"{turn.id}:answer"
+    for paragraph in turn.answer_text.split("\n\n"):
+        assert paragraph in answer.text
+    # The research progress line and the sources under the answer.
+    assert ":mag:" in answer.text
+    sources = [b for b in answer.blocks or [] if b.get("type") == "context"]
+    assert any(research.sources[0]["url"] in str(b) for b in sources)
+
+    # --- the matrix in the thread -----------------------------------------------------------
+    assert matrix.ts == posts[f"{turn.id}:matrix"].ts
+    assert post_key_of(matrix) == f"{turn.id}:matrix"
+    assert "SELF-ASSESSMENT SCORES" in matrix.text
+    assert "Probability of Success" in str(matrix.blocks)
+
+    # --- the PM report in the coordination channel ------------------------------------------
+    [pm_report] = bot_messages(fake_slack, COORDINATION)
+    assert pm_report.ts == posts[f"{turn.id}:report"].ts
+    assert post_key_of(pm_report) == f"{turn.id}:report"
+    assert pm_report.thread_ts is None
+    assert pm_report.text.startswith("T-1 — ")  # the notification fallback
+    blocks = pm_report.blocks or []
+    by_type = {b["type"]: b for b in reversed(blocks)}
+    assert by_type["header"]["text"]["text"] == REPORT_HEADER
+    fields = " ".join(f["text"] for f in by_type["section"]["fields"])
+    assert "*Status:*" in fields and report.status.replace("_", " ") in fields
+    score_tree = next(b["text"]["text"] for b in blocks if "Self-Assessment Scores" in str(b))
+    assert "├──" in score_tree and "└──" in score_tree
+    assert "System Architecture & Design" in score_tree
+    link = f"/archives/{ENGINEERING}/p{posted.ts.replace('.', '')}"
+    footer = [b for b in blocks if b["type"] == "context"][-1]["elements"][0]["text"]
+    assert "T-1" in footer and link in footer and f"<@{ALICE}>" in footer
+    buttons = [e["action_id"] for e in by_type["actions"]["elements"]]
+    assert buttons == [ACTION_ACKNOWLEDGE, ACTION_MARK_BLOCKED, ACTION_MARK_DONE, ACTION_REOPEN]
+    assert {e["value"] for e in by_type["actions"]["elements"]} == {str(task.id)}
+
+    # --- reactions: 👀 when seen, swapped for the report's status emoji ----------------------
+    finish = FINISH_REACTION[report.status]
+    added = [c.params["name"] for c in fake_slack.calls_to("reactions.add")]
+    removed = [c.params["name"] for c in fake_slack.calls_to("reactions.remove")]
+    assert added == ["eyes", finish]
+    assert removed == ["eyes"]
+    assert fake_slack.workspace.reactions(ENGINEERING, posted.ts) == {finish: [answer.user]}
+
+
+async def test_mention_is_recorded_before_the_ack_without_waiting_on_slack(
+    pmteam: Pmteam, fake_slack: FakeSlack
+) -> None:
+    # Every Web API call is slow now: none of them may sit between the event and its ack.
+    fake_slack.inject("*", delay=1.0, times=None)
+    posted = await mention(fake_slack, REQUEST)
+    [delivery] = posted.deliveries
+    assert delivery.status_codes == [200]
+    assert delivery.attempts[0].elapsed < 0.5
+    # Acked means durable: the turn was committed before Slack got its 200.
+    [turn] = await rows(pmteam, Turn)
+    assert (turn.message_ts, turn.status) in {
+        (posted.ts, TurnStatus.QUEUED),
+        (posted.ts, TurnStatus.RUNNING),
+    }
+    fake_slack.clear_faults()
+    [turn] = await wait_until_idle(pmteam, fake_slack, turns=1)
+    assert turn.status == TurnStatus.DONE
+
+
+async def test_answer_falls_back_to_post_and_update_when_streaming_is_unavailable(
+    pmteam: Pmteam, fake_slack: FakeSlack
+) -> None:
+    fake_slack.inject("chat.startStream", error="unknown_method", times=None)
+    posted = await mention(fake_slack, REQUEST)
+    [turn] = await wait_until_idle(pmteam, fake_slack, turns=1)
+    assert turn.status == TurnStatus.DONE and turn.answer_text
+
+    assert not fake_slack.calls_to("chat.appendStream")
+    answer, matrix = bot_messages(fake_slack, ENGINEERING, posted.ts)
+    assert answer.stream is None
+    assert post_key_of(answer) == f"{turn.id}:answer"
+    assert fake_slack.calls_to("chat.update")
+    shown = answer.text + str(answer.blocks)
+    for paragraph in turn.answer_text.split("\n\n"):
+        assert paragraph in shown
+    assert post_key_of(matrix) == f"{turn.id}:matrix"
+    assert len(bot_messages(fake_slack, COORDINATION)) == 1

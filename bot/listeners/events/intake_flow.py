@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError
 
-from bot.intake import IncomingMessage, accept_message, check_access
+from bot.intake import IncomingMessage, accept_message, check_access, claim_reply
 from bot.runtime import Runtime, log
 
 SEEN_REACTION = "eyes"
@@ -20,6 +20,8 @@ async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
     )
     if refusal is None and not runtime.rate_limiter.allow(message.user_id):
         runtime.metrics.inc("pmteam_intake_total", outcome="rate_limited")
+        if not await claim_reply(sessions=runtime.sessions, message=message):
+            return
         runtime.spawn(
             _reply(
                 runtime,
@@ -32,7 +34,8 @@ async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
         return
     if refusal is not None:
         runtime.metrics.inc("pmteam_intake_total", outcome="refused")
-        runtime.spawn(_reply(runtime, message, refusal.text), name="pmteam-refusal")
+        if await claim_reply(sessions=runtime.sessions, message=message):
+            runtime.spawn(_reply(runtime, message, refusal.text), name="pmteam-refusal")
         return
     intake = await accept_message(sessions=runtime.sessions, message=message)
     if not intake.created:

@@ -1,0 +1,81 @@
+"""A later mention in the thread is a new turn of the same task, with the thread as context."""
+
+from __future__ import annotations
+
+import json
+
+from bot.app import Pmteam
+from sandbox.model import FakeModel, Text
+from sandbox.slack import FakeSlack
+from storage.models import Report, Task, Turn, TurnStatus
+from tests.e2e.conftest import (
+    BOB,
+    COORDINATION,
+    ENGINEERING,
+    ON_EACH_DATABASE,
+    bot_messages,
+    mention,
+    rows,
+    wait_until_idle,
+)
+
+pytestmark = ON_EACH_DATABASE
+
+FIRST = "design the schema for a ledger of account balances"
+ANSWER = "Use an append-only `entry` table and derive balances with a materialised view."
+BETWEEN = "Note that we already run PostgreSQL 16 with logical replication."
+SECOND = "now add multi-currency support to it"
+
+
+def first_engineer_request(fake_model: FakeModel, model: str, containing: str) -> str:
+    """The body (as JSON text) of the first engineer request that carries `containing`."""
+    bodies = [
+        json.dumps(r.body, ensure_ascii=False)
+        for r in fake_model.requests
+        if r.path == "/v1/messages"
+        and r.body.get("model") == model
+        and "output_config" not in r.body  # not the report
+    ]
+    return next(b for b in bodies if containing in b)
+
+
+async def test_follow_up_is_turn_two_of_the_same_task_and_sees_the_thread(
+    pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
+) -> None:
+    fake_model.script(Text(ANSWER))  # turn 1's engineer answers at once; the rest is offline
+    first = await mention(fake_slack, FIRST)
+    await wait_until_idle(pmteam, fake_slack, turns=1)
+
+    # Bob says something in the thread without mentioning pmteam: no event, no turn.
+    said = await fake_slack.post_as_user(BOB, ENGINEERING, BETWEEN, thread_ts=first.ts)
+    assert said.deliveries == []
+
+    second = await mention(fake_slack, SECOND, thread_ts=first.ts)
+    await wait_until_idle(pmteam, fake_slack, turns=2)
+
+    [task] = await rows(pmteam, Task)
+    turns = await rows(pmteam, Turn)
+    assert task.ref == "T-1"
+    assert task.thread_ts == first.ts
+    assert [(t.task_id, t.seq, t.message_ts) for t in turns] == [
+        (task.id, 1, first.ts),
+        (task.id, 2, second.ts),
+    ]
+    assert all(t.status == TurnStatus.DONE for t in turns)
+    assert turns[0].answer_text == ANSWER
+
+    # Turn 2's engineer saw turn 1's request and answer (from the DB) and Bob's message
+    # (from conversations.replies), in thread order, before the new request.
+    body = first_engineer_request(fake_model, pmteam.settings.engineer_model, SECOND)
+    for earlier in (FIRST, ANSWER, BETWEEN):
+        assert earlier in body
+    assert body.index(FIRST) < body.index(ANSWER) < body.index(BETWEEN) < body.index(SECOND)
+    assert fake_slack.calls_to("conversations.replies")
+
+    # Two answers and two matrices in the one thread; two reports, both for T-1.
+    assert len(await rows(pmteam, Report)) == 2
+    assert len(fake_slack.calls_to("chat.startStream")) == 2
+    assert len(bot_messages(fake_slack, ENGINEERING, first.ts)) == 4
+    reports = bot_messages(fake_slack, COORDINATION)
+    assert len(reports) == 2
+    assert all(r.text.startswith("T-1 — ") for r in reports)
