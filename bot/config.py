@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     allowed_users: CommaList = Field(default_factory=list, alias="PMTEAM_ALLOWED_USERS")
     pm_users: CommaList = Field(default_factory=list, alias="PMTEAM_PM_USERS")
     lease_seconds: int = Field(default=300, ge=10, alias="PMTEAM_LEASE_SECONDS")
+    rate_limit_per_user: int = Field(default=20, ge=0, alias="PMTEAM_RATE_LIMIT_PER_USER")
     log_format: Literal["console", "json"] | None = Field(default=None, alias="PMTEAM_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="PMTEAM_LOG_LEVEL")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -128,6 +129,12 @@ def build_worker(runtime: Runtime) -> Worker:
     )
 
 
+@dataclass(frozen=True)
+class Answered:
+    text: str
+    conversation: list[dict[str, Any]]  # the engineer's, for the report call
+
+
 class TurnFailed(Exception):
     """A failure whose message is written for the person in the thread."""
 
@@ -147,11 +154,13 @@ class TurnPipeline:
         assert task is not None and task.id is not None
         metrics = self.runtime.metrics
         try:
-            answer, sources = await self._answer(turn, task)
+            # The permalink is fetched while the model works, not after it.
+            permalink = asyncio.create_task(self._permalink(turn.channel_id, task.thread_ts))
+            answered = await self._answer(turn, task)
             if lease.lost.is_set():
                 raise LeaseLost("lease lost while answering")
-            outcome = await self._report(turn, task, answer)
-            await self._finish(turn, lease, outcome, answer)
+            outcome = await self._report(turn, task, answered, permalink)
+            await self._finish(turn, lease, outcome, answered.text)
             metrics.inc("pmteam_turns_total", outcome=outcome.report.status.value.lower())
         except LeaseLost:
             log.warning("turn taken over by another worker; stopping here")
@@ -170,7 +179,7 @@ class TurnPipeline:
 
     # -- the answer -------------------------------------------------------------------------
 
-    async def _answer(self, turn: Turn, task: Task) -> tuple[str, list[tuple[str, str]]]:
+    async def _answer(self, turn: Turn, task: Task) -> Answered:
         assert turn.id is not None and task.id is not None
         retried = turn.attempts > 0
         if retried:
@@ -178,16 +187,15 @@ class TurnPipeline:
                 posted = await find_post(session=session, key=post_key(turn.id, "answer"))
             if posted is not None and turn.answer_text:
                 log.info("answer already posted by an earlier attempt; going to the report")
-                return turn.answer_text, []
+                history = await self._history(turn, task)
+                conversation, _ = build_messages(self._brief(turn, task), history)
+                conversation.append(
+                    {"role": "assistant", "content": [{"type": "text", "text": turn.answer_text}]}
+                )
+                return Answered(text=turn.answer_text, conversation=conversation)
 
         history = await self._history(turn, task)
-        brief = TaskBrief(
-            ref=task.ref,
-            request=turn.text,
-            requester=f"<@{turn.user_id}>",
-            channel=f"<#{turn.channel_id}>",
-            turn=TurnRef(task_id=task.id, turn_id=turn.id),
-        )
+        brief = self._brief(turn, task)
         stream = AnswerStream(
             client=self.runtime.client,
             channel=turn.channel_id,
@@ -227,7 +235,7 @@ class TurnPipeline:
                 await stream.write("\n\n_(stopped before the answer was finished)_")
                 await stream.finish()
             raise
-        sources = [(s.url, s.title) for r in result.research for s in r.sources]
+        sources = [(src.url, src.title) for r in result.research for src in r.sources]
         live = all(r.live_sources for r in result.research)
         blocks = build_sources_blocks(sources, live=live) if result.research else []
         if result.truncated:
@@ -255,7 +263,16 @@ class TurnPipeline:
         )
         async with self.runtime.sessions() as session:
             await save_answer(session=session, turn_id=turn.id, answer_text=result.answer)
-        return result.answer, sources
+        return Answered(text=result.answer, conversation=result.conversation)
+
+    def _brief(self, turn: Turn, task: Task) -> TaskBrief:
+        return TaskBrief(
+            ref=task.ref,
+            request=turn.text,
+            requester=f"<@{turn.user_id}>",
+            channel=f"<#{turn.channel_id}>",
+            turn=TurnRef(task_id=task.id, turn_id=turn.id),
+        )
 
     async def _post_answer_parts(
         self, turn: Turn, task: Task, result: EngineerResult, blocks: list[dict[str, Any]]
@@ -331,50 +348,52 @@ class TurnPipeline:
 
     # -- the report -------------------------------------------------------------------------
 
-    async def _report(self, turn: Turn, task: Task, answer: str) -> ReportOutcome:
+    async def _report(
+        self,
+        turn: Turn,
+        task: Task,
+        answered: Answered,
+        permalink: asyncio.Task[str | None],
+    ) -> ReportOutcome:
         assert turn.id is not None and task.id is not None
-        history = await self._history(turn, task)
-        brief = TaskBrief(
-            ref=task.ref,
-            request=turn.text,
-            requester=f"<@{turn.user_id}>",
-            channel=f"<#{turn.channel_id}>",
-            turn=TurnRef(task_id=task.id, turn_id=turn.id),
-        )
-        conversation, _ = build_messages(brief, history)
-        conversation.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+        # The engineer's own conversation and prefix: the report call reads it all from cache.
         outcome = await write_report(
             model=self.model,
             settings=self.agent_settings,
             prefix=engineer_prefix(self.agent_settings),
-            conversation=conversation,
+            conversation=answered.conversation,
             ref=TurnRef(task_id=task.id, turn_id=turn.id),
         )
         await self.ledger.save_report(outcome, task_id=task.id, turn_id=turn.id)
         retried = turn.attempts > 0
         gaps = list(outcome.gaps)
-        await self.poster.post_once(
-            turn_id=turn.id,
-            kind="matrix",
-            channel=turn.channel_id,
-            thread_ts=task.thread_ts,
-            text=matrix_fallback_text(outcome.report, gaps),
-            blocks=build_matrix_blocks(outcome.report, gaps=gaps),
-            retried=retried,
-        )
+        posts = [
+            self.poster.post_once(
+                turn_id=turn.id,
+                kind="matrix",
+                channel=turn.channel_id,
+                thread_ts=task.thread_ts,
+                text=matrix_fallback_text(outcome.report, gaps),
+                blocks=build_matrix_blocks(outcome.report, gaps=gaps),
+                retried=retried,
+            )
+        ]
         coordination = self.runtime.settings.coordination_channel
         if coordination:
-            permalink = await self._permalink(turn.channel_id, task.thread_ts)
-            await self.poster.post_once(
-                turn_id=turn.id,
-                kind="report",
-                channel=coordination,
-                text=report_fallback_text(outcome.report, task, gaps),
-                blocks=build_report_blocks(outcome.report, task, permalink, gaps=gaps),
-                retried=retried,
+            posts.append(
+                self.poster.post_once(
+                    turn_id=turn.id,
+                    kind="report",
+                    channel=coordination,
+                    text=report_fallback_text(outcome.report, task, gaps),
+                    blocks=build_report_blocks(outcome.report, task, await permalink, gaps=gaps),
+                    retried=retried,
+                )
             )
         else:
             log.warning("PMTEAM_COORDINATION_CHANNEL is not set; the PM report was not posted")
+        # The thread and the coordination channel are different channels: post both at once.
+        await asyncio.gather(*posts)
         return outcome
 
     async def _permalink(self, channel: str, ts: str) -> str | None:
@@ -411,7 +430,10 @@ class TurnPipeline:
                 estimated_time=report.estimated_time,
                 estimate_due_at=utcnow() + estimate if estimate else None,
             )
-        await self._swap_reaction(turn, FINISH_REACTION[report.status])
+        # The turn is done and recorded; the reaction swap needn't hold up the next claim.
+        self.runtime.spawn(
+            self._swap_reaction(turn, FINISH_REACTION[report.status]), name="pmteam-reaction"
+        )
         log.info(
             "turn done",
             status=report.status.value,

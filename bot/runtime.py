@@ -34,9 +34,12 @@ class Runtime:
     client: AsyncWebClient
     identity: BotIdentity
     metrics: Metrics = field(default_factory=Metrics)
-    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=600))
+    rate_limiter: RateLimiter = field(init=False)
     wake_worker: Any = None  # set by the composition root once the worker exists
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.rate_limiter = RateLimiter(limit=self.settings.rate_limit_per_user, window=600)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:
         """Run work after the Slack ack without blocking it; failures are logged, not lost."""

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     model = commands.add_parser("model", help="the offline Anthropic Messages API")
     model.add_argument("--host", default="127.0.0.1")
     model.add_argument("--port", type=int, default=3002, help="0 picks a free port")
+    model.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added before every answer"
+    )
     return parser
 
 
@@ -71,7 +74,7 @@ async def run_slack(args: argparse.Namespace) -> None:
 async def run_model(args: argparse.Namespace) -> None:
     from sandbox.model import FakeModel
 
-    fake = FakeModel()
+    fake = FakeModel(latency=args.latency)
     await fake.start(args.host, args.port)
     logger.info("fake model ready at %s (Messages API under /v1/)", fake.base_url)
     try:

@@ -34,6 +34,7 @@ from sandbox.slack import FakeSlack
 SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-sandbox-test"
 
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
     # A short ack deadline and no backoff keep the retry tests quick.

@@ -20,6 +20,7 @@ async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
     )
     if refusal is None and not runtime.rate_limiter.allow(message.user_id):
         runtime.metrics.inc("pmteam_intake_total", outcome="rate_limited")
+        log.warning("rate limited", user=message.user_id, ts=message.ts)
         if not await claim_reply(sessions=runtime.sessions, message=message):
             return
         runtime.spawn(
