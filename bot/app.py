@@ -8,6 +8,7 @@ import logging
 import signal
 from dataclasses import dataclass
 
+import aiohttp
 import structlog
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -25,6 +26,7 @@ from bot import listeners
 from bot.config import Settings
 from bot.http import build_http_app
 from bot.runtime import BotIdentity, Runtime
+from bot.scheduler import JobScheduler, start_scheduler
 from bot.worker import Worker
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
@@ -32,14 +34,20 @@ from storage.migrate import upgrade
 log = structlog.get_logger("pmteam")
 
 
-def build_slack_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
-    """A Web API client that retries Slack's 429s (honouring Retry-After), 5xx and resets."""
+def build_slack_client(
+    settings: Settings, token: str | None = None, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """A Web API client that retries Slack's 429s (honouring Retry-After), 5xx and resets.
+
+    Pass a long-lived `session` in a long-running process: without one, slack_sdk opens a new
+    HTTP session (and connection) for every call."""
     bot_token = token or (
         settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     )
     return AsyncWebClient(
         token=bot_token,
         base_url=settings.slack_api_url,
+        session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -105,6 +113,7 @@ class Pmteam:
     http_runner: web.AppRunner | None = None
     socket_handler: object | None = None
     http_port: int | None = None
+    scheduler: JobScheduler | None = None
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -122,18 +131,30 @@ class Pmteam:
         return checks
 
 
-async def start(settings: Settings, *, migrate: bool = True) -> Pmteam:
-    """Build and start everything; `stop` undoes it. Fails fast with a readable error."""
+async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = False) -> Pmteam:
+    """Build and start everything; `stop` undoes it. Fails fast with a readable error.
+
+    `scheduler=True` (what `pmteam run` does) also runs the standups and housekeeping jobs,
+    and the scheduler's minutely `lease-sweeper` job replaces the worker's own sweep loop.
+    Tests leave it off unless they are about the schedule.
+    """
     from bot.pipeline import build_worker
 
     if migrate:
         await asyncio.to_thread(upgrade, settings.database_url)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    client = build_slack_client(settings)
-    identity = await fetch_identity(client)
+    http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    client = build_slack_client(settings, session=http_session)
+    try:
+        identity = await fetch_identity(client)
+    except BaseException:
+        await http_session.close()
+        raise
     runtime = Runtime(settings=settings, sessions=sessions, client=client, identity=identity)
     worker = build_worker(runtime)
+    if scheduler:
+        worker.sweep_interval = None  # the scheduler's lease-sweeper job takes over
     runtime.wake_worker = worker.wake
     bolt = build_bolt_app(runtime)
     pmteam = Pmteam(settings=settings, engine=engine, runtime=runtime, bolt=bolt, worker=worker)
@@ -160,6 +181,10 @@ async def start(settings: Settings, *, migrate: bool = True) -> Pmteam:
         )
         await handler.connect_async()  # type: ignore[no-untyped-call]
         pmteam.socket_handler = handler
+    if scheduler:
+        # After Slack is connected (or the HTTP server is up): a catch-up standup at start
+        # must be able to post.
+        pmteam.scheduler = await start_scheduler(runtime, sweep=worker.sweep)
     log.info(
         "pmteam started",
         mode=settings.mode,
@@ -172,20 +197,25 @@ async def start(settings: Settings, *, migrate: bool = True) -> Pmteam:
 
 
 async def stop(pmteam: Pmteam) -> None:
+    if pmteam.scheduler is not None:
+        await pmteam.scheduler.stop()
     if pmteam.socket_handler is not None:
         with contextlib.suppress(Exception):
             await pmteam.socket_handler.close_async()  # type: ignore[attr-defined]
     await pmteam.worker.stop()
     await pmteam.runtime.drain()
+    await pmteam.runtime.intake_writer.close()
     if pmteam.http_runner is not None:
         await pmteam.http_runner.cleanup()
     await pmteam.engine.dispose()
+    if pmteam.runtime.client.session is not None:
+        await pmteam.runtime.client.session.close()
     log.info("pmteam stopped")
 
 
 async def serve(settings: Settings) -> None:
     """`pmteam run`: start, then stop cleanly on SIGTERM or Ctrl-C."""
-    pmteam = await start(settings)
+    pmteam = await start(settings, scheduler=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 from collections import deque
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.records import claim_dedupe_key
-from storage.tasks import Intake, record_intake
+from storage.tasks import Intake, IntakeMessage, record_intakes
 
 # Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
 # A file share with text is still a request; one without text is skipped below.
@@ -134,21 +136,75 @@ def check_access(
     return None
 
 
-async def accept_message(
-    *, sessions: async_sessionmaker[AsyncSession], message: IncomingMessage
-) -> Intake:
-    """Record the turn durably (one transaction); safe to call again for the same message."""
-    async with sessions() as session:
-        return await record_intake(
-            session=session,
-            team_id=message.team_id,
-            channel_id=message.channel_id,
-            thread_ts=message.thread_ts,
-            message_ts=message.ts,
-            user_id=message.user_id,
-            text=message.text,
-            source=message.source,
-        )
+def _as_intake_message(message: IncomingMessage) -> IntakeMessage:
+    return IntakeMessage(
+        team_id=message.team_id,
+        channel_id=message.channel_id,
+        thread_ts=message.thread_ts,
+        message_ts=message.ts,
+        user_id=message.user_id,
+        text=message.text,
+        source=message.source,
+    )
+
+
+class IntakeWriter:
+    """Group commit for the ack path: listeners wait here for their turn to be durable.
+
+    One transaction takes every message that arrived while the previous one was committing,
+    so a burst of events costs a few commits instead of one each. A listener's `submit`
+    returns only after the commit that holds its message, so the ack still follows the commit.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = 200) -> None:
+        self.sessions = sessions
+        self.max_batch = max_batch
+        self._pending: list[tuple[IntakeMessage, asyncio.Future[Intake]]] = []
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def submit(self, message: IncomingMessage) -> Intake:
+        future: asyncio.Future[Intake] = asyncio.get_running_loop().create_future()
+        self._pending.append((_as_intake_message(message), future))
+        self._wake.set()
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="pmteam-intake-writer")
+        return await future
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[IntakeMessage, asyncio.Future[Intake]]]) -> None:
+        self.batches += 1
+        try:
+            async with self.sessions() as session:
+                intakes = await record_intakes(session=session, messages=[m for m, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                # One bad message must not fail its neighbours: retry them one by one.
+                for item in batch:
+                    await self._write([item])
+                return
+            _, future = batch[0]
+            if not future.done():
+                future.set_exception(exc)
+            return
+        for (_, future), intake in zip(batch, intakes, strict=True):
+            if not future.done():
+                future.set_result(intake)
 
 
 async def claim_reply(

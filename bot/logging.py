@@ -94,6 +94,8 @@ def configure_logging(
 
     structlog.configure(
         processors=[
+            # Drop below-level events before any work is done on them.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

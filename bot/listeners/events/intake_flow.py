@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError
 
-from bot.intake import IncomingMessage, accept_message, check_access, claim_reply
+from bot.intake import IncomingMessage, check_access, claim_reply
 from bot.runtime import Runtime, log
 
 SEEN_REACTION = "eyes"
@@ -38,7 +38,7 @@ async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
         if await claim_reply(sessions=runtime.sessions, message=message):
             runtime.spawn(_reply(runtime, message, refusal.text), name="pmteam-refusal")
         return
-    intake = await accept_message(sessions=runtime.sessions, message=message)
+    intake = await runtime.intake_writer.submit(message)
     if not intake.created:
         runtime.metrics.inc("pmteam_intake_total", outcome="duplicate")
         log.info("duplicate delivery ignored", ts=message.ts, task=intake.task.ref)
