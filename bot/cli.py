@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -61,6 +62,63 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox_cmd import run_sandbox
+
+    try:
+        # Only the environment: a `.env` holds a real workspace's settings, not the sandbox's.
+        environment = load_settings(_env_file=None)
+    except ConfigError as exc:
+        sys.stderr.write(f"pmteam sandbox: the environment has problems:\n{exc}\n")
+        return 2
+    configure_logging(
+        log_format=environment.log_format,
+        level=environment.log_level,
+        secrets=environment.secrets(),
+    )
+    key = environment.anthropic_api_key
+    try:
+        asyncio.run(
+            run_sandbox(
+                port=args.port,
+                socket_mode=args.socket_mode,
+                reset=args.reset,
+                anthropic_api_key=key.get_secret_value() if key else None,
+            )
+        )
+    except ConfigError as exc:
+        sys.stderr.write(f"pmteam sandbox: the configuration has problems:\n{exc}\n")
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        sys.stderr.write(
+            f"pmteam sandbox: port {args.port} is already in use; "
+            "pass another with --port (0 picks a free one)\n"
+        )
+        return 1
+    return 0
+
+
+def cmd_standup(args: argparse.Namespace) -> int:
+    from bot.standup import run_standup_command
+
+    settings = _settings_or_exit()
+    if settings.slack_bot_token is None:
+        sys.stderr.write("pmteam standup: SLACK_BOT_TOKEN is not set (see `pmteam doctor`).\n")
+        return 2
+    configure_logging(log_format=settings.log_format, level="WARNING", secrets=settings.secrets())
+    return asyncio.run(
+        run_standup_command(
+            settings,
+            channel_id=args.channel,
+            dry_run=args.dry_run,
+            force=args.force,
+            out=sys.stdout,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pmteam",
@@ -75,6 +133,43 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check configuration, database, Slack and model access"
     )
     doctor.set_defaults(handler=cmd_doctor)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="try pmteam in a local Slack workspace in your browser (no Slack app needed)",
+        description=(
+            "Start a local Slack workspace with a web page, and pmteam wired to it. Uses Claude "
+            "when ANTHROPIC_API_KEY is set, an offline demo model otherwise. SQLite in "
+            "./pmteam-sandbox.db."
+        ),
+    )
+    sandbox.add_argument(
+        "--port", type=int, default=8080, help="the page's port (default 8080; 0 picks one)"
+    )
+    sandbox.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="deliver events over Socket Mode instead of signed HTTP requests",
+    )
+    sandbox.add_argument(
+        "--reset", action="store_true", help="delete ./pmteam-sandbox.db first, to start over"
+    )
+    sandbox.set_defaults(handler=cmd_sandbox)
+
+    standup = commands.add_parser(
+        "standup",
+        help="post the scheduled standup if it is due (what the scheduler does), or one now",
+    )
+    standup.add_argument(
+        "--channel", metavar="C", help="channel id (default: every standup channel)"
+    )
+    standup.add_argument(
+        "--dry-run", action="store_true", help="print the standup instead of posting it"
+    )
+    standup.add_argument(
+        "--force", action="store_true", help="post one now, whatever the schedule says"
+    )
+    standup.set_defaults(handler=cmd_standup)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     coordination_channel: str | None = Field(default=None, alias="PMTEAM_COORDINATION_CHANNEL")
     standup_cron: str = Field(default="30 9 * * mon-fri", alias="PMTEAM_STANDUP_CRON")
     timezone: str = Field(default="UTC", alias="PMTEAM_TIMEZONE")
+    standup_channels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, alias="PMTEAM_STANDUP_CHANNELS"
+    )
+    standup_grace_minutes: int = Field(default=120, ge=0, alias="PMTEAM_STANDUP_GRACE_MINUTES")
+    standup_skip_empty: bool = Field(default=False, alias="PMTEAM_STANDUP_SKIP_EMPTY")
+    retention_days: int = Field(default=0, ge=0, alias="PMTEAM_RETENTION_DAYS")
     engineer_model: str = Field(default="claude-sonnet-5-5", alias="PMTEAM_ENGINEER_MODEL")
     researcher_model: str = Field(default="claude-haiku-5-5", alias="PMTEAM_RESEARCHER_MODEL")
     engineer_prompt_file: Path | None = Field(default=None, alias="PMTEAM_ENGINEER_PROMPT_FILE")
@@ -128,16 +134,45 @@ class Settings(BaseSettings):
     @field_validator("standup_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from bot.scheduler import crontab_trigger
 
         try:
-            CronTrigger.from_crontab(value)
+            crontab_trigger(value, timezone=ZoneInfo("UTC"))
         except ValueError as exc:
             raise ValueError(
                 f"PMTEAM_STANDUP_CRON={value!r} is not a crontab expression ({exc}); "
                 "the default is '30 9 * * mon-fri' (minute hour day month weekday)"
             ) from exc
         return value
+
+    @field_validator("standup_channels", mode="before")
+    @classmethod
+    def _parse_standup_channels(cls, value: object) -> object:
+        """`C123=30 9 * * mon-fri;C456=0 10 * * *` → {"C123": "30 9 * * mon-fri", ...}."""
+        if not isinstance(value, str):
+            return value
+        from bot.scheduler import crontab_trigger
+
+        channels: dict[str, str] = {}
+        for entry in value.split(";"):
+            if not entry.strip():
+                continue
+            channel, sep, cron = entry.partition("=")
+            channel, cron = channel.strip(), " ".join(cron.split())
+            if not sep or not channel or not cron:
+                raise ValueError(
+                    f"PMTEAM_STANDUP_CHANNELS entry {entry.strip()!r} is not CHANNEL=CRONTAB; "
+                    "write e.g. 'C123=30 9 * * mon-fri;C456=0 10 * * *'"
+                )
+            try:
+                crontab_trigger(cron, timezone=ZoneInfo("UTC"))
+            except ValueError as exc:
+                raise ValueError(
+                    f"PMTEAM_STANDUP_CHANNELS: {cron!r} (for {channel}) is not a crontab "
+                    f"expression ({exc}); use minute hour day month weekday"
+                ) from exc
+            channels[channel] = cron
+        return channels
 
     @field_validator("slack_api_url")
     @classmethod

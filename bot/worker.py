@@ -52,7 +52,8 @@ class Worker:
     on_expired: ExpiryHandler | None = None
     owner: str = field(default_factory=worker_identity)
     poll_interval: float = 2.0  # other replicas' turns are noticed at least this often
-    sweep_interval: float = 60.0
+    # None when the scheduler's `lease-sweeper` job sweeps instead (one sweeper per process).
+    sweep_interval: float | None = 60.0
     shutdown_grace: float = 30.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
@@ -73,7 +74,11 @@ class Worker:
             asyncio.create_task(self._claim_loop(i), name=f"pmteam-worker-{i}")
             for i in range(self.concurrency)
         ]
-        self._loops.append(asyncio.create_task(self._sweep_loop(), name="pmteam-lease-sweeper"))
+        if self.sweep_interval is not None:
+            sweeper = asyncio.create_task(
+                self._sweep_loop(self.sweep_interval), name="pmteam-lease-sweeper"
+            )
+            self._loops.append(sweeper)
 
     async def sweep(self) -> ExpiredLeases:
         async with self.sessions() as session:
@@ -109,9 +114,9 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
 
-    async def _sweep_loop(self) -> None:
+    async def _sweep_loop(self, interval: float) -> None:
         while not self._stopping:
-            await asyncio.sleep(self.sweep_interval)
+            await asyncio.sleep(interval)
             try:
                 await self.sweep()
             except Exception:

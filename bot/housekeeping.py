@@ -1,0 +1,137 @@
+"""Housekeeping jobs: one nudge per overdue estimate, text retention, old dedupe keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiohttp import ClientError
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import _clip, _escape
+from bot.posting import post_metadata
+from bot.runtime import Runtime
+from storage.housekeeping import purge_task_text
+from storage.models import Task
+from storage.records import drop_dedupe_keys
+from storage.standups import mark_nudged, nudge_candidates, unmark_nudged
+from storage.tasks import BOT_ACTOR, record_task_event
+from storage.types import utcnow
+
+log = structlog.get_logger("pmteam.housekeeping")
+
+DEDUPE_KEYS_KEPT = timedelta(days=1)  # Slack stops retrying an event within minutes
+# Slack errors that another try won't fix: the nudge is given up (and stays marked as sent).
+_PERMANENT_ERRORS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "invalid_thread_ts", "thread_not_found"}
+)
+
+
+def _ago(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    if hours < 1:
+        return f"{max(int(delta.total_seconds() // 60), 1)} min"
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
+
+
+def build_nudge_text(task: Task, *, now: datetime, timezone: ZoneInfo) -> str:
+    """The one reminder an overdue task gets, in its thread, addressed to its requester."""
+    assert task.estimate_due_at is not None
+    due = task.estimate_due_at.astimezone(timezone)
+    estimate = _escape(_clip(task.estimated_time or "an estimate", 80))
+    return (
+        f"<@{task.requester_id}> :alarm_clock: {task.ref} ({_escape(_clip(task.title, 120))}) "
+        f"was estimated at {estimate}, and that ran out {_ago(now - task.estimate_due_at)} ago "
+        f"({due:%a} {due.day} {due:%b %H:%M %Z}). Is it still in progress? Mention me here "
+        "with an update to pick it up again, or mark it done or blocked with the buttons on "
+        "its report."
+    )
+
+
+def nudge_key(task: Task) -> str:
+    assert task.estimate_due_at is not None
+    return f"task:{task.id}:nudge:{task.estimate_due_at.isoformat(timespec='minutes')}"
+
+
+@dataclass
+class Housekeeping:
+    runtime: Runtime
+    clock: Callable[[], datetime] = utcnow
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.runtime.settings.timezone)
+
+    async def nudge_overdue_tasks(self) -> list[int]:
+        """Nudge each IN_PROGRESS task past its estimate once; returns the tasks nudged.
+
+        The nudge is claimed in the database first (nudged_at, compare-and-set), so replicas
+        never both send it. If Slack refuses for a passing reason the claim is undone and the
+        next run tries again; a process dying between the claim and the post loses that one
+        nudge rather than ever sending two.
+        """
+        sessions = self.runtime.sessions
+        now = self.clock()
+        async with sessions() as session:
+            candidates = await nudge_candidates(session=session, now=now)
+        nudged: list[int] = []
+        for task in candidates:
+            assert task.id is not None
+            async with sessions() as session:
+                if not await mark_nudged(session=session, task_id=task.id, now=now):
+                    continue  # another replica nudged it, or it moved on meanwhile
+            try:
+                await self.runtime.client.chat_postMessage(
+                    channel=task.channel_id,
+                    thread_ts=task.thread_ts,
+                    text=build_nudge_text(task, now=now, timezone=self.timezone),
+                    metadata=post_metadata(nudge_key(task)),
+                    unfurl_links=False,
+                )
+            except (SlackApiError, ClientError, TimeoutError) as exc:
+                error = (
+                    str(exc.response.get("error"))
+                    if isinstance(exc, SlackApiError)
+                    else type(exc).__name__
+                )
+                if error in _PERMANENT_ERRORS:
+                    log.warning("nudge not possible; not retried", task=task.ref, error=error)
+                else:
+                    log.warning("nudge not posted; retried next run", task=task.ref, error=error)
+                    async with sessions() as session:
+                        await unmark_nudged(session=session, task_id=task.id, nudged_at=now)
+                continue
+            async with sessions() as session:
+                await record_task_event(
+                    session=session,
+                    task_id=task.id,
+                    kind="nudged",
+                    actor=BOT_ACTOR,
+                    note=f"estimate ({task.estimated_time}) passed; requester nudged",
+                    now=now,
+                )
+            log.info("overdue task nudged", task=task.ref, requester=task.requester_id)
+            nudged.append(task.id)
+        return nudged
+
+    async def purge_old_text(self) -> int:
+        """PMTEAM_RETENTION_DAYS: message text of tasks finished before then is removed."""
+        days = self.runtime.settings.retention_days
+        if days <= 0:
+            return 0
+        async with self.runtime.sessions() as session:
+            purged = await purge_task_text(
+                session=session, older_than=timedelta(days=days), now=self.clock()
+            )
+        if purged:
+            log.info("retention: message text removed", tasks=purged, older_than_days=days)
+        return purged
+
+    async def drop_old_dedupe_keys(self) -> int:
+        async with self.runtime.sessions() as session:
+            return await drop_dedupe_keys(
+                session=session, older_than=DEDUPE_KEYS_KEPT, now=self.clock()
+            )

@@ -1,0 +1,404 @@
+"""Standups and nudges in the database: exactly-once claims, what a standup covers, nudges."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import LLMCall, Report, Standup, Task, TaskStatus
+from storage.queries import UsageRow, UsageSummary, usage_since
+from storage.types import utcnow
+
+
+class StandupStatus(StrEnum):
+    CLAIMED = "claimed"  # a process is composing and posting it
+    POSTED = "posted"
+    SKIPPED = "skipped"  # missed past the grace window, or empty with PMTEAM_STANDUP_SKIP_EMPTY
+
+
+class ClaimResult(StrEnum):
+    CLAIMED = "claimed"  # a fresh claim: nothing can have been posted for it yet
+    RECLAIMED = "reclaimed"  # an earlier claim's lease ran out: it may have posted already
+    BUSY = "busy"  # another process holds a live claim
+    DONE = "done"  # posted or skipped already
+
+
+@dataclass(frozen=True)
+class StandupClaim:
+    result: ClaimResult
+    standup: Standup
+
+    @property
+    def held(self) -> bool:
+        return self.result in (ClaimResult.CLAIMED, ClaimResult.RECLAIMED)
+
+
+async def find_standup(*, session: AsyncSession, channel_id: str, period: str) -> Standup | None:
+    result = await session.exec(
+        select(Standup)
+        .where(col(Standup.channel_id) == channel_id, col(Standup.period) == period)
+        .execution_options(populate_existing=True)
+    )
+    standup = result.first()
+    await session.commit()  # never leave a read transaction open (on SQLite it holds the lock)
+    return standup
+
+
+async def claim_standup(
+    *,
+    session: AsyncSession,
+    channel_id: str,
+    period: str,
+    owner: str,
+    lease: timedelta,
+    now: datetime | None = None,
+) -> StandupClaim:
+    """Claim the (channel, period) standup for `owner`, exactly once across processes.
+
+    The unique (channel_id, period) key lets one INSERT win; a claim whose lease ran out
+    (its process died) is taken over with a compare-and-set UPDATE. Both work the same on
+    SQLite and PostgreSQL.
+    """
+    now = now or utcnow()
+    row = Standup(
+        channel_id=channel_id,
+        period=period,
+        status=StandupStatus.CLAIMED,
+        lease_owner=owner,
+        lease_expires_at=now + lease,
+        created_at=now,
+    )
+    session.add(row)
+    try:
+        await session.commit()
+        return StandupClaim(ClaimResult.CLAIMED, row)
+    except IntegrityError:
+        await session.rollback()
+    taken = await session.exec(
+        update(Standup)
+        .where(
+            col(Standup.channel_id) == channel_id,
+            col(Standup.period) == period,
+            col(Standup.status) == StandupStatus.CLAIMED,
+            col(Standup.lease_expires_at) < now,
+        )
+        .values(lease_owner=owner, lease_expires_at=now + lease)
+    )
+    await session.commit()
+    existing = await find_standup(session=session, channel_id=channel_id, period=period)
+    assert existing is not None, "a standup row is never deleted"
+    if taken.rowcount == 1:
+        return StandupClaim(ClaimResult.RECLAIMED, existing)
+    if existing.status == StandupStatus.CLAIMED:
+        return StandupClaim(ClaimResult.BUSY, existing)
+    return StandupClaim(ClaimResult.DONE, existing)
+
+
+async def renew_standup_lease(
+    *, session: AsyncSession, standup_id: int, owner: str, lease: timedelta, now: datetime
+) -> bool:
+    """Extend the claim just before posting; False means it was lost and must not be posted."""
+    result = await session.exec(
+        update(Standup)
+        .where(
+            col(Standup.id) == standup_id,
+            col(Standup.lease_owner) == owner,
+            col(Standup.status) == StandupStatus.CLAIMED,
+        )
+        .values(lease_expires_at=now + lease)
+    )
+    await session.commit()
+    return bool(result.rowcount == 1)
+
+
+async def release_standup(
+    *, session: AsyncSession, standup_id: int, owner: str, now: datetime
+) -> None:
+    """Give a claim up (posting failed) so the next check may try again at once."""
+    await session.exec(
+        update(Standup)
+        .where(
+            col(Standup.id) == standup_id,
+            col(Standup.lease_owner) == owner,
+            col(Standup.status) == StandupStatus.CLAIMED,
+        )
+        .values(lease_expires_at=now)
+    )
+    await session.commit()
+
+
+async def record_standup_posted(
+    *,
+    session: AsyncSession,
+    standup_id: int,
+    ts: str,
+    covered_until: datetime,
+    note: str | None = None,
+) -> bool:
+    """Mark a claimed standup posted. `posted_at` is the end of the time it covered, which is
+    where the next standup in the channel starts."""
+    values: dict[str, object] = {
+        "status": StandupStatus.POSTED,
+        "ts": ts,
+        "posted_at": covered_until,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if note is not None:
+        values["note"] = note
+    result = await session.exec(
+        update(Standup)
+        .where(col(Standup.id) == standup_id, col(Standup.status) == StandupStatus.CLAIMED)
+        .values(**values)
+    )
+    await session.commit()
+    return bool(result.rowcount == 1)
+
+
+async def record_standup_skipped(*, session: AsyncSession, standup_id: int, note: str) -> bool:
+    result = await session.exec(
+        update(Standup)
+        .where(col(Standup.id) == standup_id, col(Standup.status) == StandupStatus.CLAIMED)
+        .values(status=StandupStatus.SKIPPED, note=note, lease_owner=None, lease_expires_at=None)
+    )
+    await session.commit()
+    return bool(result.rowcount == 1)
+
+
+async def last_posted_standup(
+    *, session: AsyncSession, channel_id: str, before: datetime | None = None
+) -> Standup | None:
+    """The channel's most recent posted standup: the next one covers the time since."""
+    query = select(Standup).where(
+        col(Standup.channel_id) == channel_id,
+        col(Standup.status) == StandupStatus.POSTED,
+        col(Standup.posted_at).is_not(None),
+    )
+    if before is not None:
+        query = query.where(col(Standup.posted_at) <= before)
+    result = await session.exec(query.order_by(col(Standup.posted_at).desc()).limit(1))
+    standup = result.first()
+    await session.commit()
+    return standup
+
+
+# --- what a standup covers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StandupDigest:
+    """The standup's facts for [since, until); tasks come with their latest report."""
+
+    since: datetime
+    until: datetime
+    completed: list[tuple[Task, Report | None]]
+    in_progress: list[tuple[Task, Report | None]]
+    blocked: list[tuple[Task, Report | None]]
+    red_flags: list[tuple[Report, Task]]
+    handoffs: list[tuple[Report, Task]]
+    usage: UsageSummary
+    limit: int
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.completed or self.in_progress or self.blocked or self.red_flags or self.handoffs
+        )
+
+    @property
+    def tasks(self) -> list[Task]:
+        """Every task the standup names, once each, in the order it names them."""
+        seen: dict[int | None, Task] = {}
+        for task, _ in (*self.completed, *self.in_progress, *self.blocked):
+            seen.setdefault(task.id, task)
+        for _, task in (*self.red_flags, *self.handoffs):
+            seen.setdefault(task.id, task)
+        return list(seen.values())
+
+
+async def standup_digest(
+    *,
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    channel_id: str | None = None,
+    limit: int = 25,
+) -> StandupDigest:
+    """What happened in [since, until): all work, or the work asked in one channel.
+
+    Completed tasks are those that finished in the period; in-progress and blocked tasks are
+    all that are open now; red flags and handoffs come from reports filed in the period (the
+    newest report of each task).
+    """
+
+    completed_q = select(Task).where(
+        col(Task.status) == TaskStatus.COMPLETED,
+        col(Task.updated_at) >= since,
+        col(Task.updated_at) < until,
+    )
+    progress_q = select(Task).where(
+        col(Task.status).in_([TaskStatus.IN_PROGRESS, TaskStatus.WORKING])
+    )
+    blocked_q = select(Task).where(col(Task.status) == TaskStatus.BLOCKED)
+    reports_q = (
+        select(Report, Task)
+        .join(Task, col(Task.id) == col(Report.task_id))
+        .where(col(Report.created_at) >= since, col(Report.created_at) < until)
+    )
+    if channel_id is not None:
+        completed_q = completed_q.where(col(Task.channel_id) == channel_id)
+        progress_q = progress_q.where(col(Task.channel_id) == channel_id)
+        blocked_q = blocked_q.where(col(Task.channel_id) == channel_id)
+        reports_q = reports_q.where(col(Task.channel_id) == channel_id)
+
+    completed = list(
+        (await session.exec(completed_q.order_by(col(Task.updated_at).desc()).limit(limit))).all()
+    )
+    # Oldest first: the longest-running and longest-blocked work needs attention most.
+    in_progress = list(
+        (await session.exec(progress_q.order_by(col(Task.created_at)).limit(limit))).all()
+    )
+    blocked = list(
+        (await session.exec(blocked_q.order_by(col(Task.updated_at)).limit(limit))).all()
+    )
+    newest_per_task: dict[int, tuple[Report, Task]] = {}
+    for report, task in (await session.exec(reports_q.order_by(col(Report.id).desc()))).all():
+        newest_per_task.setdefault(report.task_id, (report, task))
+    recent = list(newest_per_task.values())
+    reports = await latest_reports(
+        session=session,
+        task_ids=[t.id for t in (*completed, *in_progress, *blocked) if t.id is not None],
+    )
+    if channel_id is None:
+        usage = await usage_since(session=session, since=since, until=until)
+    else:
+        usage = await channel_usage(
+            session=session, since=since, until=until, channel_id=channel_id
+        )
+    await session.commit()
+    return StandupDigest(
+        since=since,
+        until=until,
+        completed=[(t, reports.get(t.id or 0)) for t in completed],
+        in_progress=[(t, reports.get(t.id or 0)) for t in in_progress],
+        blocked=[(t, reports.get(t.id or 0)) for t in blocked],
+        red_flags=[(r, t) for r, t in recent if r.red_flag_count > 0][:limit],
+        # A blocked task's handoffs are shown with it, as what it waits on.
+        handoffs=[
+            (r, t)
+            for r, t in recent
+            if r.data.get("dependencies_handoffs") and t.status != TaskStatus.BLOCKED
+        ][:limit],
+        usage=usage,
+        limit=limit,
+    )
+
+
+async def latest_reports(*, session: AsyncSession, task_ids: Sequence[int]) -> dict[int, Report]:
+    if not task_ids:
+        return {}
+    newest = (
+        select(func.max(Report.id))
+        .where(col(Report.task_id).in_(task_ids))
+        .group_by(col(Report.task_id))
+    )
+    result = await session.exec(select(Report).where(col(Report.id).in_(newest)))
+    return {report.task_id: report for report in result.all()}
+
+
+async def channel_usage(
+    *, session: AsyncSession, since: datetime, until: datetime, channel_id: str
+) -> UsageSummary:
+    """Like `usage_since`, for the model calls made for tasks asked in one channel."""
+    query = (
+        sa_select(
+            col(LLMCall.agent),
+            col(LLMCall.model),
+            func.count(),
+            func.sum(col(LLMCall.input_tokens)),
+            func.sum(col(LLMCall.output_tokens)),
+            func.sum(col(LLMCall.cache_read_tokens)),
+            func.sum(col(LLMCall.cache_write_tokens)),
+            func.sum(col(LLMCall.web_searches)),
+            func.sum(col(LLMCall.cost_usd)),
+        )
+        .join(Task, col(Task.id) == col(LLMCall.task_id))
+        .where(
+            col(Task.channel_id) == channel_id,
+            col(LLMCall.created_at) >= since,
+            col(LLMCall.created_at) < until,
+        )
+        .group_by(col(LLMCall.agent), col(LLMCall.model))
+        .order_by(col(LLMCall.agent), col(LLMCall.model))
+    )
+    result = await session.execute(query)
+    return UsageSummary(
+        rows=[
+            UsageRow(
+                agent=agent,
+                model=model,
+                calls=int(calls),
+                input_tokens=int(inp or 0),
+                output_tokens=int(out or 0),
+                cache_read_tokens=int(cread or 0),
+                cache_write_tokens=int(cwrite or 0),
+                web_searches=int(searches or 0),
+                cost_usd=float(cost or 0.0),
+            )
+            for agent, model, calls, inp, out, cread, cwrite, searches, cost in result.all()
+        ]
+    )
+
+
+# --- nudges -------------------------------------------------------------------------------
+
+
+async def nudge_candidates(*, session: AsyncSession, now: datetime, limit: int = 50) -> list[Task]:
+    """Tasks still IN_PROGRESS past their estimate that have not been nudged for it."""
+    result = await session.exec(
+        select(Task)
+        .where(
+            col(Task.status) == TaskStatus.IN_PROGRESS,
+            col(Task.estimate_due_at) < now,
+            col(Task.nudged_at).is_(None),
+        )
+        .order_by(col(Task.estimate_due_at))
+        .limit(limit)
+    )
+    tasks = list(result.all())
+    await session.commit()
+    return tasks
+
+
+async def mark_nudged(*, session: AsyncSession, task_id: int, now: datetime) -> bool:
+    """Claim the task's nudge (compare-and-set): True for exactly one caller per estimate."""
+    result = await session.exec(
+        update(Task)
+        .where(
+            col(Task.id) == task_id,
+            col(Task.status) == TaskStatus.IN_PROGRESS,
+            col(Task.estimate_due_at) < now,
+            col(Task.nudged_at).is_(None),
+        )
+        .values(nudged_at=now)
+    )
+    await session.commit()
+    return bool(result.rowcount == 1)
+
+
+async def unmark_nudged(*, session: AsyncSession, task_id: int, nudged_at: datetime) -> None:
+    """The nudge could not be posted: let the next run try again."""
+    await session.exec(
+        update(Task)
+        .where(col(Task.id) == task_id, col(Task.nudged_at) == nudged_at)
+        .values(nudged_at=None)
+    )
+    await session.commit()
