@@ -52,6 +52,7 @@ async def _until_signalled() -> None:
 async def run_slack(args: argparse.Namespace) -> None:
     from sandbox.slack import FakeSlack
     from sandbox.slack.events import DEFAULT_SUBSCRIPTIONS
+    from sandbox.web import attach_page
 
     fake = FakeSlack(
         signing_secret=args.signing_secret,
@@ -60,7 +61,9 @@ async def run_slack(args: argparse.Namespace) -> None:
         ack_timeout=args.ack_timeout,
         subscriptions=DEFAULT_SUBSCRIPTIONS | set(args.subscribe),
     )
+    attach_page(fake)
     await fake.start(host=args.host, port=args.port)
+    logger.info("the workspace's web page is at %s/", fake.url)
     if args.events_url:
         fake.set_event_target(args.events_url)
     logger.info("events go to %s", args.events_url or "a Socket Mode client, once one connects")

@@ -22,6 +22,16 @@ from sandbox.model.script import (
 
 DISCLAIMER = "_(offline demo model — set ANTHROPIC_API_KEY for real answers)_"
 _MENTION = re.compile(r"<[@#!][^>]*>")
+# A short line that introduces the request, e.g. "Task T-1 in <#C1>, from <@U1>:".
+_INTRO_LINE = re.compile(r"\A[^\n]{1,200}:[ \t]*\n\s*\n")
+# Markup wrapped around tool results, e.g. <research_findings live_sources="true">.
+_MARKUP_TAG = re.compile(r"</?[a-z][a-z_]*(?:\s[^<>]*)?>")
+
+
+def _request_text(text: str) -> str:
+    """What a person asked, without an introductory line and without mentions."""
+    text = _INTRO_LINE.sub("", text, count=1)
+    return " ".join(_MENTION.sub("", text).split())
 
 
 def _block_text(content: Any) -> str:
@@ -48,15 +58,34 @@ class Conversation:
 
     @property
     def task(self) -> str:
-        """The latest thing a person asked: the last user text that is not a tool result."""
-        for message in reversed(self.messages):
-            if message.get("role") != "user":
+        """The latest thing a person asked: the last user text that is not a tool result.
+
+        A structured-output request that follows finished work (a report on it) is about that
+        work: the topic is the last request the model already answered in prose."""
+        asks = self._user_texts()
+        if self.output_schema is not None:
+            answered = [text for index, text in asks if self._answered_after(index)]
+            if answered:
+                return answered[-1]
+        return asks[-1][1] if asks else ""
+
+    def _user_texts(self) -> list[tuple[int, str]]:
+        found = []
+        for index, message in enumerate(self.messages):
+            if message.get("role") == "user":
+                text = _request_text(_block_text(message.get("content")))
+                if text:
+                    found.append((index, text))
+        return found
+
+    def _answered_after(self, index: int) -> bool:
+        for message in self.messages[index + 1 :]:
+            if message.get("role") != "assistant":
                 continue
-            text = _block_text(message.get("content"))
-            text = " ".join(_MENTION.sub("", text).split())
-            if text:
-                return text
-        return ""
+            text = _block_text(message.get("content")).strip()
+            if text and not text.startswith("{"):
+                return True
+        return False
 
     @property
     def seed(self) -> int:
@@ -189,7 +218,8 @@ def _markdown_answer(conversation: Conversation) -> str:
     ]
     findings = _result_texts(conversation)
     if findings:
-        excerpt = " ".join(" ".join(findings).split())
+        plain = _MARKUP_TAG.sub(" ", " ".join(findings)).replace(DISCLAIMER, " ")
+        excerpt = " ".join(plain.split())
         excerpt = excerpt if len(excerpt) <= 400 else excerpt[:399].rstrip() + "…"
         sections.append(f"**What the tools returned.** {excerpt}")
     sections.append(f"```{sample.language}\n{sample.code}\n```")

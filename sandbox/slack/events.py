@@ -193,14 +193,22 @@ def block_actions_payload(
     return payload
 
 
-def action_from_element(element: JSON, *, block_id: str, value: str | None) -> JSON:
-    """The `actions[0]` entry Slack reports for a clicked element."""
+def action_from_element(
+    element: JSON, *, block_id: str, value: str | None, selected_option: JSON | None = None
+) -> JSON:
+    """The `actions[0]` entry Slack reports for a clicked element (or a chosen select option)."""
     action: JSON = {
         "action_id": element.get("action_id"),
         "block_id": block_id,
         "type": element.get("type"),
         "action_ts": f"{time.time():.6f}",
     }
+    if selected_option is not None:
+        # A select reports the option chosen, never a `value` of its own.
+        action["selected_option"] = selected_option
+        if "placeholder" in element:
+            action["placeholder"] = element["placeholder"]
+        return action
     if "text" in element:
         action["text"] = element["text"]
     chosen = value if value is not None else element.get("value")

@@ -368,8 +368,11 @@ class FakeSlack:
         message_ts: str,
         action_id: str,
         value: str | None = None,
+        *,
+        selected_option: JSON | None = None,
     ) -> Delivery:
-        """A person clicks a button (or other element) of a stored message or ephemeral message."""
+        """A person clicks a button (or other element) of a stored message or ephemeral message;
+        for a select, `selected_option` is the option they chose."""
         channel = self._channel_of(user_id, channel_id, must_be_member=False)
         message = self.workspace.message(channel.id, message_ts)
         source: Message | Ephemeral | None = message or self._ephemeral(channel.id, message_ts)
@@ -392,7 +395,9 @@ class FakeSlack:
             self.workspace,
             user_id=user_id,
             container=container,
-            action=action_from_element(element, block_id=block_id, value=value),
+            action=action_from_element(
+                element, block_id=block_id, value=value, selected_option=selected_option
+            ),
             trigger_id=self.workspace.issue_trigger(user_id),
             verification_token=self.verification_token,
             response_url=self._response_url(
@@ -405,7 +410,13 @@ class FakeSlack:
         return await self._deliver(delivery)
 
     async def click_view_button(
-        self, user_id: str, action_id: str, value: str | None = None, *, view_id: str | None = None
+        self,
+        user_id: str,
+        action_id: str,
+        value: str | None = None,
+        *,
+        view_id: str | None = None,
+        selected_option: JSON | None = None,
     ) -> Delivery:
         """A person clicks an element in a view: their App Home unless `view_id` says otherwise."""
         view_id = view_id or self.workspace.home_views.get(user_id)
@@ -420,7 +431,9 @@ class FakeSlack:
             self.workspace,
             user_id=user_id,
             container={"type": "view", "view_id": view.id},
-            action=action_from_element(element, block_id=block_id, value=value),
+            action=action_from_element(
+                element, block_id=block_id, value=value, selected_option=selected_option
+            ),
             trigger_id=self.workspace.issue_trigger(user_id),
             verification_token=self.verification_token,
             view=view.to_api(self.workspace.team.id),
