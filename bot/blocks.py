@@ -101,11 +101,9 @@ def build_report_blocks(
             for flag in report.red_flags
         ]
         blocks.append(section("*Red flags:*\n" + "\n".join(flags)))
-    deliverables = [f"{d.kind.replace('_', ' ')}: {d.description}" for d in report.key_deliverables]
+    deliverables = [f"{_KIND[d.kind]}: {d.description}" for d in report.key_deliverables]
     blocks.append(section(f"*Key Deliverables:*\n{_bullets(deliverables)}"))
-    handoffs = [
-        f"{h.kind.replace('_', ' ')}: {h.description}" for h in report.dependencies_handoffs
-    ]
+    handoffs = [f"{_KIND[h.kind]}: {h.description}" for h in report.dependencies_handoffs]
     blocks.append(section(f"*Dependencies/Handoffs:*\n{_bullets(handoffs)}"))
     if report.estimated_time:
         blocks.append(section(f"*Estimated Time:* {_escape(report.estimated_time)}"))
