@@ -35,6 +35,7 @@ from bot.blocks import (
     matrix_fallback_text,
     report_fallback_text,
 )
+from bot.home import refresh_homes
 from bot.posting import Poster, post_key, post_metadata
 from bot.runtime import Runtime
 from bot.streaming import AnswerStream
@@ -434,6 +435,7 @@ class TurnPipeline:
         self.runtime.spawn(
             self._swap_reaction(turn, FINISH_REACTION[report.status]), name="pmteam-reaction"
         )
+        self.runtime.spawn(refresh_homes(self.runtime), name="pmteam-home-refresh")
         log.info(
             "turn done",
             status=report.status.value,

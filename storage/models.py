@@ -45,6 +45,8 @@ class Task(SQLModel, table=True):
         Index("ix_task_status_updated", "status", "updated_at"),
         Index("ix_task_requester_status", "requester_id", "status"),
         Index("ix_task_channel_status", "channel_id", "status"),
+        # `/pm list <status>`: newest first by id within a status, no sort.
+        Index("ix_task_status_id", "status", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -133,7 +135,8 @@ class Report(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("turn_id", name="uq_report_turn"),
         Index("ix_report_task", "task_id", "id"),
-        Index("ix_report_created", "created_at"),
+        # Reports in a period, newest first; red_flag_count is checked in the index.
+        Index("ix_report_created_flags", "created_at", "red_flag_count"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -170,7 +173,19 @@ class LLMCall(SQLModel, table=True):
 
     __tablename__ = "llm_call"
     __table_args__ = (
-        Index("ix_llmcall_created", "created_at"),
+        # Covers the usage summaries (`/pm usage`, Home, standup): no table reads per call.
+        Index(
+            "ix_llmcall_usage",
+            "created_at",
+            "agent",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "web_searches",
+            "cost_usd",
+        ),
         Index("ix_llmcall_task", "task_id"),
     )
 
@@ -239,3 +254,14 @@ class HomeVisit(SQLModel, table=True):
     user_id: str = Field(primary_key=True, max_length=32)
     team_id: str = Field(max_length=32)
     opened_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column(index=True))
+
+
+class TaskCountDelta(SQLModel, table=True):
+    """+1/-1 per task entering/leaving a status, appended by triggers on `task` (migration
+    0002), so counting tasks by status sums a few rows instead of scanning every task."""
+
+    __tablename__ = "task_count_delta"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(sa_type=String(16))
+    delta: int

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,19 +19,53 @@ from storage.models import (
     Report,
     ResearchRequest,
     Task,
+    TaskCountDelta,
     TaskEvent,
     TaskStatus,
     Turn,
 )
 
+# count_by_status folds the trigger-appended deltas into one row per status past this many.
+COMPACT_COUNTS_AFTER = 1000
+
 
 async def count_by_status(*, session: AsyncSession) -> dict[TaskStatus, int]:
-    """How many tasks are in each status (every status present, zero when none)."""
-    rows = await session.exec(select(Task.status, func.count()).group_by(col(Task.status)))
+    """How many tasks are in each status (every status present, zero when none).
+
+    Sums `task_count_delta` (kept by triggers on `task`) instead of scanning the tasks, and
+    compacts it when it has grown; the compaction commits the session.
+    """
+    rows = await session.exec(
+        select(TaskCountDelta.status, func.sum(TaskCountDelta.delta), func.count()).group_by(
+            col(TaskCountDelta.status)
+        )
+    )
     counts = dict.fromkeys(TaskStatus, 0)
-    for status, count in rows.all():
-        counts[TaskStatus(status)] = count
+    deltas = 0
+    for status, total, entries in rows.all():
+        counts[TaskStatus(status)] = int(total or 0)
+        deltas += entries
+    if deltas > COMPACT_COUNTS_AFTER:
+        await compact_task_counts(session=session)
     return counts
+
+
+async def compact_task_counts(*, session: AsyncSession) -> None:
+    """Replace the delta rows with one total per status, in one transaction.
+
+    Safe with concurrent writers and compactors: each compactor re-adds exactly the rows its
+    DELETE removed (a row deleted by another compactor is not returned here).
+    """
+    deleted = await session.exec(
+        delete(TaskCountDelta).returning(col(TaskCountDelta.status), col(TaskCountDelta.delta))
+    )
+    totals: dict[str, int] = {}
+    for status, delta in deleted.all():
+        totals[status] = totals.get(status, 0) + delta
+    session.add_all(
+        TaskCountDelta(status=status, delta=total) for status, total in totals.items() if total
+    )
+    await session.commit()
 
 
 class ListKind(StrEnum):
@@ -291,19 +325,23 @@ async def standup_activity(
         .order_by(col(Task.updated_at).desc())
         .limit(limit)
     )
-    in_progress = await session.exec(
-        select(Task)
-        .where(col(Task.status).in_([TaskStatus.IN_PROGRESS, TaskStatus.WORKING]))
-        .order_by(col(Task.updated_at).desc())
-        .limit(limit)
-    )
+    # One index range per status, merged here: an IN list would read and sort every task
+    # in progress (tens of thousands at scale) to find the newest few.
+    progress_tasks: list[Task] = []
+    for status in (TaskStatus.IN_PROGRESS, TaskStatus.WORKING):
+        rows = await session.exec(
+            select(Task)
+            .where(col(Task.status) == status)
+            .order_by(col(Task.updated_at).desc())
+            .limit(limit)
+        )
+        progress_tasks += rows.all()
+    progress_tasks = sorted(progress_tasks, key=lambda t: t.updated_at, reverse=True)[:limit]
     completed_tasks = list(completed.all())
-    progress_tasks = list(in_progress.all())
     reports = await _latest_reports_for(
         session=session, task_ids=[t.id for t in completed_tasks + progress_tasks if t.id]
     )
-    recent = await recent_reports(session=session, limit=200, since=since)
-    recent = [(report, task) for report, task in recent if report.created_at < until]
+    recent = await reports_in_period(session=session, since=since, until=until, limit=200)
     return StandupActivity(
         completed=[(task, reports.get(task.id or 0)) for task in completed_tasks],
         in_progress=[(task, reports.get(task.id or 0)) for task in progress_tasks],
@@ -346,4 +384,41 @@ async def search_tasks(
     if exclude_task_id is not None:
         stmt = stmt.where(col(Task.id) != exclude_task_id)
     result = await session.exec(stmt.order_by(col(Task.id).desc()).limit(limit))
+    return list(result.all())
+
+
+async def task_events(
+    *, session: AsyncSession, task_id: int, since: datetime | None = None
+) -> list[TaskEvent]:
+    """A task's history, oldest first (from `since` on, when given)."""
+    query = select(TaskEvent).where(col(TaskEvent.task_id) == task_id)
+    if since is not None:
+        query = query.where(col(TaskEvent.created_at) >= since)
+    result = await session.exec(query.order_by(col(TaskEvent.id)))
+    return list(result.all())
+
+
+async def reports_in_period(
+    *,
+    session: AsyncSession,
+    since: datetime,
+    until: datetime | None = None,
+    red_flags_only: bool = False,
+    limit: int = 200,
+) -> list[tuple[Report, Task]]:
+    """Reports filed in [since, until) with their tasks, newest first.
+
+    Ordered by time, not id, so the scan is the period's range of ix_report_created_flags
+    and stops at its start even when fewer than `limit` reports match.
+    """
+    query = (
+        select(Report, Task)
+        .join(Task, col(Task.id) == col(Report.task_id))
+        .where(col(Report.created_at) >= since)
+    )
+    if until is not None:
+        query = query.where(col(Report.created_at) < until)
+    if red_flags_only:
+        query = query.where(col(Report.red_flag_count) > 0)
+    result = await session.exec(query.order_by(col(Report.created_at).desc()).limit(limit))
     return list(result.all())

@@ -1,0 +1,62 @@
+"""The "Next page" button under a `/pm list` answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.runtime import Runtime, log
+from bot.status import read_refusal, task_page
+from bot.status_blocks import (
+    ACTION_LIST_NEXT,
+    build_notice_blocks,
+    build_task_list_blocks,
+    decode_page,
+    plain_fallback,
+)
+from storage.queries import TaskFilter
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    async def handle_list_next(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        decoded = decode_page(str(action.get("value") or ""))
+        if decoded is None or not body.get("response_url"):
+            return
+        task_filter, before_id = decoded
+        _, _, number = str(action.get("block_id") or "").partition(":")
+        page = int(number) if number.isdigit() else 2
+        user_id = str((body.get("user") or {}).get("id") or "")
+        channel_id = (body.get("container") or {}).get("channel_id")
+        refusal = read_refusal(runtime.settings, user_id=user_id, channel_id=channel_id)
+        runtime.spawn(
+            _show_page(runtime, respond, task_filter, before_id, page, refusal),
+            name="pmteam-list-page",
+        )
+
+    app.action(ACTION_LIST_NEXT)(handle_list_next)
+
+
+async def _show_page(
+    runtime: Runtime,
+    respond: AsyncRespond,
+    task_filter: TaskFilter,
+    before_id: int,
+    page: int,
+    refusal: str | None,
+) -> None:
+    if refusal is not None:
+        blocks = build_notice_blocks(refusal)
+    else:
+        found = await task_page(
+            sessions=runtime.sessions, task_filter=task_filter, before_id=before_id
+        )
+        blocks = build_task_list_blocks(
+            task_filter, found.tasks, next_before_id=found.next_before_id, page=page
+        )
+    try:
+        await respond(text=plain_fallback(blocks), blocks=blocks, replace_original=True)
+    except Exception:
+        log.warning("could not show the next page of a /pm list")

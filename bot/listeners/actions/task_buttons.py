@@ -1,0 +1,97 @@
+"""The task buttons (Acknowledge, Mark blocked, Mark done, Reopen) on reports, answers and Home."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot.runtime import Runtime, log
+from bot.status import read_refusal
+from bot.status_blocks import ClickOrigin, build_blocked_modal
+from bot.task_moves import (
+    MOVE_FOR_ACTION,
+    MoveRefused,
+    TaskMove,
+    after_move,
+    apply_move,
+    check_move,
+    tell,
+)
+
+
+def click_origin(body: dict[str, Any]) -> ClickOrigin:
+    """Where the click happened: a channel message, an ephemeral answer, or a view (Home)."""
+    container = body.get("container") or {}
+    if container.get("type") == "view":
+        return ClickOrigin()
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    return ClickOrigin(
+        channel_id=str(channel) if channel else None,
+        message_ts=str(container.get("message_ts") or "") or None,
+        is_ephemeral=bool(container.get("is_ephemeral")),
+        response_url=str(body.get("response_url") or "") or None,
+    )
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    async def handle_task_button(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        move = MOVE_FOR_ACTION.get(str(action.get("action_id")))
+        value = str(action.get("value") or "")
+        user_id = str((body.get("user") or {}).get("id") or "")
+        if move is None or not value.isdigit() or not user_id:
+            return
+        task_id, origin = int(value), click_origin(body)
+        responder = respond if origin.response_url else None
+        settings = runtime.settings
+        refusal = read_refusal(settings, user_id=user_id, channel_id=origin.channel_id)
+        try:
+            if refusal is not None:
+                raise MoveRefused(refusal)
+            if move is TaskMove.MARK_BLOCKED:
+                # The reason comes from a modal; its submission makes the move.
+                task = await check_move(
+                    sessions=runtime.sessions,
+                    pm_users=settings.pm_users,
+                    task_id=task_id,
+                    move=move,
+                    user_id=user_id,
+                )
+                await runtime.client.views_open(
+                    trigger_id=body["trigger_id"], view=build_blocked_modal(task, origin)
+                )
+                return
+            outcome = await apply_move(
+                sessions=runtime.sessions,
+                pm_users=settings.pm_users,
+                task_id=task_id,
+                move=move,
+                user_id=user_id,
+                reopen_ts=str(action.get("action_ts") or "") or None,
+            )
+        except MoveRefused as exc:
+            runtime.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="refused")
+            runtime.spawn(
+                tell(runtime, user_id=user_id, origin=origin, respond=responder, text=str(exc)),
+                name="pmteam-move-refused",
+            )
+            return
+        except SlackApiError as exc:
+            log.warning("could not open the blocked-reason modal", error=exc.response.get("error"))
+            return
+        runtime.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="done")
+        log.info("task moved", task=outcome.task.ref, move=move.value, user=user_id)
+        if outcome.reopened_turn_id is not None and runtime.wake_worker is not None:
+            runtime.wake_worker()
+        runtime.spawn(
+            after_move(runtime, outcome=outcome, user_id=user_id, origin=origin, respond=responder),
+            name="pmteam-after-move",
+        )
+
+    for action_id in MOVE_FOR_ACTION:
+        app.action(action_id)(handle_task_button)

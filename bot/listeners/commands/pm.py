@@ -1,0 +1,179 @@
+"""`/pm`: status, lists, standups, report reposts and usage, answered ephemerally in the ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot.commands import (
+    ListTasks,
+    PmCommand,
+    RepostReport,
+    ShowHelp,
+    ShowStatus,
+    ShowUsage,
+    Standup,
+    Unrecognised,
+    parse_pm_command,
+)
+from bot.runtime import Runtime, log
+from bot.status import (
+    load_task_detail,
+    read_refusal,
+    report_for_repost,
+    status_overview,
+    task_page,
+    usage_report,
+)
+from bot.status_blocks import (
+    Block,
+    build_help_blocks,
+    build_notice_blocks,
+    build_status_blocks,
+    build_task_detail_blocks,
+    build_task_list_blocks,
+    build_unrecognised_blocks,
+    build_usage_blocks,
+    plain_fallback,
+    stored_report,
+)
+from bot.task_moves import report_card, thread_permalink
+from storage.queries import TaskFilter
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    async def handle_pm_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        command = parse_pm_command(str(body.get("text") or ""))
+        user_id = str(body.get("user_id") or "")
+        channel_id = str(body.get("channel_id") or "") or None
+        try:
+            refusal = read_refusal(runtime.settings, user_id=user_id, channel_id=channel_id)
+            if refusal is not None:
+                blocks = build_notice_blocks(refusal)
+            else:
+                blocks = await answer(
+                    runtime, command, user_id=user_id, channel_id=channel_id, respond=respond
+                )
+        except Exception:
+            # Never a stack trace (or Slack's "dispatch_failed") for the person typing.
+            log.exception("/pm failed", command=type(command).__name__)
+            blocks = build_notice_blocks(
+                ":warning: Sorry, something went wrong on my side; the details are in my logs."
+            )
+        runtime.metrics.inc("pmteam_commands_total", command=type(command).__name__)
+        await ack(text=plain_fallback(blocks), blocks=blocks, response_type="ephemeral")
+
+    app.command("/pm")(handle_pm_command)
+
+
+async def answer(
+    runtime: Runtime,
+    command: PmCommand,
+    *,
+    user_id: str,
+    channel_id: str | None,
+    respond: AsyncRespond,
+) -> list[Block]:
+    """The ephemeral answer to one `/pm` command; slow work goes on after the ack."""
+    sessions = runtime.sessions
+    match command:
+        case ShowHelp():
+            return build_help_blocks()
+        case Unrecognised(problem=problem):
+            return build_unrecognised_blocks(problem)
+        case ShowStatus(task_id=None):
+            overview = await status_overview(sessions=sessions, user_id=user_id)
+            return build_status_blocks(overview.counts, overview.mine)
+        case ShowStatus(task_id=int(task_id)):
+            detail = await load_task_detail(sessions=sessions, task_id=task_id)
+            if detail is None:
+                return build_notice_blocks(f"There is no task T-{task_id}.")
+            permalink = await thread_permalink(runtime, detail.task)
+            return build_task_detail_blocks(detail, permalink)
+        case ListTasks(kind=kind, user_id=listed_user, channel_id=listed_channel):
+            task_filter = TaskFilter(
+                kind=kind, user_id=listed_user or user_id, channel_id=listed_channel
+            )
+            page = await task_page(sessions=sessions, task_filter=task_filter)
+            return build_task_list_blocks(
+                task_filter, page.tasks, next_before_id=page.next_before_id
+            )
+        case ShowUsage(period=period):
+            usage = await usage_report(
+                sessions=sessions, period=period, timezone=runtime.settings.timezone
+            )
+            return build_usage_blocks(usage.usage, period=usage.period, since=usage.since)
+        case RepostReport(task_id=task_id):
+            return await _repost(runtime, task_id=task_id, respond=respond)
+        case Standup(post=post):
+            runtime.spawn(
+                _standup(runtime, post=post, channel_id=channel_id, respond=respond),
+                name="pmteam-pm-standup",
+            )
+            doing = "Posting the standup now" if post else "Preparing a standup preview"
+            return build_notice_blocks(f":hourglass_flowing_sand: {doing}…")
+    return build_help_blocks()
+
+
+async def _repost(runtime: Runtime, *, task_id: int, respond: AsyncRespond) -> list[Block]:
+    channel = runtime.settings.coordination_channel
+    if not channel:
+        return build_notice_blocks(
+            "There is no coordination channel to post to (PMTEAM_COORDINATION_CHANNEL is unset)."
+        )
+    found = await report_for_repost(sessions=runtime.sessions, task_id=task_id)
+    if found is None:
+        return build_notice_blocks(f"There is no task T-{task_id}.")
+    task, report = found
+    if report is None or stored_report(report) is None:
+        return build_notice_blocks(f"{task.ref} has no report yet.")
+    runtime.spawn(
+        _post_report(runtime, task_id=task_id, channel=channel, respond=respond),
+        name="pmteam-pm-report",
+    )
+    return build_notice_blocks(f"Posting {task.ref}'s last report to <#{channel}>…")
+
+
+async def _post_report(
+    runtime: Runtime, *, task_id: int, channel: str, respond: AsyncRespond
+) -> None:
+    card = await report_card(runtime, task_id=task_id)
+    if card is None:
+        await _say(respond, f":warning: T-{task_id}'s report could not be read.")
+        return
+    try:
+        response = await runtime.client.chat_postMessage(
+            channel=channel, text=card.text, blocks=card.blocks, unfurl_links=False
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        log.warning("could not repost a report", error=error)
+        await _say(respond, f":warning: I couldn't post {card.task.ref}'s report ({error}).")
+        return
+    await _say(respond, f"Posted {card.task.ref}'s last report to <#{response['channel']}>.")
+
+
+async def _standup(
+    runtime: Runtime, *, post: bool, channel_id: str | None, respond: AsyncRespond
+) -> None:
+    from bot.standup import post_standup_now, standup_preview
+
+    try:
+        if post:
+            confirmation = await post_standup_now(runtime, channel_id=channel_id)
+            await _say(respond, confirmation)
+        else:
+            text, blocks = await standup_preview(runtime, channel_id=channel_id)
+            await respond(text=text, blocks=blocks, response_type="ephemeral")
+    except Exception:
+        log.exception("standup from /pm failed", post=post, channel=channel_id)
+        await _say(respond, ":warning: I couldn't prepare the standup; the details are in my logs.")
+
+
+async def _say(respond: AsyncRespond, text: str) -> None:
+    try:
+        await respond(text=text, response_type="ephemeral")
+    except Exception:  # the response_url expired or Slack is unreachable: nothing to tell
+        log.warning("could not answer through the response_url")

@@ -1,0 +1,154 @@
+"""Status services behind `/pm` and the App Home: who may read, periods, and the data to show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.commands import Period
+from bot.config import Settings
+from bot.status_blocks import HomeBoard
+from storage.models import Report, Task, TaskStatus
+from storage.queries import (
+    TaskDetail,
+    TaskFilter,
+    UsageSummary,
+    blocked_tasks,
+    count_by_status,
+    latest_report,
+    list_tasks,
+    recent_reports,
+    reports_in_period,
+    task_detail,
+    tasks_for_user,
+    usage_since,
+)
+from storage.types import utcnow
+
+Sessions = async_sessionmaker[AsyncSession]
+PAGE_SIZE = 10
+
+
+def read_refusal(settings: Settings, *, user_id: str, channel_id: str | None) -> str | None:
+    """Why this person may not read task status here, or None."""
+    if settings.allowed_users and user_id not in settings.allowed_users:
+        return (
+            "Sorry, pmteam answers only the people its operators have allowed "
+            "(PMTEAM_ALLOWED_USERS)."
+        )
+    # No channel: the person's own App Home or a modal; a DM: their conversation with pmteam.
+    elsewhere = channel_id is not None and not channel_id.startswith("D")
+    if settings.allowed_channels and elsewhere and channel_id not in settings.allowed_channels:
+        where = ", ".join(f"<#{c}>" for c in settings.allowed_channels)
+        return f"Sorry, I answer `/pm` only in {where} and in a DM with me."
+    return None
+
+
+def period_start(period: Period, *, now: datetime, timezone: str) -> datetime:
+    """The start of this calendar week (Monday) or month, midnight in the team's time zone."""
+    local = now.astimezone(ZoneInfo(timezone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is Period.MONTH:
+        start = midnight.replace(day=1)
+    else:
+        start = midnight - timedelta(days=midnight.weekday())
+    return start.astimezone(ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class StatusOverview:
+    counts: dict[TaskStatus, int]
+    mine: list[Task]
+
+
+async def status_overview(*, sessions: Sessions, user_id: str) -> StatusOverview:
+    async with sessions() as session:
+        counts = await count_by_status(session=session)
+        mine = await tasks_for_user(session=session, user_id=user_id, open_only=True, limit=10)
+    return StatusOverview(counts=counts, mine=mine)
+
+
+async def load_task_detail(*, sessions: Sessions, task_id: int) -> TaskDetail | None:
+    async with sessions() as session:
+        return await task_detail(session=session, task_id=task_id)
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    task_filter: TaskFilter
+    tasks: list[Task]
+    next_before_id: int | None  # where the next page starts; None on the last page
+
+
+async def task_page(
+    *,
+    sessions: Sessions,
+    task_filter: TaskFilter,
+    before_id: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> TaskPage:
+    """One page, newest first; one extra row is read to know whether another page follows."""
+    async with sessions() as session:
+        tasks = await list_tasks(
+            session=session, task_filter=task_filter, limit=page_size + 1, before_id=before_id
+        )
+    more = len(tasks) > page_size
+    tasks = tasks[:page_size]
+    next_before = tasks[-1].id if more and tasks else None
+    return TaskPage(task_filter=task_filter, tasks=tasks, next_before_id=next_before)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    period: Period
+    since: datetime
+    usage: UsageSummary
+
+
+async def usage_report(
+    *, sessions: Sessions, period: Period, timezone: str, now: datetime | None = None
+) -> UsageReport:
+    since = period_start(period, now=now or utcnow(), timezone=timezone)
+    async with sessions() as session:
+        usage = await usage_since(session=session, since=since)
+    return UsageReport(period=period, since=since, usage=usage)
+
+
+async def report_for_repost(
+    *, sessions: Sessions, task_id: int
+) -> tuple[Task, Report | None] | None:
+    """The task and its newest report; None when there is no such task."""
+    async with sessions() as session:
+        task = await session.get(Task, task_id)
+        if task is None:
+            return None
+        return task, await latest_report(session=session, task_id=task_id)
+
+
+async def home_board(
+    *, sessions: Sessions, timezone: str, now: datetime | None = None
+) -> HomeBoard:
+    """The part of the App Home that is the same for everyone (built once per refresh)."""
+    now = now or utcnow()
+    week_start = period_start(Period.WEEK, now=now, timezone=timezone)
+    async with sessions() as session:
+        return HomeBoard(
+            counts=await count_by_status(session=session),
+            blocked=await blocked_tasks(session=session, limit=10),
+            reports=await recent_reports(session=session, limit=10),
+            red_flags=await reports_in_period(
+                session=session, since=week_start, red_flags_only=True, limit=10
+            ),
+            usage=await usage_since(session=session, since=week_start),
+            week_start=week_start,
+            built_at=now,
+        )
+
+
+async def home_tasks(*, sessions: Sessions, user_id: str) -> list[Task]:
+    async with sessions() as session:
+        return await tasks_for_user(session=session, user_id=user_id, open_only=True, limit=10)
