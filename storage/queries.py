@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import delete, func, or_
 from sqlalchemy import select as sa_select
@@ -278,6 +279,11 @@ async def usage_since(
             col(LLMCall.agent), col(LLMCall.model)
         )
     )
+    return usage_summary(result.all())
+
+
+def usage_summary(rows: Iterable[Sequence[Any]]) -> UsageSummary:
+    """Rows of (agent, model, calls, input, output, cache read, cache write, searches, cost)."""
     return UsageSummary(
         rows=[
             UsageRow(
@@ -291,7 +297,7 @@ async def usage_since(
                 web_searches=int(searches or 0),
                 cost_usd=float(cost or 0.0),
             )
-            for agent, model, calls, inp, out, cread, cwrite, searches, cost in result.all()
+            for agent, model, calls, inp, out, cread, cwrite, searches, cost in rows
         ]
     )
 

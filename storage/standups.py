@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import LLMCall, Report, Standup, Task, TaskStatus
-from storage.queries import UsageRow, UsageSummary, usage_since
+from storage.queries import UsageSummary, usage_since, usage_summary
 from storage.types import utcnow
 
 
@@ -340,22 +340,7 @@ async def channel_usage(
         .order_by(col(LLMCall.agent), col(LLMCall.model))
     )
     result = await session.execute(query)
-    return UsageSummary(
-        rows=[
-            UsageRow(
-                agent=agent,
-                model=model,
-                calls=int(calls),
-                input_tokens=int(inp or 0),
-                output_tokens=int(out or 0),
-                cache_read_tokens=int(cread or 0),
-                cache_write_tokens=int(cwrite or 0),
-                web_searches=int(searches or 0),
-                cost_usd=float(cost or 0.0),
-            )
-            for agent, model, calls, inp, out, cread, cwrite, searches, cost in result.all()
-        ]
-    )
+    return usage_summary(result.all())
 
 
 # --- nudges -------------------------------------------------------------------------------
