@@ -445,6 +445,8 @@ class TurnPipeline:
         )
 
     async def _swap_reaction(self, turn: Turn, name: str) -> None:
+        if turn.source == "reopen":
+            return  # a Reopen button press: there is no Slack message of its own to mark
         client = self.runtime.client
         for call, kwargs in (
             (client.reactions_remove, {"name": SEEN_REACTION}),
