@@ -71,13 +71,21 @@ async def load(url: str, *args: str) -> dict[str, object]:
 
 
 async def measure(
-    name: str, url: str, rate: float, duration: float, max_duration: float
+    name: str,
+    url: str,
+    rate: float,
+    duration: float,
+    max_duration: float,
+    ts_files: list[str],
 ) -> dict[str, float]:
-    await load(url, "--mode", "open", "--rate", "50", "--duration", "1")  # warm-up
-    opened = await load(url, "--mode", "open", "--rate", str(rate), "--duration", str(duration))
+    warm, opening, closing = (["--ts-file", f] for f in ts_files)
+    await load(url, "--mode", "open", "--rate", "50", "--duration", "1", *warm)
+    opened = await load(
+        url, "--mode", "open", "--rate", str(rate), "--duration", str(duration), *opening
+    )
     latencies = list(opened["latencies"])  # type: ignore[call-overload]
     closed = await load(
-        url, "--mode", "closed", "--concurrency", "32", "--duration", str(max_duration)
+        url, "--mode", "closed", "--concurrency", "32", "--duration", str(max_duration), *closing
     )
     closed_latencies = list(closed["latencies"])  # type: ignore[call-overload]
     row = {
@@ -95,6 +103,26 @@ async def measure(
         flush=True,
     )
     return row
+
+
+async def seed_messages(
+    slack: FakeSlack, folder: Path, rate: float, duration: float, max_duration: float
+) -> list[str]:
+    """Messages in #engineering for the load to mention, one per event (ts are unique keys)."""
+    files = []
+    for name, count in (
+        ("warm", 60),
+        ("open", int(rate * duration) + 10),
+        ("closed", int(max_duration * 2500)),
+    ):
+        stamps = [
+            (await slack.post_as_user("U0ALICE", "C0ENG", f"bench message {i}")).ts
+            for i in range(count)
+        ]
+        path = folder / f"{name}.ts"
+        path.write_text("\n".join(stamps))
+        files.append(str(path))
+    return files
 
 
 async def main(rate: float, duration: float, max_duration: float) -> None:
@@ -135,12 +163,23 @@ async def main(rate: float, duration: float, max_duration: float) -> None:
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{pm_port}/healthz")
         await asyncio.sleep(1.0)
+        ts_files = await seed_messages(slack, Path(tmp.name), rate, duration, max_duration)
         print(f"offered load {rate:.0f} events/s for {duration:.0f}s; 2 cores; SQLite")
         bare = await measure(
-            "bare", f"http://127.0.0.1:{bare_port}/slack/events", rate, duration, max_duration
+            "bare",
+            f"http://127.0.0.1:{bare_port}/slack/events",
+            rate,
+            duration,
+            max_duration,
+            ts_files,
         )
         ours = await measure(
-            "pmteam", f"http://127.0.0.1:{pm_port}/slack/events", rate, duration, max_duration
+            "pmteam",
+            f"http://127.0.0.1:{pm_port}/slack/events",
+            rate,
+            duration,
+            max_duration,
+            ts_files,
         )
     finally:
         for process in processes:

@@ -17,9 +17,16 @@ import uuid
 
 import aiohttp
 
+# Real message timestamps in the fake's #engineering (see --ts-file): pmteam's 👀 reaction then
+# lands on a message that exists, as it does in Slack.
+EXISTING_TS: list[str] = []
+
 
 def signed_mention(secret: str, n: int, run: str) -> tuple[bytes, dict[str, str]]:
-    ts = f"{1_800_000_000 + n}.{int(run[:6], 16) % 1_000_000:06d}"
+    if EXISTING_TS:
+        ts = EXISTING_TS[n % len(EXISTING_TS)]
+    else:
+        ts = f"{1_800_000_000 + n}.{int(run[:6], 16) % 1_000_000:06d}"
     body = json.dumps(
         {
             "token": "bench",
@@ -128,7 +135,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--ts-file", help="message timestamps to mention, one per line")
     args = parser.parse_args()
+    if args.ts_file:
+        with open(args.ts_file) as handle:
+            EXISTING_TS.extend(line.strip() for line in handle if line.strip())
     if args.mode == "open":
         result = asyncio.run(open_loop(args.url, args.secret, args.rate, args.duration))
     else:
