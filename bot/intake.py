@@ -93,18 +93,22 @@ class RateLimiter:
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
-        self._seen: dict[str, deque[float]] = {}
+        self._seen: dict[str, deque[tuple[float, str]]] = {}
 
-    def allow(self, key: str, now: float | None = None) -> bool:
+    def allow(self, key: str, message: str = "", now: float | None = None) -> bool:
+        """`message` (the Slack ts) makes Slack's retries and the app_mention + message double
+        delivery of one message count once."""
         if self.limit <= 0:
             return True
         now = time.monotonic() if now is None else now
         recent = self._seen.setdefault(key, deque())
-        while recent and now - recent[0] >= self.window:
+        while recent and now - recent[0][0] >= self.window:
             recent.popleft()
+        if message and any(seen == message for _, seen in recent):
+            return True
         if len(recent) >= self.limit:
             return False
-        recent.append(now)
+        recent.append((now, message))
         return True
 
 

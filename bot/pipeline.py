@@ -41,7 +41,7 @@ from bot.runtime import Runtime
 from bot.streaming import AnswerStream
 from bot.text import neutralise_mentions, split_markdown
 from bot.worker import TurnLease, Worker
-from storage.models import Task, TaskStatus, Turn
+from storage.models import SlackPost, Task, TaskStatus, Turn
 from storage.queries import search_tasks
 from storage.queue import ExpiredLeases, LeaseLost, complete_turn, fail_turn
 from storage.records import find_post, save_answer
@@ -134,6 +134,7 @@ def build_worker(runtime: Runtime) -> Worker:
 class Answered:
     text: str
     conversation: list[dict[str, Any]]  # the engineer's, for the report call
+    from_earlier_attempt: bool = False
 
 
 class TurnFailed(Exception):
@@ -182,18 +183,31 @@ class TurnPipeline:
 
     async def _answer(self, turn: Turn, task: Task) -> Answered:
         assert turn.id is not None and task.id is not None
-        retried = turn.attempts > 0
-        if retried:
-            async with self.runtime.sessions() as session:
-                posted = await find_post(session=session, key=post_key(turn.id, "answer"))
-            if posted is not None and turn.answer_text:
-                log.info("answer already posted by an earlier attempt; going to the report")
-                history = await self._history(turn, task)
-                conversation, _ = build_messages(self._brief(turn, task), history)
-                conversation.append(
-                    {"role": "assistant", "content": [{"type": "text", "text": turn.answer_text}]}
+        # Checked on every attempt, not only after a crash: a turn handed back at shutdown
+        # keeps attempts at 0 but may have answered already.
+        key = post_key(turn.id, "answer")
+        posted = await self._post(turn.id, "answer")
+        if posted is None and turn.answer_text:
+            # The text is saved before the post is recorded; the message metadata says
+            # whether the answer went out in between.
+            ts = await self.poster.find_in_slack(
+                key=key, channel=turn.channel_id, thread_ts=task.thread_ts
+            )
+            if ts is not None:
+                await self.poster.record(
+                    key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
                 )
-                return Answered(text=turn.answer_text, conversation=conversation)
+                posted = await self._post(turn.id, "answer")
+        if posted is not None and turn.answer_text:
+            log.info("answer already posted by an earlier attempt; going to the report")
+            history = await self._history(turn, task)
+            conversation, _ = build_messages(self._brief(turn, task), history)
+            conversation.append(
+                {"role": "assistant", "content": [{"type": "text", "text": turn.answer_text}]}
+            )
+            return Answered(
+                text=turn.answer_text, conversation=conversation, from_earlier_attempt=True
+            )
 
         history = await self._history(turn, task)
         brief = self._brief(turn, task)
@@ -259,12 +273,17 @@ class TurnPipeline:
             await stream.finish(blocks=blocks or None, metadata=post_metadata(key))
             ts = stream.message_ts[0] if stream.message_ts else None
             self.runtime.metrics.inc("pmteam_slack_calls_total", stream.api_calls, kind="answer")
+        # The text first, then the post record: a retry that finds the record has the text.
+        async with self.runtime.sessions() as session:
+            await save_answer(session=session, turn_id=turn.id, answer_text=result.answer)
         await self.poster.record(
             key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
         )
-        async with self.runtime.sessions() as session:
-            await save_answer(session=session, turn_id=turn.id, answer_text=result.answer)
         return Answered(text=result.answer, conversation=result.conversation)
+
+    async def _post(self, turn_id: int, kind: str) -> SlackPost | None:
+        async with self.runtime.sessions() as session:
+            return await find_post(session=session, key=post_key(turn_id, kind))
 
     def _brief(self, turn: Turn, task: Task) -> TaskBrief:
         return TaskBrief(
@@ -366,7 +385,9 @@ class TurnPipeline:
             ref=TurnRef(task_id=task.id, turn_id=turn.id),
         )
         await self.ledger.save_report(outcome, task_id=task.id, turn_id=turn.id)
-        retried = turn.attempts > 0
+        # Look in Slack before posting when an earlier attempt (or a run handed back at
+        # shutdown) may have posted already.
+        retried = turn.attempts > 0 or answered.from_earlier_attempt
         gaps = list(outcome.gaps)
         posts = [
             self.poster.post_once(

@@ -58,8 +58,8 @@ class Worker:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
-    _in_flight: dict[int, asyncio.Task[None]] = field(default_factory=dict)
-    _leases: dict[int, TurnLease] = field(default_factory=dict)
+    _in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _leases: dict[str, TurnLease] = field(default_factory=dict)
 
     def wake(self) -> None:
         self._wake.set()
@@ -124,10 +124,14 @@ class Worker:
 
     async def _claim_loop(self, index: int) -> None:
         while not self._stopping:
+            # Each claim gets its own owner token: if this turn's lease ever expires and the
+            # turn is claimed again (even by this process), the old run's heartbeat and
+            # completion no longer match and it stops instead of racing the new one.
+            owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
             try:
                 async with self.sessions() as session:
                     turn = await claim_next_turn(
-                        session=session, owner=self.owner, lease_seconds=self.lease_seconds
+                        session=session, owner=owner, lease_seconds=self.lease_seconds
                     )
             except Exception:
                 log.exception("claiming a turn failed; retrying shortly")
@@ -141,20 +145,26 @@ class Worker:
             # Another loop may find work too: pass the wake-up on.
             self._wake.set()
             assert turn.id is not None
-            task = asyncio.create_task(self._run(turn), name=f"pmteam-turn-{turn.id}")
-            self._in_flight[turn.id] = task
+            if self._stopping:
+                # Claimed while shutdown began: hand it straight back.
+                with contextlib.suppress(LeaseLost):
+                    async with self.sessions() as session:
+                        await release_turn(session=session, turn_id=turn.id, owner=owner)
+                return
+            task = asyncio.create_task(self._run(turn, owner), name=f"pmteam-turn-{turn.id}")
+            self._in_flight[owner] = task
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
                 if not task.done():
                     raise
             finally:
-                self._in_flight.pop(turn.id, None)
+                self._in_flight.pop(owner, None)
 
-    async def _run(self, turn: Turn) -> None:
+    async def _run(self, turn: Turn, owner: str) -> None:
         assert turn.id is not None
-        lease = TurnLease(turn_id=turn.id, owner=self.owner)
-        self._leases[turn.id] = lease
+        lease = TurnLease(turn_id=turn.id, owner=owner)
+        self._leases[owner] = lease
         beat = asyncio.create_task(self._heartbeat(lease))
         try:
             with structlog.contextvars.bound_contextvars(
@@ -174,7 +184,7 @@ class Worker:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            self._leases.pop(turn.id, None)
+            self._leases.pop(owner, None)
 
     async def _heartbeat(self, lease: TurnLease) -> None:
         interval = max(self.lease_seconds / 3, 0.05)

@@ -18,7 +18,7 @@ async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
         allowed_channels=settings.allowed_channels,
         allowed_users=settings.allowed_users,
     )
-    if refusal is None and not runtime.rate_limiter.allow(message.user_id):
+    if refusal is None and not runtime.rate_limiter.allow(message.user_id, message.ts):
         runtime.metrics.inc("pmteam_intake_total", outcome="rate_limited")
         log.warning("rate limited", user=message.user_id, ts=message.ts)
         if not await claim_reply(sessions=runtime.sessions, message=message):
