@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.blocks import (
     ACTION_ACKNOWLEDGE,
@@ -136,13 +137,26 @@ async def check_move(
         task = await session.get(Task, task_id)
         if task is None:
             raise MoveRefused(f"T-{task_id} doesn't exist.")
-        report = await latest_report(session=session, task_id=task_id)
-        events = (
-            await task_events(session=session, task_id=task_id, since=report.created_at)
-            if report is not None
-            else []
+        refusal = await _refusal_now(
+            session=session, task=task, move=move, user_id=user_id, pm_users=pm_users
         )
-    refusal = move_refusal(
+    if refusal is not None:
+        raise MoveRefused(refusal)
+    return task
+
+
+async def _refusal_now(
+    *, session: AsyncSession, task: Task, move: TaskMove, user_id: str, pm_users: Sequence[str]
+) -> str | None:
+    """Why this move can't be made now (who asks, the status, the last report), or None."""
+    assert task.id is not None
+    report = await latest_report(session=session, task_id=task.id)
+    events = (
+        await task_events(session=session, task_id=task.id, since=report.created_at)
+        if report is not None
+        else []
+    )
+    return move_refusal(
         move=move,
         task=task,
         user_id=user_id,
@@ -150,9 +164,6 @@ async def check_move(
         report=report,
         acknowledged_by=_acknowledged_by(events),
     )
-    if refusal is not None:
-        raise MoveRefused(refusal)
-    return task
 
 
 async def apply_move(
@@ -176,19 +187,8 @@ async def apply_move(
         if task is None:
             await session.rollback()
             raise MoveRefused(f"T-{task_id} doesn't exist.")
-        report = await latest_report(session=session, task_id=task_id)
-        events = (
-            await task_events(session=session, task_id=task_id, since=report.created_at)
-            if report is not None
-            else []
-        )
-        refusal = move_refusal(
-            move=move,
-            task=task,
-            user_id=user_id,
-            pm_users=pm_users,
-            report=report,
-            acknowledged_by=_acknowledged_by(events),
+        refusal = await _refusal_now(
+            session=session, task=task, move=move, user_id=user_id, pm_users=pm_users
         )
         if refusal is not None:
             await session.rollback()
