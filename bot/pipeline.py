@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from anthropic import AsyncAnthropic
 from slack_sdk.errors import SlackApiError
+from sqlmodel import col, select
 
 from agents.config import AgentSettings
 from agents.engineer import (
@@ -25,7 +26,7 @@ from agents.engineer import (
 from agents.errors import AgentError
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
-from agents.reports import ReportOutcome, ReportStatus, write_report
+from agents.reports import CompletionReport, ReportOutcome, ReportStatus, write_report
 from agents.tools.find_related_tasks import RelatedTask
 from bot.blocks import (
     build_failure_text,
@@ -41,7 +42,7 @@ from bot.runtime import Runtime
 from bot.streaming import AnswerStream
 from bot.text import neutralise_mentions, split_markdown
 from bot.worker import TurnLease, Worker
-from storage.models import SlackPost, Task, TaskStatus, Turn
+from storage.models import Report, SlackPost, Task, TaskStatus, Turn
 from storage.queries import search_tasks
 from storage.queue import ExpiredLeases, LeaseLost, complete_turn, fail_turn
 from storage.records import find_post, save_answer
@@ -281,6 +282,11 @@ class TurnPipeline:
         )
         return Answered(text=result.answer, conversation=result.conversation)
 
+    async def _stored_report(self, turn_id: int) -> Report | None:
+        async with self.runtime.sessions() as session:
+            found = await session.exec(select(Report).where(col(Report.turn_id) == turn_id))
+            return found.first()
+
     async def _post(self, turn_id: int, kind: str) -> SlackPost | None:
         async with self.runtime.sessions() as session:
             return await find_post(session=session, key=post_key(turn_id, kind))
@@ -318,8 +324,6 @@ class TurnPipeline:
     async def _history(self, turn: Turn, task: Task) -> list[ThreadMessage]:
         """Earlier turns from the DB, plus what people said in between (conversations.replies)."""
         async with self.runtime.sessions() as session:
-            from sqlmodel import col, select
-
             rows = await session.exec(
                 select(Turn).where(col(Turn.task_id) == task.id, col(Turn.seq) < turn.seq)
             )
@@ -376,15 +380,23 @@ class TurnPipeline:
         permalink: asyncio.Task[str | None],
     ) -> ReportOutcome:
         assert turn.id is not None and task.id is not None
-        # The engineer's own conversation and prefix: the report call reads it all from cache.
-        outcome = await write_report(
-            model=self.model,
-            settings=self.agent_settings,
-            prefix=engineer_prefix(self.agent_settings),
-            conversation=answered.conversation,
-            ref=TurnRef(task_id=task.id, turn_id=turn.id),
-        )
-        await self.ledger.save_report(outcome, task_id=task.id, turn_id=turn.id)
+        stored = await self._stored_report(turn.id)
+        if stored is not None:
+            # An earlier attempt wrote (and may have posted) this report: a new one could
+            # disagree with what the PM was already shown.
+            outcome = ReportOutcome(
+                report=CompletionReport.model_validate(stored.data), gaps=tuple(stored.gaps)
+            )
+        else:
+            # The engineer's own conversation and prefix: the report call reads it from cache.
+            outcome = await write_report(
+                model=self.model,
+                settings=self.agent_settings,
+                prefix=engineer_prefix(self.agent_settings),
+                conversation=answered.conversation,
+                ref=TurnRef(task_id=task.id, turn_id=turn.id),
+            )
+            await self.ledger.save_report(outcome, task_id=task.id, turn_id=turn.id)
         # Look in Slack before posting when an earlier attempt (or a run handed back at
         # shutdown) may have posted already.
         retried = turn.attempts > 0 or answered.from_earlier_attempt

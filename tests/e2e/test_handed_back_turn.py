@@ -1,12 +1,16 @@
-"""A turn handed back at shutdown after its answer went out is not answered twice."""
+"""A turn handed back at shutdown is finished without redoing what already went out."""
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.db import create_engine, session_factory
-from storage.models import Turn
+from storage.models import Task, Turn
 from storage.queue import claim_next_turn, release_turn
-from storage.records import record_post, save_answer
+from storage.records import record_post, save_answer, save_report
 from storage.tasks import record_intake
 from tests.e2e.conftest import (
     ALICE,
@@ -14,9 +18,81 @@ from tests.e2e.conftest import (
     ENGINEERING,
     StartPmteam,
     bot_messages,
+    report_json,
     rows,
     wait_until_idle,
 )
+
+
+async def _answered_then_handed_back(
+    sessions: async_sessionmaker[AsyncSession], thread_ts: str
+) -> Turn:
+    """An earlier process answered the mention (text saved, post recorded); the caller then
+    hands the turn back."""
+    async with sessions() as session:
+        await record_intake(
+            session=session,
+            team_id="T0SANDBOX",
+            channel_id=ENGINEERING,
+            thread_ts=thread_ts,
+            message_ts=thread_ts,
+            user_id=ALICE,
+            text="design the orders API",
+        )
+    async with sessions() as session:
+        claimed = await claim_next_turn(session=session, owner="old-process", lease_seconds=60)
+    assert claimed is not None and claimed.id is not None
+    async with sessions() as session:
+        await save_answer(session=session, turn_id=claimed.id, answer_text="Use cursor paging.")
+    async with sessions() as session:
+        await record_post(
+            session=session,
+            key=f"{claimed.id}:answer",
+            kind="answer",
+            channel_id=ENGINEERING,
+            ts="1.000001",
+            turn_id=claimed.id,
+        )
+    return claimed
+
+
+async def test_a_report_stored_by_an_earlier_attempt_is_reused_not_rewritten(
+    start_pmteam: StartPmteam, fake_slack: FakeSlack, fake_model: FakeModel, sqlite_url: str
+) -> None:
+    posted = await fake_slack.post_as_user(ALICE, ENGINEERING, "design the orders API")
+    engine = create_engine(sqlite_url)
+    sessions = session_factory(engine)
+    turn = await _answered_then_handed_back(sessions, posted.ts)
+    assert turn.id is not None
+    blocked = report_json(
+        status="BLOCKED",
+        dependencies_handoffs=[
+            {"kind": "infrastructure_blocker", "description": "needs a staging database"}
+        ],
+    )
+    async with sessions() as session:
+        await save_report(
+            session=session,
+            task_id=turn.task_id,
+            turn_id=turn.id,
+            status="BLOCKED",
+            data=blocked,
+            red_flag_count=0,
+            min_score=7,
+        )
+    async with sessions() as session:
+        await release_turn(session=session, turn_id=turn.id, owner="old-process")
+    await engine.dispose()
+
+    pmteam = await start_pmteam()
+    await wait_until_idle(pmteam, fake_slack, turns=1)
+
+    assert [r for r in fake_model.requests if r.path.endswith("/v1/messages")] == []
+    (task,) = await rows(pmteam, Task)
+    assert task.status == "blocked"
+    assert task.status_reason == "needs a staging database"
+    (report,) = fake_slack.workspace.messages(COORDINATION)
+    assert "BLOCKED" in report.text
 
 
 async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
