@@ -268,7 +268,8 @@ class TurnPipeline:
                 }
             )
         key = post_key(turn.id, "answer")
-        if result.stream_failed:
+        if result.stream_failed or stream.broken:
+            await stream.abandon()
             ts = await self._post_answer_parts(turn, task, result, blocks)
         else:
             await stream.finish(blocks=blocks or None, metadata=post_metadata(key))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,14 +57,46 @@ class AnswerStream:
     _fence: str | None = None
     api_calls: int = 0
 
+    broken: bool = False  # Slack refused a write: the answer will be posted another way
+
     async def write(self, delta: str) -> None:
         self.text += delta
         self._pending += delta
+        if self.broken:
+            return
         if self.clock() - self._last_flush >= self._interval() or len(self._pending) > 2000:
-            await self._flush(final=False)
+            await self._guarded(self._flush(final=False))
 
     async def note(self, line: str) -> None:
         """A progress line in the answer (e.g. research under way), on its own paragraph."""
+        if self.broken:
+            return
+        # A progress line is not worth failing the turn over: the answer will say it all.
+        with contextlib.suppress(SlackApiError):
+            await self._guarded(self._note(line))
+
+    async def abandon(self) -> None:
+        """After a broken stream: close the partial message with a pointer to the full answer
+        that follows, instead of leaving it open (best effort)."""
+        if not (self._open and self._streaming and self.message_ts):
+            return
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_stopStream(
+                channel=self.channel,
+                ts=self.message_ts[-1],
+                markdown_text="\n\n_(the live answer broke off; the full answer follows)_",
+            )
+            self.api_calls += 1
+        self._open = False
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except SlackApiError:
+            self.broken = True
+            raise
+
+    async def _note(self, line: str) -> None:
         await self._flush(final=True)
         prefix = "" if not self._part or self._part.endswith("\n\n") else "\n\n"
         self._pending = f"{prefix}_{line}_\n\n"
