@@ -344,7 +344,7 @@ async def standup_activity(
         progress_tasks += rows.all()
     progress_tasks = sorted(progress_tasks, key=lambda t: t.updated_at, reverse=True)[:limit]
     completed_tasks = list(completed.all())
-    reports = await _latest_reports_for(
+    reports = await latest_reports(
         session=session, task_ids=[t.id for t in completed_tasks + progress_tasks if t.id]
     )
     recent = await reports_in_period(session=session, since=since, until=until, limit=200)
@@ -358,9 +358,8 @@ async def standup_activity(
     )
 
 
-async def _latest_reports_for(
-    *, session: AsyncSession, task_ids: Sequence[int]
-) -> dict[int, Report]:
+async def latest_reports(*, session: AsyncSession, task_ids: Sequence[int]) -> dict[int, Report]:
+    """The newest report of each of these tasks, by task id."""
     if not task_ids:
         return {}
     newest = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import LLMCall, Report, Standup, Task, TaskStatus
-from storage.queries import UsageSummary, usage_since, usage_summary
+from storage.queries import UsageSummary, latest_reports, usage_since, usage_summary
 from storage.types import utcnow
 
 
@@ -300,18 +299,6 @@ async def standup_digest(
         usage=usage,
         limit=limit,
     )
-
-
-async def latest_reports(*, session: AsyncSession, task_ids: Sequence[int]) -> dict[int, Report]:
-    if not task_ids:
-        return {}
-    newest = (
-        select(func.max(Report.id))
-        .where(col(Report.task_id).in_(task_ids))
-        .group_by(col(Report.task_id))
-    )
-    result = await session.exec(select(Report).where(col(Report.id).in_(newest)))
-    return {report.task_id: report for report in result.all()}
 
 
 async def channel_usage(
