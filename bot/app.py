@@ -204,6 +204,7 @@ async def stop(pmteam: Pmteam) -> None:
         with contextlib.suppress(Exception):
             await pmteam.socket_handler.close_async()  # type: ignore[attr-defined]
     await pmteam.worker.stop()
+    await pmteam.runtime.seen.close()
     await pmteam.runtime.drain()
     await pmteam.runtime.intake_writer.close()
     if pmteam.http_runner is not None:

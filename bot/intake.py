@@ -7,14 +7,17 @@ import contextlib
 import re
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import create_blocking_engine
+from storage.intake import Intake, IntakeMessage, commit_intakes
 from storage.records import claim_dedupe_key
-from storage.tasks import Intake, IntakeMessage, record_intakes
 
 # Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
 # A file share with text is still a request; one without text is skipped below.
@@ -156,16 +159,21 @@ class IntakeWriter:
     """Group commit for the ack path: listeners wait here for their turn to be durable.
 
     One transaction takes every message that arrived while the previous one was committing,
-    so a burst of events costs a few commits instead of one each. A listener's `submit`
-    returns only after the commit that holds its message, so the ack still follows the commit.
+    so a burst of events costs a few commits instead of one each. The transaction runs in a
+    thread of its own, on a blocking connection: the event loop hands a batch over once and
+    gets it back once, and goes on serving requests meanwhile (the database driver releases
+    the GIL while it works). A listener's `submit` returns only after the commit that holds
+    its message, so the ack still follows the commit.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = 200) -> None:
-        self.sessions = sessions
+    def __init__(self, database_url: str, max_batch: int = 200) -> None:
+        self.database_url = database_url
         self.max_batch = max_batch
         self._pending: list[tuple[IntakeMessage, asyncio.Future[Intake]]] = []
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._engine: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self.batches = 0
 
     async def submit(self, message: IncomingMessage) -> Intake:
@@ -181,8 +189,15 @@ class IntakeWriter:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._engine is not None:
+            self._engine.dispose()
 
     async def _run(self) -> None:
+        if self._engine is None:  # made on first use: processes that never take a task skip it
+            self._engine = create_blocking_engine(self.database_url)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmteam-intake")
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -193,9 +208,12 @@ class IntakeWriter:
 
     async def _write(self, batch: list[tuple[IntakeMessage, asyncio.Future[Intake]]]) -> None:
         self.batches += 1
+        engine, messages = self._engine, [message for message, _ in batch]
+        assert engine is not None, "made by _run before the first batch"
         try:
-            async with self.sessions() as session:
-                intakes = await record_intakes(session=session, messages=[m for m, _ in batch])
+            intakes = await asyncio.get_running_loop().run_in_executor(
+                self._thread, commit_intakes, engine, messages
+            )
         except Exception as exc:
             if len(batch) > 1:
                 # One bad message must not fail its neighbours: retry them one by one.

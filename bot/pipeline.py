@@ -39,6 +39,7 @@ from bot.blocks import (
 from bot.home import refresh_homes
 from bot.posting import Poster, post_key, post_metadata
 from bot.runtime import Runtime
+from bot.seen import SEEN_REACTION
 from bot.streaming import AnswerStream
 from bot.text import neutralise_mentions, split_markdown
 from bot.worker import TurnLease, Worker
@@ -50,7 +51,6 @@ from storage.types import utcnow
 
 log = structlog.get_logger("pmteam.pipeline")
 
-SEEN_REACTION = "eyes"
 FINISH_REACTION: dict[str, str] = {
     ReportStatus.COMPLETED: "white_check_mark",
     ReportStatus.IN_PROGRESS: "hourglass_flowing_sand",
@@ -481,6 +481,8 @@ class TurnPipeline:
     async def _swap_reaction(self, turn: Turn, name: str) -> None:
         if turn.source == "reopen":
             return  # a Reopen button press: there is no Slack message of its own to mark
+        # A 👀 still on its way would land after the swap: drop it, or let it land first.
+        await self.runtime.seen.settle(turn.channel_id, turn.message_ts)
         client = self.runtime.client
         for call, kwargs in (
             (client.reactions_remove, {"name": SEEN_REACTION}),

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import Settings
 from bot.intake import IntakeWriter, RateLimiter
 from bot.metrics import Metrics
+from bot.seen import SeenMarks
 
 log = structlog.get_logger("pmteam")
 
@@ -36,12 +37,14 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     rate_limiter: RateLimiter = field(init=False)
     intake_writer: IntakeWriter = field(init=False)
+    seen: SeenMarks = field(init=False)
     wake_worker: Any = None  # set by the composition root once the worker exists
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.rate_limiter = RateLimiter(limit=self.settings.rate_limit_per_user, window=600)
-        self.intake_writer = IntakeWriter(self.sessions)
+        self.intake_writer = IntakeWriter(self.settings.database_url)
+        self.seen = SeenMarks(self.client)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:
         """Run work after the Slack ack without blocking it; failures are logged, not lost."""

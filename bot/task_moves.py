@@ -32,6 +32,7 @@ from bot.status_blocks import (
     stored_report,
     with_activity,
 )
+from storage.intake import record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus
 from storage.queries import latest_report, task_events
 from storage.records import find_post
@@ -40,7 +41,6 @@ from storage.tasks import (
     apply_transition,
     can_transition,
     describe_status,
-    record_intake,
     record_task_event,
 )
 

@@ -14,7 +14,7 @@ from agents.config import AgentSettings
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
 from sandbox.model import FakeModel
-from storage.tasks import record_intake
+from storage.intake import record_intake
 
 
 @pytest_asyncio.fixture

@@ -8,10 +8,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.db import create_engine, session_factory
+from storage.intake import record_intake
 from storage.models import Task, Turn
 from storage.queue import claim_next_turn, release_turn
 from storage.records import record_post, save_answer, save_report
-from storage.tasks import record_intake
 from tests.e2e.conftest import (
     ALICE,
     COORDINATION,

@@ -12,10 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.standup import StandupRunner
 from sandbox.slack import FakeSlack, Message
+from storage.intake import record_intake
 from storage.models import Standup, Task, TaskStatus
 from storage.queue import claim_next_turn, complete_turn
 from storage.records import save_report
-from storage.tasks import record_intake
 from tests.e2e.conftest import ALICE, ENGINEERING, report_json
 
 _thread_numbers = itertools.count(1)

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.intake import Intake, record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus, Turn
 from storage.records import save_report
-from storage.tasks import Intake, record_intake
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning; tests pass explicit times
 

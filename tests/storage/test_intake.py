@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.intake import TITLE_LENGTH
 from storage.models import Task, TaskEvent, TaskStatus, Turn, TurnStatus
 from storage.queue import claim_next_turn
-from storage.tasks import TITLE_LENGTH, transition_task
+from storage.tasks import transition_task
 from tests.storage.support import T0, ask, count, load_events, load_task, load_turn
 
 THREAD = "1700000000.000100"

@@ -6,8 +6,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.intake import IntakeMessage, record_intake, record_intakes
 from storage.models import Task, TaskEvent, TaskStatus, Turn
-from storage.tasks import IntakeMessage, record_intake, record_intakes, transition_task
+from storage.tasks import transition_task
 
 
 def _message(ts: str, thread: str | None = None, user: str = "U1") -> IntakeMessage:

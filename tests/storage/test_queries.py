@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.intake import Intake
 from storage.models import LLMCall, Task, TaskStatus
 from storage.queries import (
     ListKind,
@@ -24,7 +25,7 @@ from storage.queries import (
     usage_since,
 )
 from storage.records import record_llm_call, save_research
-from storage.tasks import Intake, transition_task
+from storage.tasks import transition_task
 from tests.storage.support import T0, ask, file_report, minutes
 
 # The state machine's way from queued to each status.

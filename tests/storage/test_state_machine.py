@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.intake import REQUEUE_ON_FOLLOW_UP
 from storage.models import Task, TaskStatus
 from storage.tasks import (
-    _REQUEUE_ON_FOLLOW_UP,
     ALLOWED_TRANSITIONS,
     IllegalTransition,
     can_transition,
@@ -246,7 +246,7 @@ def test_every_status_can_be_reached_from_queued() -> None:
 
 def test_a_follow_up_can_requeue_every_status_it_requeues() -> None:
     # record_intake moves these to queued on a follow-up; a refusal there would lose a message.
-    for status in _REQUEUE_ON_FOLLOW_UP:
+    for status in REQUEUE_ON_FOLLOW_UP:
         assert can_transition(status, TaskStatus.QUEUED)
     # A lease that runs out or a worker that shuts down puts a working task back.
     assert can_transition(TaskStatus.WORKING, TaskStatus.QUEUED)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from slack_sdk.errors import SlackApiError
-
 from bot.intake import IncomingMessage, check_access, claim_reply
 from bot.runtime import Runtime, log
-
-SEEN_REACTION = "eyes"
+from bot.seen import Mark
 
 
 async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
@@ -41,36 +38,27 @@ async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
     intake = await runtime.intake_writer.submit(message)
     if not intake.created:
         runtime.metrics.inc("pmteam_intake_total", outcome="duplicate")
-        log.info("duplicate delivery ignored", ts=message.ts, task=intake.task.ref)
+        log.info("duplicate delivery ignored", ts=message.ts, task=intake.task_ref)
         return
     runtime.metrics.inc("pmteam_intake_total", outcome="queued")
     log.info(
         "turn queued",
-        task=intake.task.ref,
-        turn=intake.turn.id,
-        seq=intake.turn.seq,
+        task=intake.task_ref,
+        turn=intake.turn_row["id"],
+        seq=intake.turn_row["seq"],
         source=message.source,
     )
-    runtime.spawn(_after_ack(runtime, message), name="pmteam-after-intake")
-
-
-async def _after_ack(runtime: Runtime, message: IncomingMessage) -> None:
+    # Both only queue work for after the ack: the claim, and the 👀 (paced to Slack's limits).
     if runtime.wake_worker is not None:
         runtime.wake_worker()
-    try:
-        await runtime.client.reactions_add(
-            channel=message.channel_id, timestamp=message.ts, name=SEEN_REACTION
+    runtime.seen.mark(
+        Mark(
+            channel_id=message.channel_id,
+            ts=message.ts,
+            thread_ts=message.thread_ts,
+            assistant=message.source == "assistant",
         )
-    except SlackApiError as exc:
-        if exc.response.get("error") != "already_reacted":
-            log.warning("could not add the seen reaction", error=exc.response.get("error"))
-    if message.source == "assistant":
-        try:
-            await runtime.client.assistant_threads_setStatus(
-                channel_id=message.channel_id, thread_ts=message.thread_ts, status="is thinking…"
-            )
-        except SlackApiError as exc:
-            log.warning("could not set the assistant status", error=exc.response.get("error"))
+    )
 
 
 async def _reply(runtime: Runtime, message: IncomingMessage, text: str) -> None:
