@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from dataclasses import dataclass
 
 import aiohttp
@@ -33,6 +34,8 @@ from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 
 log = structlog.get_logger("pmteam")
+
+SWITCH_INTERVAL = 0.0005  # seconds
 
 
 def build_slack_client(
@@ -222,6 +225,10 @@ async def serve(settings: Settings) -> None:
     # view, so full collections (tens of ms over ~250k objects) don't stall requests.
     gc.collect()
     gc.freeze()
+    # The intake writer's thread and the event loop share the GIL. A thread that wants it
+    # back waits up to the switch interval (5 ms by default) before it may ask the holder to
+    # let go; an ack waiting on a commit would wait that long too.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,13 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+import structlog
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import create_blocking_engine
-from storage.intake import Intake, IntakeMessage, commit_intakes
+from storage.db import checkpoint_wal, create_blocking_engine
+from storage.intake import IntakeMessage, IntakeRecord, commit_intakes
 from storage.records import claim_dedupe_key
+
+log = structlog.get_logger("pmteam")
 
 # Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
 # A file share with text is still a request; one without text is skipped below.
@@ -166,18 +169,26 @@ class IntakeWriter:
     its message, so the ack still follows the commit.
     """
 
-    def __init__(self, database_url: str, max_batch: int = 200) -> None:
+    def __init__(
+        self, database_url: str, max_batch: int = 200, checkpoint_every: float = 1.0
+    ) -> None:
         self.database_url = database_url
         self.max_batch = max_batch
-        self._pending: list[tuple[IntakeMessage, asyncio.Future[Intake]]] = []
+        self.checkpoint_every = checkpoint_every
+        self._pending: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]] = []
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._engine: Engine | None = None
+        self._connection: Connection | None = None  # kept open, used only in the thread
         self._thread: ThreadPoolExecutor | None = None
+        self._checkpoint_thread: ThreadPoolExecutor | None = None
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpointed = 0.0
         self.batches = 0
+        self.checkpoints = 0
 
-    async def submit(self, message: IncomingMessage) -> Intake:
-        future: asyncio.Future[Intake] = asyncio.get_running_loop().create_future()
+    async def submit(self, message: IncomingMessage) -> IntakeRecord:
+        future: asyncio.Future[IntakeRecord] = asyncio.get_running_loop().create_future()
         self._pending.append((_as_intake_message(message), future))
         self._wake.set()
         if self._runner is None or self._runner.done():
@@ -189,15 +200,25 @@ class IntakeWriter:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
+        if self._checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpoint
+        if self._connection is not None and self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._connection.close)
+        for thread in (self._thread, self._checkpoint_thread):
+            if thread is not None:
+                thread.shutdown(wait=True)
         if self._engine is not None:
             self._engine.dispose()
 
     async def _run(self) -> None:
         if self._engine is None:  # made on first use: processes that never take a task skip it
-            self._engine = create_blocking_engine(self.database_url)
+            self._engine = create_blocking_engine(self.database_url, wal_autocheckpoint=False)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmteam-intake")
+            if self._engine.dialect.name == "sqlite":
+                self._checkpoint_thread = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="pmteam-checkpoint"
+                )
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -206,13 +227,13 @@ class IntakeWriter:
                 del self._pending[: self.max_batch]
                 await self._write(batch)
 
-    async def _write(self, batch: list[tuple[IntakeMessage, asyncio.Future[Intake]]]) -> None:
+    async def _write(self, batch: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]]) -> None:
         self.batches += 1
         engine, messages = self._engine, [message for message, _ in batch]
         assert engine is not None, "made by _run before the first batch"
         try:
             intakes = await asyncio.get_running_loop().run_in_executor(
-                self._thread, commit_intakes, engine, messages
+                self._thread, self._commit, engine, messages
             )
         except Exception as exc:
             if len(batch) > 1:
@@ -227,6 +248,38 @@ class IntakeWriter:
         for (_, future), intake in zip(batch, intakes, strict=True):
             if not future.done():
                 future.set_result(intake)
+        self._start_checkpoint(engine)
+
+    def _commit(self, engine: Engine, messages: list[IntakeMessage]) -> list[IntakeRecord]:
+        """In the writer's thread: one connection, opened once (again after a failure)."""
+        if self._connection is None or self._connection.invalidated:
+            self._connection = engine.connect()
+        return commit_intakes(self._connection, messages)
+
+    def _start_checkpoint(self, engine: Engine) -> None:
+        """SQLite: copy the WAL back into the database beside the ack path, not on it.
+
+        About one commit in seventy would otherwise run the checkpoint itself, with an fsync,
+        and hold its acks for several milliseconds. At most one runs at a time, at most once
+        every `checkpoint_every` seconds while messages keep coming."""
+        if self._checkpoint_thread is None:
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        now = time.monotonic()
+        if now - self._checkpointed < self.checkpoint_every:
+            return
+        self._checkpointed = now
+        self.checkpoints += 1
+        self._checkpoint = asyncio.get_running_loop().run_in_executor(
+            self._checkpoint_thread, checkpoint_wal, engine
+        )
+        self._checkpoint.add_done_callback(_log_checkpoint_failure)
+
+
+def _log_checkpoint_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("WAL checkpoint failed; the next one will try again", exc_info=done.exception())
 
 
 async def claim_reply(

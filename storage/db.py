@@ -45,16 +45,34 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(parsed, **kwargs)
 
 
-def create_blocking_engine(url: str | URL, **kwargs: Any) -> Engine:
+def create_blocking_engine(
+    url: str | URL, *, wal_autocheckpoint: bool = True, **kwargs: Any
+) -> Engine:
     """The same database through a blocking driver, for work that runs in a thread of its own
-    (the intake writer: a whole batch in one hop, instead of one hop per statement)."""
+    (the intake writer: a whole batch in one hop, instead of one hop per statement).
+
+    `wal_autocheckpoint=False` (SQLite): this engine's commits never copy the WAL back into
+    the database themselves, so none of them pays for that copy and its fsync; the owner
+    calls `checkpoint_wal` from another thread instead."""
     engine = create_blocking_sa_engine(sync_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
-        install_sqlite_pragmas(engine)
+        install_sqlite_pragmas(engine, wal_autocheckpoint=wal_autocheckpoint)
     return engine
 
 
-def install_sqlite_pragmas(sync_engine: Any) -> None:
+def checkpoint_wal(engine: Engine) -> None:
+    """Copy SQLite's WAL back into the database; PASSIVE, so it waits for no reader or
+    writer and blocks none. Blocking: run it in a thread."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor.close()
+    finally:
+        connection.close()
+
+
+def install_sqlite_pragmas(sync_engine: Any, *, wal_autocheckpoint: bool = True) -> None:
     """WAL, a busy timeout and foreign keys; every transaction starts with BEGIN IMMEDIATE.
 
     A deferred SQLite transaction that reads and then writes can fail at once with
@@ -70,6 +88,8 @@ def install_sqlite_pragmas(sync_engine: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not wal_autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -235,5 +234,6 @@ async def test_timestamp_columns_sort_by_instant(
 
 
 async def test_naive_timestamp_is_refused(session: AsyncSession) -> None:
-    with pytest.raises(StatementError, match="naive datetime"):
+    # Intake hands its timestamps to the driver itself; the column type still refuses them.
+    with pytest.raises(ValueError, match="naive datetime"):
         await ask(session, now=datetime(2026, 3, 2, 9, 0))  # no zone: refused

@@ -44,8 +44,8 @@ async def take_message(runtime: Runtime, message: IncomingMessage) -> None:
     log.info(
         "turn queued",
         task=intake.task_ref,
-        turn=intake.turn_row["id"],
-        seq=intake.turn_row["seq"],
+        turn=intake.turn_id,
+        seq=intake.seq,
         source=message.source,
     )
     # Both only queue work for after the ack: the claim, and the 👀 (paced to Slack's limits).
