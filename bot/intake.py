@@ -183,7 +183,7 @@ class IntakeWriter:
         self._thread: ThreadPoolExecutor | None = None
         self._checkpoint_thread: ThreadPoolExecutor | None = None
         self._checkpoint: asyncio.Future[None] | None = None
-        self._checkpointed = 0.0
+        self._checkpointed = float("-inf")  # the first batch starts one
         self.batches = 0
         self.checkpoints = 0
 

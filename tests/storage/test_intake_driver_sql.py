@@ -1,0 +1,127 @@
+"""The ack path's write as driver SQL: on the index, typed like the ORM's, and on a blocking
+connection as well as in an AsyncSession."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import create_blocking_engine, create_engine, session_factory
+from storage.intake import IntakeMessage, commit_intakes, record_intakes
+from storage.models import Task, TaskEvent, Turn
+
+STAMP = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+
+
+def _message(ts: str, *, channel: str = "C1", thread: str | None = None) -> IntakeMessage:
+    return IntakeMessage(
+        team_id="T1",
+        channel_id=channel,
+        thread_ts=thread or ts,
+        message_ts=ts,
+        user_id="U1",
+        text=f"request {ts}",
+    )
+
+
+async def test_every_intake_lookup_is_on_an_index(sqlite_url: str) -> None:
+    """SQLite scans a whole table for a row-value IN list or an OR across channels; intake
+    would then slow down with every task ever recorded."""
+    engine = create_engine(sqlite_url)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with session_factory(engine)() as session:
+            await record_intakes(session=session, messages=[_message("1.1"), _message("2.1")])
+            # Follow-ups and a retry, in two channels: every lookup intake makes.
+            await record_intakes(
+                session=session,
+                messages=[
+                    _message("1.2", thread="1.1"),
+                    _message("2.1"),
+                    _message("3.1", channel="C2"),
+                ],
+                now=STAMP,
+            )
+        intake_selects = [(s, p) for s, p in statements if "FROM turn" in s or "FROM task" in s]
+        assert len(intake_selects) >= 5
+        async with engine.connect() as connection:
+            for statement, params in intake_selects:
+                plan = (
+                    await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+                ).all()
+                details = [row[-1] for row in plan]
+                assert not [d for d in details if d.startswith("SCAN t")], (statement, details)
+    finally:
+        await engine.dispose()
+
+
+async def test_timestamps_written_by_intake_read_back_through_the_orm(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await record_intakes(session=session, messages=[_message("1.1")], now=STAMP)
+    async with sessions() as fresh:
+        task = (await fresh.exec(select(Task))).one()
+        turn = (await fresh.exec(select(Turn))).one()
+        created = (await fresh.exec(select(TaskEvent))).one()
+    assert task.created_at == task.updated_at == turn.created_at == created.created_at == STAMP
+    assert task.created_at.tzinfo is not None
+    # Ordered and compared in SQL like the rows the ORM writes.
+    async with sessions() as fresh:
+        later = (
+            await fresh.exec(
+                select(Task).where(col(Task.created_at) > datetime(2026, 3, 2, tzinfo=UTC))
+            )
+        ).all()
+    assert [t.id for t in later] == [task.id]
+
+
+async def test_a_blocking_connection_records_and_dedupes_like_a_session(
+    database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    blocking = create_blocking_engine(database_url)
+    try:
+        with blocking.connect() as connection:
+            first = commit_intakes(
+                connection, [_message("1.1"), _message("1.2", thread="1.1"), _message("1.1")]
+            )
+            again = commit_intakes(connection, [_message("1.2", thread="1.1")])
+    finally:
+        blocking.dispose()
+
+    assert [(r.task_ref, r.seq, r.created) for r in first] == [
+        ("T-1", 1, True),
+        ("T-1", 2, True),
+        ("T-1", 1, False),  # the retry within the batch gets the first turn back
+    ]
+    assert first[2].turn_id == first[0].turn_id
+    assert (again[0].turn_id, again[0].created) == (first[1].turn_id, False)
+    async with sessions() as session:
+        turns = (await session.exec(select(Turn).order_by(col(Turn.seq)))).all()
+        assert [(t.seq, t.message_ts, t.status) for t in turns] == [
+            (1, "1.1", "queued"),
+            (2, "1.2", "queued"),
+        ]
+        assert (await session.exec(select(Task))).one().status == "queued"
+
+
+async def test_a_naive_now_is_refused_before_anything_is_written(
+    session: AsyncSession,
+) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        await record_intakes(
+            session=session, messages=[_message("1.1")], now=datetime(2026, 3, 2, 9, 0)
+        )
+    count = (await session.exec(text("SELECT COUNT(*) FROM task"))).one()  # type: ignore[call-overload]
+    assert count[0] == 0

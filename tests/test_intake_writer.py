@@ -1,0 +1,130 @@
+"""The intake writer: group commit in a thread of its own, and SQLite's WAL copied back into
+the database beside the ack path rather than by one of its commits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.intake import IncomingMessage, IntakeWriter
+from storage.models import Task, Turn
+
+
+def _message(n: int) -> IncomingMessage:
+    ts = f"1700000000.{n:06d}"
+    return IncomingMessage(
+        team_id="T1",
+        channel_id="C1",
+        user_id="U1",
+        text=f"task {n}: add an index to the orders table",
+        ts=ts,
+        thread_ts=ts,
+        source="mention",
+    )
+
+
+def _tasks_in_the_database_file(sqlite_url: str) -> int:
+    """Tasks in the main database file alone: `immutable` makes SQLite ignore the WAL, so
+    this counts only what a checkpoint has copied back."""
+    path = Path(sqlite_url.split("///", 1)[1])
+    with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM task").fetchone()[0])
+
+
+async def test_a_burst_is_committed_in_a_few_batches_and_every_message_is_durable(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    writer = IntakeWriter(database_url)
+    try:
+        records = await asyncio.gather(*(writer.submit(_message(n)) for n in range(60)))
+    finally:
+        await writer.close()
+
+    assert [r.created for r in records] == [True] * 60
+    assert len({r.task_id for r in records}) == 60
+    assert writer.batches < 60  # grouped: the first commit's wait gathered the rest
+    async with sessions() as session:
+        turns = (await session.exec(select(Turn).order_by(col(Turn.id)))).all()
+    assert [t.message_ts for t in turns] == [_message(n).ts for n in range(60)]
+
+
+async def test_a_retried_message_gets_its_first_turn_back(database_url: str) -> None:
+    writer = IntakeWriter(database_url)
+    try:
+        first = await writer.submit(_message(1))
+        again, other = await asyncio.gather(writer.submit(_message(1)), writer.submit(_message(2)))
+    finally:
+        await writer.close()
+
+    assert first.created and not again.created and other.created
+    assert (again.task_id, again.turn_id, again.seq) == (first.task_id, first.turn_id, 1)
+
+
+async def test_commits_never_checkpoint_the_wal_themselves(sqlite_url: str) -> None:
+    # One message per commit: about 15 WAL pages each, so SQLite's own auto-checkpoint
+    # (every 1,000 pages) would have copied most of them back by the end.
+    writer = IntakeWriter(sqlite_url, checkpoint_every=3600)
+    try:
+        for n in range(150):
+            await writer.submit(_message(n))
+        await asyncio.sleep(0.2)  # the one checkpoint (after the first commit) has finished
+        assert writer.checkpoints == 1
+        assert _tasks_in_the_database_file(sqlite_url) <= 1
+    finally:
+        await writer.close()
+
+
+async def test_the_checkpoint_thread_copies_the_wal_back(sqlite_url: str) -> None:
+    writer = IntakeWriter(sqlite_url, checkpoint_every=0.05)
+    try:
+        for n in range(40):
+            await writer.submit(_message(n))
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        await writer.submit(_message(99))  # a write after the interval starts another one
+        await asyncio.sleep(0.2)
+    finally:
+        await writer.close()
+
+    assert writer.checkpoints >= 2
+    assert _tasks_in_the_database_file(sqlite_url) == 41
+
+
+async def test_a_bad_message_fails_alone_and_its_neighbours_are_recorded(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    writer = IntakeWriter(database_url)
+    too_long = IncomingMessage(
+        team_id="T1",
+        channel_id="C1",
+        user_id="U1",
+        text="a task",
+        ts="1" * 40,  # longer than the column allows on PostgreSQL; NUL-free so SQLite takes it
+        thread_ts="1" * 40,
+        source="mention",
+    )
+    try:
+        results = await asyncio.gather(
+            writer.submit(_message(1)),
+            writer.submit(too_long),
+            writer.submit(_message(2)),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.close()
+
+    async with sessions() as session:
+        recorded = {t.thread_ts for t in (await session.exec(select(Task))).all()}
+    assert {_message(1).ts, _message(2).ts} <= recorded
+    if database_url.startswith("postgresql"):
+        # PostgreSQL enforces the column's length: that message alone fails, to its listener.
+        assert isinstance(results[1], Exception) and "too long" in str(results[1])
+        assert not isinstance(results[0], BaseException) and results[0].created
+        assert not isinstance(results[2], BaseException) and results[2].created
+    else:  # SQLite doesn't enforce VARCHAR lengths: all three are recorded
+        assert not [r for r in results if isinstance(r, BaseException)]
