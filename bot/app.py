@@ -203,15 +203,17 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
 async def stop(pmteam: Pmteam) -> None:
     if pmteam.scheduler is not None:
         await pmteam.scheduler.stop()
+    # Take no more events first: requests already in flight finish their commit and ack,
+    # later ones fail to connect and Slack delivers them again (to another replica).
     if pmteam.socket_handler is not None:
         with contextlib.suppress(Exception):
             await pmteam.socket_handler.close_async()  # type: ignore[attr-defined]
+    if pmteam.http_runner is not None:
+        await pmteam.http_runner.cleanup()
     await pmteam.worker.stop()
     await pmteam.runtime.seen.close()
     await pmteam.runtime.drain()
     await pmteam.runtime.intake_writer.close()
-    if pmteam.http_runner is not None:
-        await pmteam.http_runner.cleanup()
     await pmteam.engine.dispose()
     if pmteam.runtime.client.session is not None:
         await pmteam.runtime.client.session.close()

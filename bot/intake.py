@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -158,6 +159,10 @@ def _as_intake_message(message: IncomingMessage) -> IntakeMessage:
     )
 
 
+class WriterClosed(RuntimeError):
+    """The intake writer is shutting down and takes no more messages."""
+
+
 class IntakeWriter:
     """Group commit for the ack path: listeners wait here for their turn to be durable.
 
@@ -184,10 +189,14 @@ class IntakeWriter:
         self._checkpoint_thread: ThreadPoolExecutor | None = None
         self._checkpoint: asyncio.Future[None] | None = None
         self._checkpointed = float("-inf")  # the first batch starts one
+        self._closing = False
         self.batches = 0
         self.checkpoints = 0
 
     async def submit(self, message: IncomingMessage) -> IntakeRecord:
+        if self._closing:
+            # Bolt answers 500 and Slack delivers the event again later, to a running pmteam.
+            raise WriterClosed("pmteam is shutting down; the event was not recorded")
         future: asyncio.Future[IntakeRecord] = asyncio.get_running_loop().create_future()
         self._pending.append((_as_intake_message(message), future))
         self._wake.set()
@@ -196,10 +205,13 @@ class IntakeWriter:
         return await future
 
     async def close(self) -> None:
+        """Take no more messages, commit those already taken, then let go of the database."""
+        self._closing = True
+        self._wake.set()
         if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception):
                 await self._runner
+        self._fail_pending(WriterClosed("pmteam is shutting down; the event was not recorded"))
         if self._checkpoint is not None:
             with contextlib.suppress(Exception):
                 await self._checkpoint
@@ -213,19 +225,32 @@ class IntakeWriter:
 
     async def _run(self) -> None:
         if self._engine is None:  # made on first use: processes that never take a task skip it
-            self._engine = create_blocking_engine(self.database_url, wal_autocheckpoint=False)
+            try:
+                engine = create_blocking_engine(self.database_url, wal_autocheckpoint=False)
+            except Exception as exc:
+                self._fail_pending(exc)  # the next message tries again
+                raise
+            self._engine = engine
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmteam-intake")
-            if self._engine.dialect.name == "sqlite":
+            if engine.dialect.name == "sqlite":
                 self._checkpoint_thread = ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix="pmteam-checkpoint"
                 )
         while True:
-            await self._wake.wait()
-            self._wake.clear()
             while self._pending:
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
                 await self._write(batch)
+            if self._closing:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _fail_pending(self, exc: Exception) -> None:
+        pending, self._pending = self._pending, []
+        for _, future in pending:
+            if not future.done():
+                future.set_exception(exc)
 
     async def _write(self, batch: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]]) -> None:
         self.batches += 1
@@ -251,10 +276,28 @@ class IntakeWriter:
         self._start_checkpoint(engine)
 
     def _commit(self, engine: Engine, messages: list[IntakeMessage]) -> list[IntakeRecord]:
-        """In the writer's thread: one connection, opened once (again after a failure)."""
-        if self._connection is None or self._connection.invalidated:
-            self._connection = engine.connect()
-        return commit_intakes(self._connection, messages)
+        """In the writer's thread, on the connection it keeps. A connection the server dropped
+        (a restart, a failover, an idle timeout) is replaced and the batch tried once more;
+        after any other failure the next batch starts on a new connection too."""
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = engine.connect()
+            try:
+                return commit_intakes(self._connection, messages)
+            except DBAPIError as exc:
+                self._drop_connection()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+            except Exception:
+                self._drop_connection()
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
 
     def _start_checkpoint(self, engine: Engine) -> None:
         """SQLite: copy the WAL back into the database beside the ack path, not on it.

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 
 @dataclass
 class Metrics:
-    counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=Counter)
+    counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(default_factory=dict)
     gauges: dict[str, float] = field(default_factory=dict)
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
-        self.counters[(name, tuple(sorted(labels.items())))] += int(amount)
+        key = (name, tuple(sorted(labels.items())) if labels else ())
+        self.counters[key] = self.counters.get(key, 0) + amount
 
     def set(self, name: str, value: float) -> None:
         self.gauges[name] = value
@@ -25,11 +25,17 @@ class Metrics:
                 lines.append(f"# TYPE {name} counter")
                 seen.add(name)
             label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-            lines.append(f"{name}{{{label_text}}} {value}" if labels else f"{name} {value}")
+            number = _number(value)
+            lines.append(f"{name}{{{label_text}}} {number}" if labels else f"{name} {number}")
         for name, gauge in sorted(self.gauges.items()):
             lines.append(f"# TYPE {name} gauge")
             lines.append(f"{name} {gauge:g}")
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    """Counts as integers (Prometheus reads `1.23457e+06` as a rounded count); sums exactly."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _escape(value: str) -> str:

@@ -58,9 +58,12 @@ class SeenMarks:
         self._sender: asyncio.Task[None] | None = None
         self.sent = 0
         self.dropped = 0
+        self._closed = False
 
     def mark(self, mark: Mark) -> None:
         """Queue the mark; never blocks (this runs before the ack)."""
+        if self._closed:
+            return  # shutting down: the turn's own reaction swap will mark the message
         key = (mark.channel_id, mark.ts)
         if key in self._waiting or key in self._sending:
             return
@@ -90,6 +93,7 @@ class SeenMarks:
 
     async def close(self) -> None:
         """Stop sending; marks still waiting are dropped (their turns will swap the reaction)."""
+        self._closed = True
         if self._sender is not None:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):

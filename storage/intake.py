@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -94,7 +94,10 @@ class DriverSql:
         self.connection = connection
         self.locks_rows = connection.dialect.name == "postgresql"
         self.mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        process = UTCDateTime().bind_processor(connection.dialect)
+        # The column type as this dialect stores it: on SQLite, text in SQLAlchemy's own
+        # format, which must match what the ORM writes for comparisons and ordering to hold.
+        stamp = UTCDateTime().dialect_impl(connection.dialect)
+        process = stamp.bind_processor(connection.dialect)
         self.now: Any = process(now) if process else now
 
     def marks(self, count: int, width: int = 1) -> str:
@@ -118,14 +121,16 @@ class DriverSql:
         for team_id, channel_id, ts in keys:
             by_channel.setdefault((team_id, channel_id), []).append(ts)
         found: list[tuple[Any, ...]] = []
-        for (team_id, channel_id), stamps in by_channel.items():
+        # In key order, so that two replicas lock rows in the same order and can't deadlock.
+        for (team_id, channel_id), stamps in sorted(by_channel.items()):
+            stamps.sort()
             sql = (
                 f"SELECT {columns}, team_id, channel_id, {ts_column} FROM {table} "
                 f"WHERE team_id = {self.mark} AND channel_id = {self.mark} "
                 f"AND {ts_column} IN ({self.marks(len(stamps))})"
             )
             if self.locks_rows and table == "task":
-                sql += " FOR UPDATE"
+                sql += f" ORDER BY {ts_column} FOR UPDATE"
             found.extend(self.rows(sql, [team_id, channel_id, *stamps]))
         return found
 
@@ -196,6 +201,7 @@ def write_intakes(
             ],
         )
     if new_turns:
+        new_turns = dict(sorted(new_turns.items()))  # in key order (seq is already set)
         queued, now_value = TurnStatus.QUEUED.value, sql.now
         for turn_id, seq, team, channel, ts in sql.rows(
             "INSERT INTO turn (task_id, seq, team_id, channel_id, message_ts, user_id, text, "
@@ -233,6 +239,7 @@ def _insert_tasks(
         rows[key] = (*key, message.user_id, title, message.text, QUEUED, sql.now, sql.now)
     if not rows:
         return {}
+    rows = dict(sorted(rows.items()))  # inserted in key order, like the locks above
     created = {
         (team, channel, ts): (task_id, QUEUED)
         for task_id, team, channel, ts in sql.rows(
@@ -267,13 +274,25 @@ def commit_intakes(
 ) -> list[IntakeRecord]:
     """`write_intakes` in a transaction of its own on this connection, committed (blocking:
     the intake writer runs it in its thread)."""
+    last: DBAPIError | None = None
     for _attempt in range(ATTEMPTS):
         try:
             with connection.begin():
                 return write_intakes(connection, messages, now or utcnow())
-        except IntegrityError:
-            continue
-    raise RuntimeError(f"could not record the Slack messages after {ATTEMPTS} attempts")
+        except DBAPIError as exc:
+            if not _worth_retrying(exc):
+                raise
+            last = exc
+    raise RuntimeError(f"could not record the Slack messages after {ATTEMPTS} attempts") from last
+
+
+def _worth_retrying(exc: DBAPIError) -> bool:
+    """Another replica got there first (a unique key), or PostgreSQL chose this transaction
+    to break a deadlock or a serialization conflict: the same batch succeeds on a retry."""
+    return isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in (
+        "40P01",
+        "40001",
+    )
 
 
 async def record_intakes(
@@ -291,11 +310,15 @@ async def record_intakes(
         sync_session.flush()  # what the caller changed in this transaction is seen below
         return write_intakes(sync_session.connection(), messages, stamp)
 
+    last: DBAPIError | None = None
     for _attempt in range(ATTEMPTS):
         try:
             records = await session.run_sync(write)
-        except IntegrityError:
+        except DBAPIError as exc:
             await session.rollback()
+            if not _worth_retrying(exc):
+                raise
+            last = exc
             continue
         # Loaded in the same transaction: the objects outlive the commit, which then also
         # ends the reads (on SQLite every transaction holds the write lock).
@@ -307,7 +330,7 @@ async def record_intakes(
             intakes.append(Intake(task=task, turn=turn, created=record.created))
         await session.commit()
         return intakes
-    raise RuntimeError(f"could not record the Slack messages after {ATTEMPTS} attempts")
+    raise RuntimeError(f"could not record the Slack messages after {ATTEMPTS} attempts") from last
 
 
 async def record_intake(

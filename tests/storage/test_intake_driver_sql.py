@@ -67,24 +67,26 @@ async def test_every_intake_lookup_is_on_an_index(sqlite_url: str) -> None:
         await engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "stamp", [STAMP, STAMP.replace(microsecond=0)], ids=["microseconds", "whole-second"]
+)
 async def test_timestamps_written_by_intake_read_back_through_the_orm(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], stamp: datetime
 ) -> None:
-    await record_intakes(session=session, messages=[_message("1.1")], now=STAMP)
+    await record_intakes(session=session, messages=[_message("1.1")], now=stamp)
     async with sessions() as fresh:
         task = (await fresh.exec(select(Task))).one()
         turn = (await fresh.exec(select(Turn))).one()
         created = (await fresh.exec(select(TaskEvent))).one()
-    assert task.created_at == task.updated_at == turn.created_at == created.created_at == STAMP
+    assert task.created_at == task.updated_at == turn.created_at == created.created_at == stamp
     assert task.created_at.tzinfo is not None
-    # Ordered and compared in SQL like the rows the ORM writes.
+    # Compared in SQL like the rows the ORM writes: on SQLite the stored text must be in
+    # the ORM's own format, or `>=` on a whole second misses the row.
     async with sessions() as fresh:
-        later = (
-            await fresh.exec(
-                select(Task).where(col(Task.created_at) > datetime(2026, 3, 2, tzinfo=UTC))
-            )
-        ).all()
-    assert [t.id for t in later] == [task.id]
+        since = (await fresh.exec(select(Task).where(col(Task.created_at) >= stamp))).all()
+        exactly = (await fresh.exec(select(Turn).where(col(Turn.created_at) == stamp))).all()
+    assert [t.id for t in since] == [task.id]
+    assert [t.id for t in exactly] == [turn.id]
 
 
 async def test_a_blocking_connection_records_and_dedupes_like_a_session(
