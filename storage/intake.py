@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -92,6 +92,10 @@ class DriverSql:
 
     def __init__(self, connection: Connection, now: datetime) -> None:
         self.connection = connection
+        # The driver's own cursor: SQLAlchemy's statement bookkeeping costs more than the
+        # short statements here (its transaction, begun by the caller, still frames them).
+        self.cursor = connection.connection.cursor()
+        self.driver_error: type[Exception] = connection.dialect.loaded_dbapi.Error
         self.locks_rows = connection.dialect.name == "postgresql"
         self.mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
         # The column type as this dialect stores it: on SQLite, text in SQLAlchemy's own
@@ -105,10 +109,26 @@ class DriverSql:
         return ", ".join([group if width == 1 else f"({group})"] * count)
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.connection.exec_driver_sql(sql, tuple(params))]
+        self.run(sql, params)
+        return [tuple(row) for row in self.cursor.fetchall()]
 
     def run(self, sql: str, params: Sequence[Any]) -> None:
-        self.connection.exec_driver_sql(sql, tuple(params))
+        try:
+            self.cursor.execute(sql, tuple(params))
+        except self.driver_error as exc:
+            # What SQLAlchemy would raise, so callers see IntegrityError and disconnects
+            # the same way whichever path the SQL took.
+            dbapi_connection = self.connection.connection.dbapi_connection
+            raise DBAPIError.instance(
+                sql,
+                params,
+                exc,
+                self.driver_error,
+                connection_invalidated=self.connection.dialect.is_disconnect(
+                    cast(Any, exc), dbapi_connection, self.cursor
+                ),
+                dialect=self.connection.dialect,
+            ) from exc
 
     def by_slack_key(
         self, table: str, columns: str, ts_column: str, keys: Iterable[SlackKey]
@@ -147,6 +167,13 @@ def write_intakes(
     another replica recorded the same message or thread in between: roll back and call again.
     """
     sql = DriverSql(connection, now)
+    try:
+        return _write(sql, messages)
+    finally:
+        sql.cursor.close()
+
+
+def _write(sql: DriverSql, messages: Sequence[IntakeMessage]) -> list[IntakeRecord]:
     turns: dict[SlackKey, tuple[int, int, int]] = {  # message key -> (turn id, task id, seq)
         (team, channel, ts): (turn_id, task_id, seq)
         for turn_id, task_id, seq, team, channel, ts in sql.by_slack_key(
