@@ -3,7 +3,9 @@
 Both apps run in their own processes; signed app_mention events come from a separate load
 process (bench/load.py). pmteam does its real intake (dedupe, allowlists, the durable turn
 commit in SQLite) before acking; its workers are parked on a slow fake model so the
-measurement is the ack path. Two phases per app:
+measurement is the ack path. The CPU each app's process spends per event at its maximum
+rate is printed too (from /proc): on 2 cores shared with the load generator, that is what
+sets the maximum. Two phases per app:
   1. open loop: a fixed offered rate (default 200 events/s for 30 s), p50/p99 latency;
   2. closed loop: 32 requests in flight for 10 s, the maximum sustained rate.
 
@@ -70,8 +72,15 @@ async def load(url: str, *args: str) -> dict[str, object]:
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
     name: str,
+    pid: int,
     url: str,
     rate: float,
     duration: float,
@@ -84,10 +93,12 @@ async def measure(
         url, "--mode", "open", "--rate", str(rate), "--duration", str(duration), *opening
     )
     latencies = list(opened["latencies"])  # type: ignore[call-overload]
+    cpu_before = cpu_seconds(pid)
     closed = await load(
         url, "--mode", "closed", "--concurrency", "32", "--duration", str(max_duration), *closing
     )
     closed_latencies = list(closed["latencies"])  # type: ignore[call-overload]
+    cpu_per_event = (cpu_seconds(pid) - cpu_before) / max(1, len(closed_latencies))
     row = {
         "p50": percentile(latencies, 0.50),
         "p99": percentile(latencies, 0.99),
@@ -95,11 +106,13 @@ async def measure(
         "max_rate": len(closed_latencies) / float(closed["elapsed"]),  # type: ignore[arg-type]
         "max_p99": percentile(closed_latencies, 0.99),
         "achieved": len(latencies) / float(opened["elapsed"]),  # type: ignore[arg-type]
+        "cpu_ms": cpu_per_event * 1000,
     }
     print(
         f"{name:8s} open loop {rate:.0f}/s x {duration:.0f}s: achieved {row['achieved']:.0f}/s "
         f"p50 {row['p50']:.1f} ms  p99 {row['p99']:.1f} ms | closed loop (32 in flight): "
-        f"{row['max_rate']:.0f} events/s, p99 {row['max_p99']:.1f} ms | errors {row['errors']:.0f}",
+        f"{row['max_rate']:.0f} events/s, p99 {row['max_p99']:.1f} ms, "
+        f"{row['cpu_ms']:.3f} ms CPU/event | errors {row['errors']:.0f}",
         flush=True,
     )
     return row
@@ -167,6 +180,7 @@ async def main(rate: float, duration: float, max_duration: float) -> None:
         print(f"offered load {rate:.0f} events/s for {duration:.0f}s; 2 cores; SQLite")
         bare = await measure(
             "bare",
+            processes[1].pid,
             f"http://127.0.0.1:{bare_port}/slack/events",
             rate,
             duration,
@@ -175,6 +189,7 @@ async def main(rate: float, duration: float, max_duration: float) -> None:
         )
         ours = await measure(
             "pmteam",
+            processes[0].pid,
             f"http://127.0.0.1:{pm_port}/slack/events",
             rate,
             duration,
@@ -194,7 +209,8 @@ async def main(rate: float, duration: float, max_duration: float) -> None:
         tmp.cleanup()
     print(
         f"ratios pmteam/bare: p99 at {rate:.0f}/s {ours['p99'] / bare['p99']:.2f}x, "
-        f"max rate {ours['max_rate'] / bare['max_rate']:.2f}x"
+        f"max rate {ours['max_rate'] / bare['max_rate']:.2f}x, "
+        f"CPU per event at the max {ours['cpu_ms'] / bare['cpu_ms']:.2f}x"
     )
     print(
         f"goals: p99 <= 25 ms at {rate:.0f}/s: {'met' if ours['p99'] <= 25 else 'NOT met'}; "
