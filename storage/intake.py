@@ -131,9 +131,16 @@ class DriverSql:
             ) from exc
 
     def by_slack_key(
-        self, table: str, columns: str, ts_column: str, keys: Iterable[SlackKey]
+        self,
+        table: str,
+        columns: str,
+        ts_column: str,
+        keys: Iterable[SlackKey],
+        *,
+        lock: bool = False,
     ) -> list[tuple[Any, ...]]:
-        """Rows whose (team, channel, ts) is in `keys`, `columns` first and the key last.
+        """Rows whose (team, channel, ts) is in `keys`, `columns` first and the key last;
+        `lock` takes them FOR UPDATE where the database locks rows (PostgreSQL).
 
         One lookup on the unique index per channel: SQLite scans the whole table for a
         row-value `IN` list, or for an `OR` across channels."""
@@ -149,7 +156,7 @@ class DriverSql:
                 f"WHERE team_id = {self.mark} AND channel_id = {self.mark} "
                 f"AND {ts_column} IN ({self.marks(len(stamps))})"
             )
-            if self.locks_rows and table == "task":
+            if lock and self.locks_rows:
                 sql += f" ORDER BY {ts_column} FOR UPDATE"
             found.extend(self.rows(sql, [team_id, channel_id, *stamps]))
         return found
@@ -183,7 +190,11 @@ def _write(sql: DriverSql, messages: Sequence[IntakeMessage]) -> list[IntakeReco
     tasks: dict[SlackKey, tuple[int, str]] = {  # thread key -> (task id, status)
         (team, channel, ts): (task_id, status)
         for task_id, status, team, channel, ts in sql.by_slack_key(
-            "task", "id, status", "thread_ts", dict.fromkeys(m.thread_key for m in messages)
+            "task",
+            "id, status",
+            "thread_ts",
+            dict.fromkeys(m.thread_key for m in messages),
+            lock=True,  # the turn seqs below are read under this lock
         )
     }
     new_tasks = _insert_tasks(sql, messages, turns, tasks)
