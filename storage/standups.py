@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -243,35 +243,21 @@ async def standup_digest(
         col(Task.updated_at) >= since,
         col(Task.updated_at) < until,
     )
-    progress_q = select(Task).where(
-        col(Task.status).in_([TaskStatus.IN_PROGRESS, TaskStatus.WORKING])
-    )
     blocked_q = select(Task).where(col(Task.status) == TaskStatus.BLOCKED)
-    reports_q = (
-        select(Report, Task)
-        .join(Task, col(Task.id) == col(Report.task_id))
-        .where(col(Report.created_at) >= since, col(Report.created_at) < until)
-    )
     if channel_id is not None:
         completed_q = completed_q.where(col(Task.channel_id) == channel_id)
-        progress_q = progress_q.where(col(Task.channel_id) == channel_id)
         blocked_q = blocked_q.where(col(Task.channel_id) == channel_id)
-        reports_q = reports_q.where(col(Task.channel_id) == channel_id)
 
     completed = list(
         (await session.exec(completed_q.order_by(col(Task.updated_at).desc()).limit(limit))).all()
     )
-    # Oldest first: the longest-running and longest-blocked work needs attention most.
-    in_progress = list(
-        (await session.exec(progress_q.order_by(col(Task.created_at)).limit(limit))).all()
-    )
+    in_progress = await _oldest_in_progress(session=session, channel_id=channel_id, limit=limit)
     blocked = list(
         (await session.exec(blocked_q.order_by(col(Task.updated_at)).limit(limit))).all()
     )
-    newest_per_task: dict[int, tuple[Report, Task]] = {}
-    for report, task in (await session.exec(reports_q.order_by(col(Report.id).desc()))).all():
-        newest_per_task.setdefault(report.task_id, (report, task))
-    recent = list(newest_per_task.values())
+    red_flags, handoffs = await _period_flags_and_handoffs(
+        session=session, since=since, until=until, channel_id=channel_id, limit=limit
+    )
     reports = await latest_reports(
         session=session,
         task_ids=[t.id for t in (*completed, *in_progress, *blocked) if t.id is not None],
@@ -289,16 +275,104 @@ async def standup_digest(
         completed=[(t, reports.get(t.id or 0)) for t in completed],
         in_progress=[(t, reports.get(t.id or 0)) for t in in_progress],
         blocked=[(t, reports.get(t.id or 0)) for t in blocked],
-        red_flags=[(r, t) for r, t in recent if r.red_flag_count > 0][:limit],
-        # A blocked task's handoffs are shown with it, as what it waits on.
-        handoffs=[
-            (r, t)
-            for r, t in recent
-            if r.data.get("dependencies_handoffs") and t.status != TaskStatus.BLOCKED
-        ][:limit],
+        red_flags=red_flags,
+        handoffs=handoffs,
         usage=usage,
         limit=limit,
     )
+
+
+async def _oldest_in_progress(
+    *, session: AsyncSession, channel_id: str | None, limit: int
+) -> list[Task]:
+    """The `limit` oldest open tasks in progress (IN_PROGRESS or WORKING), oldest first.
+
+    One ordered range of ix_task_status_id per status, merged here: an IN list would read and
+    sort every task in progress (tens of thousands at scale) to find the oldest few. Ids
+    follow creation, so the lowest ids of a status are its oldest tasks.
+    """
+    tasks: list[Task] = []
+    for status in (TaskStatus.IN_PROGRESS, TaskStatus.WORKING):
+        query = select(Task).where(col(Task.status) == status)
+        if channel_id is not None:
+            query = query.where(col(Task.channel_id) == channel_id)
+        rows = await session.exec(query.order_by(col(Task.id)).limit(limit))
+        tasks += rows.all()
+    # Oldest first: the longest-running work needs attention most.
+    return sorted(tasks, key=lambda t: (t.created_at, t.id or 0))[:limit]
+
+
+_REPORT_PAGE = 200
+
+
+async def _period_flags_and_handoffs(
+    *,
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    channel_id: str | None,
+    limit: int,
+) -> tuple[list[tuple[Report, Task]], list[tuple[Report, Task]]]:
+    """Red flags and handoffs of the newest report of each task filed in [since, until).
+
+    Red flags: that report has red flags. Handoffs: it names dependencies or handoffs and
+    its task is not blocked (a blocked task's handoffs are shown with it, as what it waits
+    on). At most `limit` of each, newest first.
+
+    Reads the period's range of ix_report_created_flags newest first, a page at a time, and
+    stops once both lists are full rather than loading every report of the period. The first
+    report seen of a task is its newest; its older ones are skipped even when they match.
+    """
+    red_flags: list[tuple[Report, Task]] = []
+    handoffs: list[tuple[Report, Task]] = []
+    if limit <= 0:
+        return red_flags, handoffs
+    seen: set[int] = set()
+    base = (
+        select(Report, Task)
+        .join(Task, col(Task.id) == col(Report.task_id))
+        .where(col(Report.created_at) >= since)
+    )
+    if channel_id is not None:
+        base = base.where(col(Task.channel_id) == channel_id)
+    after: tuple[datetime, int] | None = None  # the last (created_at, id) read: keyset paging
+    while len(red_flags) < limit or len(handoffs) < limit:
+        query = base
+        if after is None:
+            query = query.where(col(Report.created_at) < until)
+        else:
+            created_at, report_id = after
+            query = query.where(
+                col(Report.created_at) <= created_at,
+                or_(col(Report.created_at) < created_at, col(Report.id) < report_id),
+            )
+        page = list(
+            (
+                await session.exec(
+                    query.order_by(col(Report.created_at).desc(), col(Report.id).desc()).limit(
+                        _REPORT_PAGE
+                    )
+                )
+            ).all()
+        )
+        for report, task in page:
+            if report.task_id in seen:
+                continue
+            seen.add(report.task_id)
+            if report.red_flag_count > 0 and len(red_flags) < limit:
+                red_flags.append((report, task))
+            if (
+                report.data.get("dependencies_handoffs")
+                and task.status != TaskStatus.BLOCKED
+                and len(handoffs) < limit
+            ):
+                handoffs.append((report, task))
+        if len(page) < _REPORT_PAGE:
+            break
+        last = page[-1][0]
+        assert last.id is not None
+        after = (last.created_at, last.id)
+    return red_flags, handoffs
 
 
 async def channel_usage(
