@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import structlog
@@ -131,22 +132,28 @@ class SeenMarks:
             self._sending.pop(key, None)
 
     async def _call(self, mark: Mark) -> None:
-        try:
-            await self.client.reactions_add(
+        await _courtesy(
+            "could not add the seen reaction",
+            self.client.reactions_add(
                 channel=mark.channel_id, timestamp=mark.ts, name=SEEN_REACTION
-            )
-        except SlackApiError as exc:
-            if exc.response.get("error") != "already_reacted":
-                log.warning("could not add the seen reaction", error=exc.response.get("error"))
-        except Exception as exc:  # a network failure: the 👀 is a courtesy, the turn goes on
-            log.warning("could not add the seen reaction", error=exc.__class__.__name__)
+            ),
+        )
         self.sent += 1
         if mark.assistant:
-            try:
-                await self.client.assistant_threads_setStatus(
+            await _courtesy(
+                "could not set the assistant status",
+                self.client.assistant_threads_setStatus(
                     channel_id=mark.channel_id, thread_ts=mark.thread_ts, status=THINKING_STATUS
-                )
-            except SlackApiError as exc:
-                log.warning("could not set the assistant status", error=exc.response.get("error"))
-            except Exception as exc:
-                log.warning("could not set the assistant status", error=exc.__class__.__name__)
+                ),
+            )
+
+
+async def _courtesy(failure: str, call: Awaitable[object]) -> None:
+    """A Slack call the turn doesn't depend on: a failure is logged, never raised."""
+    try:
+        await call
+    except SlackApiError as exc:
+        if exc.response.get("error") != "already_reacted":
+            log.warning(failure, error=exc.response.get("error"))
+    except Exception as exc:  # a network failure: the turn goes on without it
+        log.warning(failure, error=exc.__class__.__name__)
