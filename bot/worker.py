@@ -55,18 +55,56 @@ class Worker:
     # None when the scheduler's `lease-sweeper` job sweeps instead (one sweeper per process).
     sweep_interval: float | None = 60.0
     shutdown_grace: float = 30.0
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Claim loops waiting for work, oldest first; `wake` sends one of them to claim.
+    _idle: list[asyncio.Future[None]] = field(default_factory=list)
+    # A wake-up that found every loop claiming or busy: the next loop to go idle claims again.
+    _missed: bool = False
     _stopping: bool = False
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
     _in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _leases: dict[str, TurnLease] = field(default_factory=dict)
 
     def wake(self) -> None:
-        self._wake.set()
+        """A turn was queued: one idle claim loop goes to claim it.
+
+        One, not all: the others would each run a claim transaction for the same turn (on
+        SQLite, each one a write lock the next intake commit waits behind). A loop that gets a
+        turn passes the wake-up on to one more, so a burst still fans out to every idle loop.
+        A wake-up while no loop is idle is remembered, so a loop whose claim began just before
+        the turn was committed looks again instead of sleeping through it."""
+        if not self._wake_one():
+            self._missed = True
+
+    def _wake_one(self) -> bool:
+        while self._idle:
+            waiter = self._idle.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return True
+        return False
+
+    async def _idle_wait(self) -> None:
+        """Until a wake-up, or `poll_interval` (other replicas' turns don't wake this one)."""
+        if self._missed:
+            self._missed = False
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, timeout=self.poll_interval)
+        finally:
+            if waiter in self._idle:
+                self._idle.remove(waiter)
 
     @property
     def busy(self) -> int:
         return len(self._in_flight)
+
+    @property
+    def idle(self) -> int:
+        """Claim loops waiting for a wake-up."""
+        return sum(not waiter.done() for waiter in self._idle)
 
     async def start(self) -> None:
         await self.sweep()  # turns left running by a crashed process come back first
@@ -98,7 +136,9 @@ class Worker:
     async def stop(self) -> None:
         """Stop claiming, let running turns finish for a grace period, release the rest."""
         self._stopping = True
-        self._wake.set()
+        for waiter in self._idle:
+            if not waiter.done():
+                waiter.set_result(None)
         running = list(self._in_flight.values())
         if running:
             log.info("waiting for running turns", count=len(running))
@@ -138,12 +178,11 @@ class Worker:
                 await asyncio.sleep(self.poll_interval)
                 continue
             if turn is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                await self._idle_wait()
                 continue
-            # Another loop may find work too: pass the wake-up on.
-            self._wake.set()
+            # There may be more: pass the wake-up on to one idle loop. A busy loop claims
+            # again as soon as its turn is done, so there is nothing to remember if none is.
+            self._wake_one()
             assert turn.id is not None
             if self._stopping:
                 # Claimed while shutdown began: hand it straight back.
