@@ -193,6 +193,11 @@ class IntakeWriter:
         self.batches = 0
         self.checkpoints = 0
 
+    @property
+    def engine(self) -> Engine | None:
+        """The blocking engine the writer commits through; None until its first message."""
+        return self._engine
+
     async def submit(self, message: IncomingMessage) -> IntakeRecord:
         if self._closing:
             # Bolt answers 500 and Slack delivers the event again later, to a running pmteam.
@@ -226,7 +231,10 @@ class IntakeWriter:
     async def _run(self) -> None:
         if self._engine is None:  # made on first use: processes that never take a task skip it
             try:
-                engine = create_blocking_engine(self.database_url, wal_autocheckpoint=False)
+                # Synced: Slack is told an event is safe only once it is on disk.
+                engine = create_blocking_engine(
+                    self.database_url, wal_autocheckpoint=False, synced=True
+                )
             except Exception as exc:
                 self._fail_pending(exc)  # the next message tries again
                 raise

@@ -46,17 +46,21 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
 
 
 def create_blocking_engine(
-    url: str | URL, *, wal_autocheckpoint: bool = True, **kwargs: Any
+    url: str | URL, *, wal_autocheckpoint: bool = True, synced: bool = False, **kwargs: Any
 ) -> Engine:
     """The same database through a blocking driver, for work that runs in a thread of its own
     (the intake writer: a whole batch in one hop, instead of one hop per statement).
 
-    `wal_autocheckpoint=False` (SQLite): this engine's commits never copy the WAL back into
-    the database themselves, so none of them pays for that copy and its fsync; the owner
-    calls `checkpoint_wal` from another thread instead."""
+    SQLite only:
+    - `wal_autocheckpoint=False`: this engine's commits never copy the WAL back into the
+      database themselves, so none of them pays for that copy and its fsync; the owner calls
+      `checkpoint_wal` from another thread instead.
+    - `synced=True`: a commit returns once the WAL is on disk (`synchronous=FULL`), so what
+      it wrote survives a power cut or an OS crash, not only a crash of the process. A
+      PostgreSQL commit is already that durable."""
     engine = create_blocking_sa_engine(sync_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
-        install_sqlite_pragmas(engine, wal_autocheckpoint=wal_autocheckpoint)
+        install_sqlite_pragmas(engine, wal_autocheckpoint=wal_autocheckpoint, synced=synced)
     return engine
 
 
@@ -72,7 +76,9 @@ def checkpoint_wal(engine: Engine) -> None:
         connection.close()
 
 
-def install_sqlite_pragmas(sync_engine: Any, *, wal_autocheckpoint: bool = True) -> None:
+def install_sqlite_pragmas(
+    sync_engine: Any, *, wal_autocheckpoint: bool = True, synced: bool = False
+) -> None:
     """WAL, a busy timeout and foreign keys; every transaction starts with BEGIN IMMEDIATE.
 
     A deferred SQLite transaction that reads and then writes can fail at once with
@@ -87,7 +93,9 @@ def install_sqlite_pragmas(sync_engine: Any, *, wal_autocheckpoint: bool = True)
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL: a commit survives a crash of the process, and the fsync waits for the
+        # checkpoint; FULL: every commit waits for its own fsync.
+        cursor.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
         if not wal_autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()

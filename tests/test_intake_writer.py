@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.intake import IncomingMessage, IntakeWriter, WriterClosed
+from storage.db import create_engine
 from storage.models import Task, Turn
 
 
@@ -65,6 +66,27 @@ async def test_a_retried_message_gets_its_first_turn_back(database_url: str) -> 
 
     assert first.created and not again.created and other.created
     assert (again.task_id, again.turn_id, again.seq) == (first.task_id, first.turn_id, 1)
+
+
+async def test_an_acked_message_is_on_disk_not_only_in_the_page_cache(sqlite_url: str) -> None:
+    """The writer's commits wait for their fsync (synchronous=FULL): what Slack was told is
+    safe survives a power cut, not only a crash of the process. The app's other SQLite
+    connections keep NORMAL."""
+    writer = IntakeWriter(sqlite_url)
+    try:
+        await writer.submit(_message(1))
+        assert writer.engine is not None
+        with writer.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
+        await writer.close()
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.connect() as connection:
+            synchronous = await connection.exec_driver_sql("PRAGMA synchronous")
+            assert synchronous.scalar() == 1  # NORMAL
+    finally:
+        await engine.dispose()
 
 
 async def test_commits_never_checkpoint_the_wal_themselves(sqlite_url: str) -> None:
