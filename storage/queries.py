@@ -274,7 +274,8 @@ async def usage_since(
     ).where(col(LLMCall.created_at) >= since)
     if until is not None:
         query = query.where(col(LLMCall.created_at) < until)
-    result = await session.execute(
+    # Nine columns: past what SQLModel's `exec` types, so through the session's connection.
+    result = await (await session.connection()).execute(
         query.group_by(col(LLMCall.agent), col(LLMCall.model)).order_by(
             col(LLMCall.agent), col(LLMCall.model)
         )

@@ -400,7 +400,7 @@ async def channel_usage(
         .group_by(col(LLMCall.agent), col(LLMCall.model))
         .order_by(col(LLMCall.agent), col(LLMCall.model))
     )
-    result = await session.execute(query)
+    result = await (await session.connection()).execute(query)  # nine columns: see usage_since
     return usage_summary(result.all())
 
 
