@@ -85,7 +85,7 @@ class Worker:
 
     async def _idle_wait(self) -> None:
         """Until a wake-up, or `poll_interval` (other replicas' turns don't wake this one)."""
-        if self._missed:
+        if self._missed or self._stopping:
             self._missed = False
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
