@@ -136,9 +136,8 @@ class Worker:
     async def stop(self) -> None:
         """Stop claiming, let running turns finish for a grace period, release the rest."""
         self._stopping = True
-        for waiter in self._idle:
-            if not waiter.done():
-                waiter.set_result(None)
+        while self._wake_one():  # every idle loop: each sees `_stopping` and ends
+            pass
         running = list(self._in_flight.values())
         if running:
             log.info("waiting for running turns", count=len(running))
