@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import start, stop  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.logging import configure_logging  # noqa: E402
+from bot.runtime.logging import configure_logging  # noqa: E402
 from sandbox.slack import FakeSlack  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 
@@ -136,7 +136,7 @@ async def _model_calls(app: object) -> int:
 
     from storage.models import LLMCall
 
-    async with app.runtime.sessions() as session:  # type: ignore[attr-defined]
+    async with app.deps.sessions() as session:  # type: ignore[attr-defined]
         count, latency = (
             await session.exec(select(func.count(), func.avg(LLMCall.latency_ms)))
         ).one()
@@ -149,11 +149,11 @@ async def _turn_seconds(app: object) -> float:
 
     from storage.models import Turn
 
-    async with app.runtime.sessions() as session:  # type: ignore[attr-defined]
+    async with app.deps.sessions() as session:  # type: ignore[attr-defined]
         turns = (await session.exec(select(Turn))).all()
     from storage.models import LLMCall
 
-    async with app.runtime.sessions() as session:  # type: ignore[attr-defined]
+    async with app.deps.sessions() as session:  # type: ignore[attr-defined]
         calls = (await session.exec(select(LLMCall).order_by(LLMCall.id))).all()
     by_turn: dict[int, list[LLMCall]] = collections.defaultdict(list)
     for call in calls:
@@ -186,7 +186,7 @@ async def _explain_stall(app: object, slack: FakeSlack, tasks: int) -> None:
 
     from storage.models import Turn
 
-    async with app.runtime.sessions() as session:  # type: ignore[attr-defined]
+    async with app.deps.sessions() as session:  # type: ignore[attr-defined]
         turns = (await session.exec(select(Turn))).all()
     by_status = collections.Counter(turn.status for turn in turns)
     print(f"stalled: {len(slack.workspace.messages('C0PM'))}/{tasks} reports; turns {by_status}")

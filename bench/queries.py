@@ -36,9 +36,9 @@ import psycopg  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bot.blocks import ACTION_ACKNOWLEDGE, ACTION_REOPEN  # noqa: E402
-from bot.status import home_board, home_tasks, load_task_detail, status_overview, task_page  # noqa: E402
-from bot.status_blocks import (  # noqa: E402
+from bot.services.status import home_board, home_tasks, load_task_detail, status_overview, task_page  # noqa: E402
+from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN  # noqa: E402
+from bot.slack.blocks.status import (  # noqa: E402
     build_home_view,
     build_status_blocks,
     build_task_detail_blocks,

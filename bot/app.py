@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import listeners
 from bot.config import Settings
-from bot.http import build_http_app
-from bot.runtime import BotIdentity, Runtime
-from bot.scheduler import JobScheduler, start_scheduler
-from bot.worker import Worker
+from bot.runtime.http import build_http_app
+from bot.runtime.scheduler import JobScheduler, start_scheduler
+from bot.runtime.worker import Worker
+from bot.services.deps import BotIdentity, Deps
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 
@@ -71,9 +71,9 @@ async def fetch_identity(client: AsyncWebClient) -> BotIdentity:
     )
 
 
-def build_bolt_app(runtime: Runtime) -> AsyncApp:
-    settings = runtime.settings
-    identity = runtime.identity
+def build_bolt_app(deps: Deps) -> AsyncApp:
+    settings = deps.settings
+    identity = deps.identity
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
 
     # Bolt's default single-workspace authorisation calls auth.test on the first event; ours
@@ -89,7 +89,7 @@ def build_bolt_app(runtime: Runtime) -> AsyncApp:
 
     http_mode = settings.mode == "http"
     app = AsyncApp(
-        client=runtime.client,
+        client=deps.client,
         authorize=authorize,
         signing_secret=(
             settings.slack_signing_secret.get_secret_value()
@@ -101,7 +101,7 @@ def build_bolt_app(runtime: Runtime) -> AsyncApp:
         process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
     )
-    listeners.register(app, runtime)
+    listeners.register(app, deps)
     return app
 
 
@@ -111,7 +111,7 @@ class Pmteam:
 
     settings: Settings
     engine: AsyncEngine
-    runtime: Runtime
+    deps: Deps
     bolt: AsyncApp
     worker: Worker
     http_runner: web.AppRunner | None = None
@@ -128,7 +128,7 @@ class Pmteam:
         except Exception as exc:  # reported, not raised: readiness is a status page
             checks["database"] = f"fail: {exc.__class__.__name__}"
         try:
-            await self.runtime.client.auth_test()
+            await self.deps.client.auth_test()
             checks["slack"] = "ok"
         except Exception as exc:
             checks["slack"] = f"fail: {exc.__class__.__name__}"
@@ -142,7 +142,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
     and the scheduler's minutely `lease-sweeper` job replaces the worker's own sweep loop.
     Tests leave it off unless they are about the schedule.
     """
-    from bot.pipeline import build_worker
+    from bot.services.turns import build_worker
 
     if migrate:
         await asyncio.to_thread(upgrade, settings.database_url)
@@ -155,17 +155,17 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
     except BaseException:
         await http_session.close()
         raise
-    runtime = Runtime(settings=settings, sessions=sessions, client=client, identity=identity)
-    worker = build_worker(runtime)
+    deps = Deps(settings=settings, sessions=sessions, client=client, identity=identity)
+    worker = build_worker(deps)
     if scheduler:
         worker.sweep_interval = None  # the scheduler's lease-sweeper job takes over
-    runtime.wake_worker = worker.wake
-    bolt = build_bolt_app(runtime)
-    pmteam = Pmteam(settings=settings, engine=engine, runtime=runtime, bolt=bolt, worker=worker)
+    deps.wake_worker = worker.wake
+    bolt = build_bolt_app(deps)
+    pmteam = Pmteam(settings=settings, engine=engine, deps=deps, bolt=bolt, worker=worker)
 
     http_app = build_http_app(
         bolt=bolt if settings.mode == "http" else None,
-        metrics=runtime.metrics,
+        metrics=deps.metrics,
         readiness=pmteam.readiness,
     )
     runner = web.AppRunner(http_app, access_log=None, shutdown_timeout=5)
@@ -188,7 +188,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
     if scheduler:
         # After Slack is connected (or the HTTP server is up): a catch-up standup at start
         # must be able to post.
-        pmteam.scheduler = await start_scheduler(runtime, sweep=worker.sweep)
+        pmteam.scheduler = await start_scheduler(deps, sweep=worker.sweep)
     log.info(
         "pmteam started",
         mode=settings.mode,
@@ -211,12 +211,12 @@ async def stop(pmteam: Pmteam) -> None:
     if pmteam.http_runner is not None:
         await pmteam.http_runner.cleanup()
     await pmteam.worker.stop()
-    await pmteam.runtime.seen.close()
-    await pmteam.runtime.drain()
-    await pmteam.runtime.intake_writer.close()
+    await pmteam.deps.seen.close()
+    await pmteam.deps.drain()
+    await pmteam.deps.intake_writer.close()
     await pmteam.engine.dispose()
-    if pmteam.runtime.client.session is not None:
-        await pmteam.runtime.client.session.close()
+    if pmteam.deps.client.session is not None:
+        await pmteam.deps.client.session.close()
     log.info("pmteam stopped")
 
 

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     @field_validator("standup_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from bot.scheduler import crontab_trigger
+        from bot.runtime.scheduler import crontab_trigger
 
         try:
             crontab_trigger(value, timezone=ZoneInfo("UTC"))
@@ -151,7 +151,7 @@ class Settings(BaseSettings):
         """`C123=30 9 * * mon-fri;C456=0 10 * * *` → {"C123": "30 9 * * mon-fri", ...}."""
         if not isinstance(value, str):
             return value
-        from bot.scheduler import crontab_trigger
+        from bot.runtime.scheduler import crontab_trigger
 
         channels: dict[str, str] = {}
         for entry in value.split(";"):

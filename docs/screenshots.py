@@ -9,8 +9,8 @@ from pathlib import Path
 
 from playwright.async_api import Page, ViewportSize, async_playwright, expect
 
-from bot.blocks import REPORT_HEADER
-from bot.sandbox_cmd import start_sandbox, stop_sandbox
+from bot.cli.sandbox import start_sandbox, stop_sandbox
+from bot.slack.blocks.report import REPORT_HEADER
 
 DOCS = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"

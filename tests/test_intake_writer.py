@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.intake import IncomingMessage, IntakeWriter, WriterClosed
+from bot.services.intake import IncomingMessage, IntakeWriter, WriterClosed
 from storage.db import create_engine
 from storage.models import Task, Turn
 

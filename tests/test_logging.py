@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from bot.logging import SecretRedactor, configure_logging
+from bot.runtime.logging import SecretRedactor, configure_logging
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:

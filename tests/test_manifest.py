@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from bot.slack_contract import (
+from bot.slack.contract import (
     BOT_EVENTS,
     BOT_SCOPES,
     load_manifest,

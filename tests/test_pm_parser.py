@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.commands import (
+from bot.core.pm_grammar import (
     MAX_TASK_ID,
     ListTasks,
     Period,

@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 
 from agents.reports import CompletionReport
-from bot.blocks import ACTION_ACKNOWLEDGE, ACTION_REOPEN
-from bot.commands import Period
-from bot.status import period_start
-from bot.status_blocks import (
+from bot.core.pm_grammar import Period
+from bot.services.status import period_start
+from bot.services.task_moves import TaskMove, move_refusal
+from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN
+from bot.slack.blocks.status import (
     HomeBoard,
     build_home_view,
     build_task_list_blocks,
     decode_page,
     encode_page,
 )
-from bot.task_moves import TaskMove, move_refusal
 from storage.models import Report, Task, TaskStatus
 from storage.queries import ListKind, TaskFilter, UsageSummary
 from tests.e2e.conftest import report_json

@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.blocks import REPORT_HEADER
 from bot.cli import build_parser
-from bot.sandbox_cmd import Sandbox, start_sandbox, stop_sandbox
+from bot.cli.sandbox import Sandbox, start_sandbox, stop_sandbox
+from bot.slack.blocks.report import REPORT_HEADER
 from sandbox.model import FakeModel
 
 # The command must work with none of pmteam's settings in the environment.

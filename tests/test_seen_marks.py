@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.seen import SEEN_REACTION, THINKING_STATUS, Mark, SeenMarks
+from bot.slack.reactions import SEEN_REACTION, THINKING_STATUS, Mark, SeenMarks
 from sandbox.slack import FakeSlack
 
 CHANNEL = "C0ENG"

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.worker import TurnLease, Worker
+from bot.runtime.worker import TurnLease, Worker
 from storage.db import create_blocking_engine
 from storage.intake import IntakeMessage, commit_intakes, record_intake
 from storage.models import Turn

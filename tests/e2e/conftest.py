@@ -120,7 +120,7 @@ async def mention(
 
 
 async def rows(pmteam: Pmteam, model: type[M]) -> list[M]:
-    async with pmteam.runtime.sessions() as session:
+    async with pmteam.deps.sessions() as session:
         return list((await session.exec(select(model).order_by(model.id))).all())  # type: ignore[attr-defined]
 
 
@@ -140,7 +140,7 @@ async def wait_until_idle(
             states = [(t.id, t.status) for t in found]
             raise TimeoutError(f"turns not finished after {timeout}s: {states}")
         await asyncio.sleep(0.02)
-    await pmteam.runtime.drain()
+    await pmteam.deps.drain()
     await fake_slack.drain()
     return found
 

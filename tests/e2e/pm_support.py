@@ -38,7 +38,7 @@ def add_carol(fake_slack: FakeSlack) -> str:
 async def settle(pmteam: Pmteam, fake_slack: FakeSlack) -> None:
     """Wait for the work pmteam does after an ack, and the events it sets off."""
     for _ in range(3):
-        await pmteam.runtime.drain()
+        await pmteam.deps.drain()
         await fake_slack.drain()
 
 
@@ -140,7 +140,7 @@ async def add_tasks(
     title: str = "Seeded task",
 ) -> list[Task]:
     """Tasks written straight to the database (no turns, so the worker leaves them alone)."""
-    async with pmteam.runtime.sessions() as session:
+    async with pmteam.deps.sessions() as session:
         tasks = [
             Task(
                 team_id="T0SANDBOX",
@@ -164,7 +164,7 @@ async def add_tasks(
 async def add_reports(pmteam: Pmteam, tasks: list[Task], **report: Any) -> None:
     """A done turn and a stored report for each task, straight into the database."""
     data = report_json(**report)
-    async with pmteam.runtime.sessions() as session:
+    async with pmteam.deps.sessions() as session:
         for task in tasks:
             assert task.id is not None
             turn = Turn(

@@ -25,7 +25,7 @@ async def test_user_not_on_the_allowlist_gets_a_polite_refusal_and_no_task(
     refused = await mention(fake_slack, "design the refunds API", user=ALICE)
     assert [d.status_codes for d in refused.deliveries] == [[200]]
     await fake_slack.wait_for(lambda: bool(bot_messages(fake_slack, ENGINEERING, refused.ts)))
-    await pmteam.runtime.drain()
+    await pmteam.deps.drain()
 
     [refusal] = bot_messages(fake_slack, ENGINEERING, refused.ts)
     assert refusal.thread_ts == refused.ts
@@ -40,7 +40,7 @@ async def test_user_not_on_the_allowlist_gets_a_polite_refusal_and_no_task(
         delivery.payload["event"], event_id=delivery.event_id, retry_num=1
     )
     assert retry.status_codes == [200]
-    await pmteam.runtime.drain()
+    await pmteam.deps.drain()
     assert len(bot_messages(fake_slack, ENGINEERING, refused.ts)) == 1
 
     # Bob is on the list: his mention is taken as usual.
@@ -57,7 +57,7 @@ async def test_channel_not_on_the_allowlist_gets_a_polite_refusal_and_no_task(
 
     refused = await mention(fake_slack, "design the refunds API", channel=ENGINEERING)
     await fake_slack.wait_for(lambda: bool(bot_messages(fake_slack, ENGINEERING, refused.ts)))
-    await pmteam.runtime.drain()
+    await pmteam.deps.drain()
 
     [refusal] = bot_messages(fake_slack, ENGINEERING, refused.ts)
     assert refusal.text.startswith("Sorry, I don't take tasks in this channel")

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import Pmteam
-from bot.blocks import ACTION_ACKNOWLEDGE, ACTION_MARK_BLOCKED, ACTION_MARK_DONE, ACTION_REOPEN
-from bot.status_blocks import BLOCKED_MODAL
+from bot.slack.blocks.report import (
+    ACTION_ACKNOWLEDGE,
+    ACTION_MARK_BLOCKED,
+    ACTION_MARK_DONE,
+    ACTION_REOPEN,
+)
+from bot.slack.blocks.status import BLOCKED_MODAL
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.models import Task, TaskEvent, TaskStatus, Turn, TurnStatus
@@ -211,7 +216,7 @@ async def test_a_task_with_a_turn_under_way_refuses_reopen_and_done(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
     task = await finished_task(pmteam, fake_slack, fake_model, **IN_PROGRESS)
-    async with pmteam.runtime.sessions() as session:
+    async with pmteam.deps.sessions() as session:
         row = await session.get(Task, task.id)
         assert row is not None
         row.status = TaskStatus.WORKING  # as while a follow-up is being worked

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Pmteam
-from bot.pipeline import FINISH_REACTION
+from bot.services.turns import FINISH_REACTION
 from sandbox.model import ApiError, FakeModel, Text
 from sandbox.slack import FakeSlack
 from storage.models import Report, SlackPost, Task, TaskStatus, Turn, TurnStatus

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.app import Pmteam
-from bot.blocks import ACTION_ACKNOWLEDGE, ACTION_MARK_DONE, ACTION_REOPEN
+from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_MARK_DONE, ACTION_REOPEN
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.models import HomeVisit, Task, TaskEvent, TaskStatus, TurnStatus
@@ -92,7 +92,7 @@ async def test_opening_home_publishes_the_board(
 
 
 async def rows_of_visits(pmteam: Pmteam) -> list[HomeVisit]:
-    async with pmteam.runtime.sessions() as session:
+    async with pmteam.deps.sessions() as session:
         from sqlmodel import select
 
         return list((await session.exec(select(HomeVisit))).all())
@@ -131,7 +131,7 @@ async def test_a_status_change_refreshes_boards_opened_in_the_last_hour(
     )
     await open_home(pmteam, fake_slack, BOB)
     await open_home(pmteam, fake_slack, CAROL)
-    async with pmteam.runtime.sessions() as session:  # Carol looked two hours ago
+    async with pmteam.deps.sessions() as session:  # Carol looked two hours ago
         visit = await session.get(HomeVisit, CAROL)
         assert visit is not None
         visit.opened_at = utcnow() - timedelta(hours=2)

@@ -220,7 +220,7 @@ async def test_events_pmteam_does_not_act_on_are_acknowledged_with_200(
         ("reaction_added", None),
     }
     assert all(d.status_codes == [200] for d in deliveries)
-    await pmteam.runtime.drain()
+    await pmteam.deps.drain()
     assert await rows(pmteam, Task) == []
     assert await rows(pmteam, Turn) == []
     assert not fake_slack.calls_to("chat.postMessage")

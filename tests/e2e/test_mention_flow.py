@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from bot.app import Pmteam
-from bot.blocks import (
+from bot.services.turns import FINISH_REACTION, TASK_STATUS_FOR
+from bot.slack.blocks.report import (
     ACTION_ACKNOWLEDGE,
     ACTION_MARK_BLOCKED,
     ACTION_MARK_DONE,
     ACTION_REOPEN,
     REPORT_HEADER,
 )
-from bot.pipeline import FINISH_REACTION, TASK_STATUS_FOR
 from sandbox.slack import FakeSlack
 from storage.models import (
     LLMCall,

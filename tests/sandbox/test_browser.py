@@ -16,8 +16,8 @@ from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright, expect
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import REPORT_HEADER
-from bot.sandbox_cmd import Sandbox, start_sandbox, stop_sandbox
+from bot.cli.sandbox import Sandbox, start_sandbox, stop_sandbox
+from bot.slack.blocks.report import REPORT_HEADER
 from sandbox.slack import FakeSlack
 from sandbox.web import attach_page
 

@@ -1,4 +1,4 @@
-"""Standup fixtures: a Runtime on a real database and the sandbox fakes, and a settable clock."""
+"""Standup fixtures: a Deps on a real database and the sandbox fakes, and a settable clock."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bot.app import build_slack_client, fetch_identity
-from bot.runtime import Runtime
-from bot.standup import StandupRunner
+from bot.services.deps import Deps
+from bot.services.standups import StandupRunner
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.db import create_engine, session_factory
@@ -40,7 +40,7 @@ class Clock:
 @contextlib.asynccontextmanager
 async def open_runtime(
     *, database_url: str, fake_slack: FakeSlack, fake_model: FakeModel, **overrides: Any
-) -> AsyncIterator[Runtime]:
+) -> AsyncIterator[Deps]:
     """What `bot.app.start` builds for the standup code, with its own engine."""
     settings = e2e_settings(
         database_url=database_url, fake_slack=fake_slack, fake_model=fake_model, **overrides
@@ -48,7 +48,7 @@ async def open_runtime(
     engine = create_engine(settings.database_url)
     try:
         client = build_slack_client(settings)
-        yield Runtime(
+        yield Deps(
             settings=settings,
             sessions=session_factory(engine),
             client=client,
@@ -73,8 +73,8 @@ def open_runner(sqlite_url: str, fake_slack: FakeSlack, fake_model: FakeModel) -
         database_url = overrides.pop("database_url", sqlite_url)
         async with open_runtime(
             database_url=database_url, fake_slack=fake_slack, fake_model=fake_model, **overrides
-        ) as runtime:
-            runner = StandupRunner.for_runtime(runtime, clock=clock, owner=owner)
+        ) as deps:
+            runner = StandupRunner.for_runtime(deps, clock=clock, owner=owner)
             try:
                 yield runner
             finally:

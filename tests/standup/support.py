@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.standup import StandupRunner
+from bot.services.standups import StandupRunner
 from sandbox.slack import FakeSlack, Message
 from storage.intake import record_intake
 from storage.models import Standup, Task, TaskStatus
@@ -113,7 +113,7 @@ async def add_task(
 
 
 async def standups(runner: StandupRunner) -> list[Standup]:
-    async with runner.runtime.sessions() as session:
+    async with runner.deps.sessions() as session:
         result = await session.exec(select(Standup).order_by(col(Standup.id)))
         return list(result.all())
 

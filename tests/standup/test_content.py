@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.standup_blocks import StandupView, build_standup_blocks, standup_fallback_text
+from bot.slack.blocks.standup import StandupView, build_standup_blocks, standup_fallback_text
 from sandbox.model import FakeModel, Text
 from sandbox.slack import FakeSlack
 from storage.models import LLMCall, Report, Task, TaskStatus
@@ -24,7 +24,7 @@ async def test_the_standup_covers_the_work_since_the_previous_one(
 ) -> None:
     clock = Clock(MONDAY_SLOT + timedelta(seconds=5))
     async with open_runner(clock, PMTEAM_TIMEZONE="Europe/Berlin") as runner:
-        sessions = runner.runtime.sessions
+        sessions = runner.deps.sessions
         await add_task(
             sessions,
             title="Old work",
@@ -127,7 +127,7 @@ async def test_an_extra_channel_covers_the_tasks_asked_there(
         "PMTEAM_STANDUP_CHANNELS": f"{ENGINEERING}=30 7 * * *",
     }
     async with open_runner(clock, **schedules) as runner:
-        sessions = runner.runtime.sessions
+        sessions = runner.deps.sessions
         at = MONDAY_SLOT - timedelta(hours=1)
         await add_task(sessions, title="Here", status=TaskStatus.COMPLETED, at=at)
         await add_task(

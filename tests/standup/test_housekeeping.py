@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, func, select
 
-from bot.housekeeping import Housekeeping
-from bot.runtime import Runtime
+from bot.services.deps import Deps
+from bot.services.housekeeping import Housekeeping
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.housekeeping import PURGED_TEXT
@@ -35,26 +35,26 @@ from tests.standup.support import add_task
 T0 = datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
 
 
-RuntimeFor = Callable[..., contextlib.AbstractAsyncContextManager[Runtime]]
+RuntimeFor = Callable[..., contextlib.AbstractAsyncContextManager[Deps]]
 
 
 @pytest.fixture
 def runtime_for(sqlite_url: str, fake_slack: FakeSlack, fake_model: FakeModel) -> RuntimeFor:
-    """`async with runtime_for(**settings) as runtime`, on SQLite unless `database_url=`."""
+    """`async with runtime_for(**settings) as deps`, on SQLite unless `database_url=`."""
 
     @contextlib.asynccontextmanager
-    async def _open(**overrides: object) -> AsyncIterator[Runtime]:
+    async def _open(**overrides: object) -> AsyncIterator[Deps]:
         url = str(overrides.pop("database_url", sqlite_url))
         async with open_runtime(
             database_url=url, fake_slack=fake_slack, fake_model=fake_model, **overrides
-        ) as runtime:
-            yield runtime
+        ) as deps:
+            yield deps
 
     return _open
 
 
-async def _task(runtime: Runtime, task_id: int) -> Task:
-    async with runtime.sessions() as session:
+async def _task(deps: Deps, task_id: int) -> Task:
+    async with deps.sessions() as session:
         task = await session.get(Task, task_id)
         assert task is not None
         return task
@@ -74,9 +74,9 @@ async def test_an_overdue_task_gets_one_nudge_in_its_thread_to_the_requester(
     fake_slack: FakeSlack,
 ) -> None:
     clock = Clock(T0)
-    async with runtime_for(PMTEAM_TIMEZONE="Europe/Berlin") as runtime:
+    async with runtime_for(PMTEAM_TIMEZONE="Europe/Berlin") as deps:
         overdue = await add_task(
-            runtime.sessions,
+            deps.sessions,
             title="Billing events",
             status=TaskStatus.IN_PROGRESS,
             at=T0,
@@ -84,21 +84,21 @@ async def test_an_overdue_task_gets_one_nudge_in_its_thread_to_the_requester(
             fake_slack=fake_slack,
         )
         on_time = await add_task(
-            runtime.sessions,
+            deps.sessions,
             title="Search index",
             status=TaskStatus.IN_PROGRESS,
             at=T0,
             estimate=timedelta(hours=8),
             fake_slack=fake_slack,
         )
-        housekeeping = Housekeeping(runtime=runtime, clock=clock)
+        housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.nudge_overdue_tasks() == []
         clock.advance(timedelta(hours=3))
         first = await housekeeping.nudge_overdue_tasks()
         clock.advance(timedelta(minutes=5))
         second = await housekeeping.nudge_overdue_tasks()
-        nudged = await _task(runtime, overdue.id or 0)
-        async with runtime.sessions() as session:
+        nudged = await _task(deps, overdue.id or 0)
+        async with deps.sessions() as session:
             events = (
                 await session.exec(select(TaskEvent).where(col(TaskEvent.kind) == "nudged"))
             ).all()
@@ -117,19 +117,19 @@ async def test_a_nudge_slack_refused_is_sent_on_the_next_run(
     fake_slack: FakeSlack,
 ) -> None:
     clock = Clock(T0 + timedelta(hours=3))
-    async with runtime_for() as runtime:
+    async with runtime_for() as deps:
         task = await add_task(
-            runtime.sessions,
+            deps.sessions,
             title="Billing events",
             status=TaskStatus.IN_PROGRESS,
             at=T0,
             estimate=timedelta(hours=2),
             fake_slack=fake_slack,
         )
-        housekeeping = Housekeeping(runtime=runtime, clock=clock)
+        housekeeping = Housekeeping(deps=deps, clock=clock)
         fake_slack.inject("chat.postMessage", error="fatal_error")
         assert await housekeeping.nudge_overdue_tasks() == []
-        assert (await _task(runtime, task.id or 0)).nudged_at is None
+        assert (await _task(deps, task.id or 0)).nudged_at is None
         assert await housekeeping.nudge_overdue_tasks() == [task.id]
     assert len(_replies(fake_slack, task)) == 1
 
@@ -139,18 +139,18 @@ async def test_a_new_estimate_can_be_nudged_again_once(
     fake_slack: FakeSlack,
 ) -> None:
     clock = Clock(T0 + timedelta(hours=3))
-    async with runtime_for() as runtime:
+    async with runtime_for() as deps:
         task = await add_task(
-            runtime.sessions,
+            deps.sessions,
             title="Billing events",
             status=TaskStatus.IN_PROGRESS,
             at=T0,
             estimate=timedelta(hours=2),
             fake_slack=fake_slack,
         )
-        housekeeping = Housekeeping(runtime=runtime, clock=clock)
+        housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.nudge_overdue_tasks() == [task.id]
-        async with runtime.sessions() as session:  # someone marks it blocked: no more nudges
+        async with deps.sessions() as session:  # someone marks it blocked: no more nudges
             await transition_task(
                 session=session, task_id=task.id or 0, to_status=TaskStatus.BLOCKED, actor=ALICE
             )
@@ -164,8 +164,8 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
     fake_slack: FakeSlack,
 ) -> None:
     clock = Clock(T0 + timedelta(days=31))
-    async with runtime_for(PMTEAM_RETENTION_DAYS=30) as runtime:
-        sessions = runtime.sessions
+    async with runtime_for(PMTEAM_RETENTION_DAYS=30) as deps:
+        sessions = deps.sessions
         old = await add_task(sessions, title="Old secret plan", status=TaskStatus.COMPLETED, at=T0)
         still_open = await add_task(
             sessions, title="Old open work", status=TaskStatus.BLOCKED, at=T0, note="waiting"
@@ -190,7 +190,7 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
             )
             session.add(LLMCall(task_id=old.id, agent="engineer", model="m", cost_usd=0.5))
             await session.commit()
-        housekeeping = Housekeeping(runtime=runtime, clock=clock)
+        housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.purge_old_text() == 1
         assert await housekeeping.purge_old_text() == 0
         async with sessions() as session:
@@ -220,19 +220,19 @@ async def test_retention_is_off_by_default_and_old_dedupe_keys_are_dropped(
     runtime_for: RuntimeFor,
 ) -> None:
     clock = Clock(T0 + timedelta(days=400))
-    async with runtime_for() as runtime:
-        await add_task(runtime.sessions, title="Kept", status=TaskStatus.COMPLETED, at=T0)
-        async with runtime.sessions() as session:
+    async with runtime_for() as deps:
+        await add_task(deps.sessions, title="Kept", status=TaskStatus.COMPLETED, at=T0)
+        async with deps.sessions() as session:
             await claim_dedupe_key(
                 session=session, key="Ev-old", now=clock.now - timedelta(hours=25)
             )
             await claim_dedupe_key(
                 session=session, key="Ev-new", now=clock.now - timedelta(hours=1)
             )
-        housekeeping = Housekeeping(runtime=runtime, clock=clock)
+        housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.purge_old_text() == 0
         assert await housekeeping.drop_old_dedupe_keys() == 1
-        async with runtime.sessions() as session:
+        async with deps.sessions() as session:
             keys = [k.key for k in (await session.exec(select(DedupeKey))).all()]
             title = (await session.exec(select(Task.title))).one()
     assert keys == ["Ev-new"] and title == "Kept"
@@ -245,9 +245,9 @@ async def test_nudges_on_postgres_too(
 ) -> None:
     _truncate_postgres(postgres_database)
     clock = Clock(T0 + timedelta(hours=3))
-    async with runtime_for(database_url=postgres_database) as runtime:
+    async with runtime_for(database_url=postgres_database) as deps:
         task = await add_task(
-            runtime.sessions,
+            deps.sessions,
             title="Billing events",
             status=TaskStatus.IN_PROGRESS,
             at=T0,
@@ -255,7 +255,7 @@ async def test_nudges_on_postgres_too(
             fake_slack=fake_slack,
             channel=ENGINEERING,
         )
-        housekeeping = Housekeeping(runtime=runtime, clock=clock)
+        housekeeping = Housekeeping(deps=deps, clock=clock)
         results = await asyncio.gather(*(housekeeping.nudge_overdue_tasks() for _ in range(4)))
     assert sorted(sum(results, [])) == [task.id]
     assert len(_replies(fake_slack, task)) == 1

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.scheduler import crontab_trigger, last_fire_time
-from bot.standup import adhoc_period_key, period_key, standup_schedules
+from bot.runtime.scheduler import crontab_trigger, last_fire_time
+from bot.services.standups import adhoc_period_key, period_key, standup_schedules
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

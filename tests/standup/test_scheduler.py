@@ -14,7 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from structlog.testing import capture_logs
 
 from bot.app import Pmteam, start, stop
-from bot.scheduler import (
+from bot.runtime.scheduler import (
     JOB_DEDUPE_KEYS,
     JOB_LEASE_SWEEPER,
     JOB_NUDGES,
@@ -88,7 +88,7 @@ async def test_pmteam_run_schedules_each_job_once_with_a_stable_id(
 
         # The job is the worker's sweep: a turn whose process died is recovered by it.
         past = datetime.now(UTC) - timedelta(minutes=10)
-        async with pmteam.runtime.sessions() as session:
+        async with pmteam.deps.sessions() as session:
             task = Task(
                 team_id="T0SANDBOX",
                 channel_id=ENGINEERING,
@@ -119,7 +119,7 @@ async def test_pmteam_run_schedules_each_job_once_with_a_stable_id(
         with capture_logs() as logs:
             await sweeper.func()
         assert any(entry["event"] == "leases expired" for entry in logs)
-        async with pmteam.runtime.sessions() as session:
+        async with pmteam.deps.sessions() as session:
             swept = await session.get(Turn, turn.id)
             assert swept is not None and swept.status == TurnStatus.FAILED
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from bot.standup import Outcome, period_key
+from bot.services.standups import Outcome, period_key
 from sandbox.model import ApiError, FakeModel, Text
 from sandbox.slack import FakeSlack
 from storage.models import TaskStatus
@@ -143,7 +143,7 @@ async def test_the_standup_goes_out_without_the_narrative_when_the_model_fails(
     clock = Clock(berlin(MONDAY, 9, 30, 5))
     async with open_runner(clock, **IN_BERLIN) as runner:
         await add_task(
-            runner.runtime.sessions,
+            runner.deps.sessions,
             title="Orders pagination",
             status=TaskStatus.COMPLETED,
             at=berlin(MONDAY, 8, 0),
@@ -167,7 +167,7 @@ async def test_the_narrative_sits_on_top_without_mass_mentions(
     clock = Clock(berlin(MONDAY, 9, 30, 5))
     async with open_runner(clock, **IN_BERLIN) as runner:
         await add_task(
-            runner.runtime.sessions,
+            runner.deps.sessions,
             title="Orders pagination <!here>",
             status=TaskStatus.COMPLETED,
             at=berlin(MONDAY, 8, 0),
@@ -236,7 +236,7 @@ async def test_two_schedulers_on_one_postgres_database_post_each_standup_once(
         open_runner(clock, owner="replica-a", **on_postgres) as a,
         open_runner(clock, owner="replica-b", **on_postgres) as b,
     ):
-        assert a.runtime.sessions is not b.runtime.sessions  # two engines, two pools
+        assert a.deps.sessions is not b.deps.sessions  # two engines, two pools
         outcomes = []
         for day in range(5):
             clock.set(berlin(MONDAY + timedelta(days=day), 9, 30, 0))

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.runtime import Runtime, log
-from bot.status import read_refusal, task_page
-from bot.status_blocks import (
+from bot.services.deps import Deps, log
+from bot.services.status import read_refusal, task_page
+from bot.slack.blocks.status import (
     ACTION_LIST_NEXT,
     build_notice_blocks,
     build_task_list_blocks,
@@ -18,7 +18,7 @@ from bot.status_blocks import (
 from storage.queries import TaskFilter
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def handle_list_next(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         action = (body.get("actions") or [{}])[0]
@@ -30,9 +30,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         page = int(number) if number.isdigit() else 2
         user_id = str((body.get("user") or {}).get("id") or "")
         channel_id = (body.get("container") or {}).get("channel_id")
-        refusal = read_refusal(runtime.settings, user_id=user_id, channel_id=channel_id)
-        runtime.spawn(
-            _show_page(runtime, respond, task_filter, before_id, page, refusal),
+        refusal = read_refusal(deps.settings, user_id=user_id, channel_id=channel_id)
+        deps.spawn(
+            _show_page(deps, respond, task_filter, before_id, page, refusal),
             name="pmteam-list-page",
         )
 
@@ -40,7 +40,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
 
 async def _show_page(
-    runtime: Runtime,
+    deps: Deps,
     respond: AsyncRespond,
     task_filter: TaskFilter,
     before_id: int,
@@ -51,7 +51,7 @@ async def _show_page(
         blocks = build_notice_blocks(refusal)
     else:
         found = await task_page(
-            sessions=runtime.sessions, task_filter=task_filter, before_id=before_id
+            sessions=deps.sessions, task_filter=task_filter, before_id=before_id
         )
         blocks = build_task_list_blocks(
             task_filter, found.tasks, next_before_id=found.next_before_id, page=page

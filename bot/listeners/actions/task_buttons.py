@@ -7,10 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime import Runtime, log
-from bot.status import read_refusal
-from bot.status_blocks import ClickOrigin, build_blocked_modal
-from bot.task_moves import (
+from bot.services.deps import Deps, log
+from bot.services.status import read_refusal
+from bot.services.task_moves import (
     MOVE_FOR_ACTION,
     MoveRefused,
     TaskMove,
@@ -19,6 +18,7 @@ from bot.task_moves import (
     check_move,
     tell,
 )
+from bot.slack.blocks.status import ClickOrigin, build_blocked_modal
 
 
 def click_origin(body: dict[str, Any]) -> ClickOrigin:
@@ -35,7 +35,7 @@ def click_origin(body: dict[str, Any]) -> ClickOrigin:
     )
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def handle_task_button(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
@@ -48,7 +48,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         task_id, origin = int(value), click_origin(body)
         responder = respond if origin.response_url else None
-        settings = runtime.settings
+        settings = deps.settings
         refusal = read_refusal(settings, user_id=user_id, channel_id=origin.channel_id)
         try:
             if refusal is not None:
@@ -56,18 +56,18 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             if move is TaskMove.MARK_BLOCKED:
                 # The reason comes from a modal; its submission makes the move.
                 task = await check_move(
-                    sessions=runtime.sessions,
+                    sessions=deps.sessions,
                     pm_users=settings.pm_users,
                     task_id=task_id,
                     move=move,
                     user_id=user_id,
                 )
-                await runtime.client.views_open(
+                await deps.client.views_open(
                     trigger_id=body["trigger_id"], view=build_blocked_modal(task, origin)
                 )
                 return
             outcome = await apply_move(
-                sessions=runtime.sessions,
+                sessions=deps.sessions,
                 pm_users=settings.pm_users,
                 task_id=task_id,
                 move=move,
@@ -75,21 +75,21 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 reopen_ts=str(action.get("action_ts") or "") or None,
             )
         except MoveRefused as exc:
-            runtime.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="refused")
-            runtime.spawn(
-                tell(runtime, user_id=user_id, origin=origin, respond=responder, text=str(exc)),
+            deps.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="refused")
+            deps.spawn(
+                tell(deps, user_id=user_id, origin=origin, respond=responder, text=str(exc)),
                 name="pmteam-move-refused",
             )
             return
         except SlackApiError as exc:
             log.warning("could not open the blocked-reason modal", error=exc.response.get("error"))
             return
-        runtime.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="done")
+        deps.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="done")
         log.info("task moved", task=outcome.task.ref, move=move.value, user=user_id)
-        if outcome.reopened_turn_id is not None and runtime.wake_worker is not None:
-            runtime.wake_worker()
-        runtime.spawn(
-            after_move(runtime, outcome=outcome, user_id=user_id, origin=origin, respond=responder),
+        if outcome.reopened_turn_id is not None and deps.wake_worker is not None:
+            deps.wake_worker()
+        deps.spawn(
+            after_move(deps, outcome=outcome, user_id=user_id, origin=origin, respond=responder),
             name="pmteam-after-move",
         )
 

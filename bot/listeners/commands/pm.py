@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.commands import (
+from bot.core.pm_grammar import (
     ListTasks,
     PmCommand,
     RepostReport,
@@ -18,8 +18,8 @@ from bot.commands import (
     Unrecognised,
     parse_pm_command,
 )
-from bot.runtime import Runtime, log
-from bot.status import (
+from bot.services.deps import Deps, log
+from bot.services.status import (
     load_task_detail,
     read_refusal,
     report_for_repost,
@@ -27,7 +27,8 @@ from bot.status import (
     task_page,
     usage_report,
 )
-from bot.status_blocks import (
+from bot.services.task_moves import report_card, thread_permalink
+from bot.slack.blocks.status import (
     Block,
     build_help_blocks,
     build_notice_blocks,
@@ -39,22 +40,21 @@ from bot.status_blocks import (
     plain_fallback,
     stored_report,
 )
-from bot.task_moves import report_card, thread_permalink
 from storage.queries import TaskFilter
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def handle_pm_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         command = parse_pm_command(str(body.get("text") or ""))
         user_id = str(body.get("user_id") or "")
         channel_id = str(body.get("channel_id") or "") or None
         try:
-            refusal = read_refusal(runtime.settings, user_id=user_id, channel_id=channel_id)
+            refusal = read_refusal(deps.settings, user_id=user_id, channel_id=channel_id)
             if refusal is not None:
                 blocks = build_notice_blocks(refusal)
             else:
                 blocks = await answer(
-                    runtime, command, user_id=user_id, channel_id=channel_id, respond=respond
+                    deps, command, user_id=user_id, channel_id=channel_id, respond=respond
                 )
         except Exception:
             # Never a stack trace (or Slack's "dispatch_failed") for the person typing.
@@ -62,14 +62,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             blocks = build_notice_blocks(
                 ":warning: Sorry, something went wrong on my side; the details are in my logs."
             )
-        runtime.metrics.inc("pmteam_commands_total", command=type(command).__name__)
+        deps.metrics.inc("pmteam_commands_total", command=type(command).__name__)
         await ack(text=plain_fallback(blocks), blocks=blocks, response_type="ephemeral")
 
     app.command("/pm")(handle_pm_command)
 
 
 async def answer(
-    runtime: Runtime,
+    deps: Deps,
     command: PmCommand,
     *,
     user_id: str,
@@ -77,7 +77,7 @@ async def answer(
     respond: AsyncRespond,
 ) -> list[Block]:
     """The ephemeral answer to one `/pm` command; slow work goes on after the ack."""
-    sessions = runtime.sessions
+    sessions = deps.sessions
     match command:
         case ShowHelp():
             return build_help_blocks()
@@ -90,7 +90,7 @@ async def answer(
             detail = await load_task_detail(sessions=sessions, task_id=task_id)
             if detail is None:
                 return build_notice_blocks(f"There is no task T-{task_id}.")
-            permalink = await thread_permalink(runtime, detail.task)
+            permalink = await thread_permalink(deps, detail.task)
             return build_task_detail_blocks(detail, permalink)
         case ListTasks(kind=kind, user_id=listed_user, channel_id=listed_channel):
             task_filter = TaskFilter(
@@ -102,14 +102,14 @@ async def answer(
             )
         case ShowUsage(period=period):
             usage = await usage_report(
-                sessions=sessions, period=period, timezone=runtime.settings.timezone
+                sessions=sessions, period=period, timezone=deps.settings.timezone
             )
             return build_usage_blocks(usage.usage, period=usage.period, since=usage.since)
         case RepostReport(task_id=task_id):
-            return await _repost(runtime, task_id=task_id, respond=respond)
+            return await _repost(deps, task_id=task_id, respond=respond)
         case Standup(post=post):
-            runtime.spawn(
-                _standup(runtime, post=post, channel_id=channel_id, respond=respond),
+            deps.spawn(
+                _standup(deps, post=post, channel_id=channel_id, respond=respond),
                 name="pmteam-pm-standup",
             )
             doing = "Posting the standup now" if post else "Preparing a standup preview"
@@ -117,34 +117,32 @@ async def answer(
     return build_help_blocks()
 
 
-async def _repost(runtime: Runtime, *, task_id: int, respond: AsyncRespond) -> list[Block]:
-    channel = runtime.settings.coordination_channel
+async def _repost(deps: Deps, *, task_id: int, respond: AsyncRespond) -> list[Block]:
+    channel = deps.settings.coordination_channel
     if not channel:
         return build_notice_blocks(
             "There is no coordination channel to post to (PMTEAM_COORDINATION_CHANNEL is unset)."
         )
-    found = await report_for_repost(sessions=runtime.sessions, task_id=task_id)
+    found = await report_for_repost(sessions=deps.sessions, task_id=task_id)
     if found is None:
         return build_notice_blocks(f"There is no task T-{task_id}.")
     task, report = found
     if report is None or stored_report(report) is None:
         return build_notice_blocks(f"{task.ref} has no report yet.")
-    runtime.spawn(
-        _post_report(runtime, task_id=task_id, channel=channel, respond=respond),
+    deps.spawn(
+        _post_report(deps, task_id=task_id, channel=channel, respond=respond),
         name="pmteam-pm-report",
     )
     return build_notice_blocks(f"Posting {task.ref}'s last report to <#{channel}>…")
 
 
-async def _post_report(
-    runtime: Runtime, *, task_id: int, channel: str, respond: AsyncRespond
-) -> None:
-    card = await report_card(runtime, task_id=task_id)
+async def _post_report(deps: Deps, *, task_id: int, channel: str, respond: AsyncRespond) -> None:
+    card = await report_card(deps, task_id=task_id)
     if card is None:
         await _say(respond, f":warning: T-{task_id}'s report could not be read.")
         return
     try:
-        response = await runtime.client.chat_postMessage(
+        response = await deps.client.chat_postMessage(
             channel=channel, text=card.text, blocks=card.blocks, unfurl_links=False
         )
     except SlackApiError as exc:
@@ -156,16 +154,16 @@ async def _post_report(
 
 
 async def _standup(
-    runtime: Runtime, *, post: bool, channel_id: str | None, respond: AsyncRespond
+    deps: Deps, *, post: bool, channel_id: str | None, respond: AsyncRespond
 ) -> None:
-    from bot.standup import post_standup_now, standup_preview
+    from bot.services.standups import post_standup_now, standup_preview
 
     try:
         if post:
-            confirmation = await post_standup_now(runtime, channel_id=channel_id)
+            confirmation = await post_standup_now(deps, channel_id=channel_id)
             await _say(respond, confirmation)
         else:
-            text, blocks = await standup_preview(runtime, channel_id=channel_id)
+            text, blocks = await standup_preview(deps, channel_id=channel_id)
             await respond(text=text, blocks=blocks, response_type="ephemeral")
     except Exception:
         log.exception("standup from /pm failed", post=post, channel=channel_id)

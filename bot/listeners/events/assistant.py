@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime import Runtime, log
+from bot.services.deps import Deps, log
 
 SUGGESTED_PROMPTS = [
     {
@@ -25,12 +25,12 @@ SUGGESTED_PROMPTS = [
 ]
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def handle_assistant_thread_started(body: dict[str, Any]) -> None:
         thread = (body.get("event") or {}).get("assistant_thread") or {}
         channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
         if channel and thread_ts:
-            runtime.spawn(_greet(runtime, channel, thread_ts), name="pmteam-assistant-greet")
+            deps.spawn(_greet(deps, channel, thread_ts), name="pmteam-assistant-greet")
 
     async def handle_assistant_thread_context_changed(body: dict[str, Any]) -> None:
         return None  # the context (which channel the user is viewing) isn't used yet
@@ -39,9 +39,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     app.event("assistant_thread_context_changed")(handle_assistant_thread_context_changed)
 
 
-async def _greet(runtime: Runtime, channel: str, thread_ts: str) -> None:
+async def _greet(deps: Deps, channel: str, thread_ts: str) -> None:
     try:
-        await runtime.client.assistant_threads_setSuggestedPrompts(
+        await deps.client.assistant_threads_setSuggestedPrompts(
             channel_id=channel,
             thread_ts=thread_ts,
             title="What backend work can I take on?",

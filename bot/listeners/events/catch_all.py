@@ -7,12 +7,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.runtime import Runtime
+from bot.services.deps import Deps
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def handle_other_event(body: dict[str, Any]) -> None:
         event_type = str((body.get("event") or {}).get("type", "unknown"))
-        runtime.metrics.inc("pmteam_events_ignored_total", type=event_type)
+        deps.metrics.inc("pmteam_events_ignored_total", type=event_type)
 
     app.event(re.compile(".*"))(handle_other_event)

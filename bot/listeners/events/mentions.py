@@ -6,15 +6,15 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.intake import parse_mention
 from bot.listeners.events.intake_flow import take_message
-from bot.runtime import Runtime
+from bot.services.deps import Deps
+from bot.services.intake import parse_mention
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def handle_app_mention(body: dict[str, Any]) -> None:
-        message = parse_mention(body, runtime.identity.bot_user_id)
+        message = parse_mention(body, deps.identity.bot_user_id)
         if message is not None:
-            await take_message(runtime, message)
+            await take_message(deps, message)
 
     app.event("app_mention")(handle_app_mention)

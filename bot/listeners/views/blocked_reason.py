@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.runtime import Runtime, log
-from bot.status_blocks import BLOCKED_MODAL, REASON_BLOCK, REASON_INPUT, decode_modal_origin
-from bot.task_moves import MoveRefused, TaskMove, after_move, apply_move
+from bot.services.deps import Deps, log
+from bot.services.task_moves import MoveRefused, TaskMove, after_move, apply_move
+from bot.slack.blocks.status import BLOCKED_MODAL, REASON_BLOCK, REASON_INPUT, decode_modal_origin
 
 
 def submitted_reason(view: dict[str, Any]) -> str:
@@ -16,7 +16,7 @@ def submitted_reason(view: dict[str, Any]) -> str:
     return str((values.get(REASON_INPUT) or {}).get("value") or "").strip()
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def handle_blocked_reason(ack: AsyncAck, body: dict[str, Any]) -> None:
         view = body.get("view") or {}
         decoded = decode_modal_origin(str(view.get("private_metadata") or ""))
@@ -31,8 +31,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         try:
             outcome = await apply_move(
-                sessions=runtime.sessions,
-                pm_users=runtime.settings.pm_users,
+                sessions=deps.sessions,
+                pm_users=deps.settings.pm_users,
                 task_id=task_id,
                 move=TaskMove.MARK_BLOCKED,
                 user_id=user_id,
@@ -40,15 +40,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             )
         except MoveRefused as exc:
             # Someone moved the task while the modal was open: say so in the modal.
-            runtime.metrics.inc("pmteam_task_moves_total", move="mark_blocked", outcome="refused")
+            deps.metrics.inc("pmteam_task_moves_total", move="mark_blocked", outcome="refused")
             await ack(response_action="errors", errors={REASON_BLOCK: str(exc)})
             return
         await ack()
-        runtime.metrics.inc("pmteam_task_moves_total", move="mark_blocked", outcome="done")
+        deps.metrics.inc("pmteam_task_moves_total", move="mark_blocked", outcome="done")
         log.info("task moved", task=outcome.task.ref, move="mark_blocked", user=user_id)
         respond = AsyncRespond(response_url=origin.response_url) if origin.response_url else None
-        runtime.spawn(
-            after_move(runtime, outcome=outcome, user_id=user_id, origin=origin, respond=respond),
+        deps.spawn(
+            after_move(deps, outcome=outcome, user_id=user_id, origin=origin, respond=respond),
             name="pmteam-after-move",
         )
 

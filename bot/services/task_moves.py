@@ -12,7 +12,10 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.blocks import (
+from bot.services.deps import Deps, log
+from bot.services.home import publish_home, refresh_homes
+from bot.services.status import Sessions, load_task_detail
+from bot.slack.blocks.report import (
     ACTION_ACKNOWLEDGE,
     ACTION_MARK_BLOCKED,
     ACTION_MARK_DONE,
@@ -20,11 +23,7 @@ from bot.blocks import (
     build_report_blocks,
     report_fallback_text,
 )
-from bot.home import publish_home, refresh_homes
-from bot.posting import post_key
-from bot.runtime import Runtime, log
-from bot.status import Sessions, load_task_detail
-from bot.status_blocks import (
+from bot.slack.blocks.status import (
     ClickOrigin,
     build_activity_block,
     build_task_detail_blocks,
@@ -32,6 +31,7 @@ from bot.status_blocks import (
     stored_report,
     with_activity,
 )
+from bot.slack.posting import post_key
 from storage.intake import record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus
 from storage.queries import latest_report, task_events
@@ -230,11 +230,11 @@ async def apply_move(
         return MoveOutcome(task=task, move=move)
 
 
-async def thread_permalink(runtime: Runtime, task: Task) -> str | None:
+async def thread_permalink(deps: Deps, task: Task) -> str | None:
     """The thread's link if Slack gives it quickly; pages still work without it."""
     try:
         response = await asyncio.wait_for(
-            runtime.client.chat_getPermalink(channel=task.channel_id, message_ts=task.thread_ts),
+            deps.client.chat_getPermalink(channel=task.channel_id, message_ts=task.thread_ts),
             timeout=PERMALINK_TIMEOUT,
         )
     except (SlackApiError, TimeoutError):
@@ -254,8 +254,8 @@ class ReportCard:
     posted_ts: str | None
 
 
-async def report_card(runtime: Runtime, *, task_id: int) -> ReportCard | None:
-    async with runtime.sessions() as session:
+async def report_card(deps: Deps, *, task_id: int) -> ReportCard | None:
+    async with deps.sessions() as session:
         task = await session.get(Task, task_id)
         report = await latest_report(session=session, task_id=task_id)
         if task is None or report is None:
@@ -265,9 +265,7 @@ async def report_card(runtime: Runtime, *, task_id: int) -> ReportCard | None:
     parsed = stored_report(report)
     if parsed is None:
         return None
-    blocks = build_report_blocks(
-        parsed, task, await thread_permalink(runtime, task), gaps=report.gaps
-    )
+    blocks = build_report_blocks(parsed, task, await thread_permalink(deps, task), gaps=report.gaps)
     return ReportCard(
         task=task,
         report=report,
@@ -279,11 +277,11 @@ async def report_card(runtime: Runtime, *, task_id: int) -> ReportCard | None:
 
 
 async def refresh_report_messages(
-    runtime: Runtime, *, task_id: int, clicked: ClickOrigin | None = None
+    deps: Deps, *, task_id: int, clicked: ClickOrigin | None = None
 ) -> None:
     """Show who did what on the task's report: its post in the coordination channel, and the
     message the button was clicked on when that is another (e.g. a repost)."""
-    card = await report_card(runtime, task_id=task_id)
+    card = await report_card(deps, task_id=task_id)
     if card is None:
         return
     targets: list[tuple[str, str]] = []
@@ -299,7 +297,7 @@ async def refresh_report_messages(
         targets.append((clicked.channel_id, clicked.message_ts))
     for channel, ts in targets:
         try:
-            await runtime.client.chat_update(
+            await deps.client.chat_update(
                 channel=channel, ts=ts, text=card.text, blocks=card.blocks
             )
         except SlackApiError as exc:
@@ -307,7 +305,7 @@ async def refresh_report_messages(
 
 
 async def tell(
-    runtime: Runtime,
+    deps: Deps,
     *,
     user_id: str,
     origin: ClickOrigin,
@@ -323,17 +321,15 @@ async def tell(
             log.warning("could not answer through the response_url")
     if origin.channel_id:
         try:
-            await runtime.client.chat_postEphemeral(
-                channel=origin.channel_id, user=user_id, text=text
-            )
+            await deps.client.chat_postEphemeral(channel=origin.channel_id, user=user_id, text=text)
             return
         except SlackApiError as exc:
             log.warning("could not post an ephemeral message", error=exc.response.get("error"))
-    await publish_home(runtime, user_id=user_id, notice=text)
+    await publish_home(deps, user_id=user_id, notice=text)
 
 
 async def after_move(
-    runtime: Runtime,
+    deps: Deps,
     *,
     outcome: MoveOutcome,
     user_id: str,
@@ -344,13 +340,13 @@ async def after_move(
     and the App Home boards that are open."""
     task_id = outcome.task.id
     assert task_id is not None
-    await refresh_report_messages(runtime, task_id=task_id, clicked=origin)
+    await refresh_report_messages(deps, task_id=task_id, clicked=origin)
     if origin.is_ephemeral and respond is not None and respond.response_url:
-        detail = await load_task_detail(sessions=runtime.sessions, task_id=task_id)
+        detail = await load_task_detail(sessions=deps.sessions, task_id=task_id)
         if detail is not None:
-            blocks = build_task_detail_blocks(detail, await thread_permalink(runtime, detail.task))
+            blocks = build_task_detail_blocks(detail, await thread_permalink(deps, detail.task))
             try:
                 await respond(text=plain_fallback(blocks), blocks=blocks, replace_original=True)
             except Exception:
                 log.warning("could not refresh the status answer")
-    await refresh_homes(runtime, include=[user_id] if origin.channel_id is None else [])
+    await refresh_homes(deps, include=[user_id] if origin.channel_id is None else [])

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-MANIFEST_PATH = Path(__file__).resolve().parent.parent / "manifest.yml"
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.yml"
 
 # Each scope is here because a Web API method or event pmteam uses needs it.
 BOT_SCOPES: frozenset[str] = frozenset(

@@ -20,11 +20,11 @@ from agents.config import AgentSettings
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient
 from agents.pm import write_standup_narrative
-from bot.blocks import Block, context
-from bot.posting import METADATA_EVENT_TYPE, post_metadata
-from bot.runtime import Runtime
-from bot.scheduler import crontab_trigger, last_fire_time
-from bot.standup_blocks import (
+from bot.runtime.scheduler import crontab_trigger, last_fire_time
+from bot.runtime.worker import worker_identity
+from bot.services.deps import Deps
+from bot.slack.blocks.report import Block, context
+from bot.slack.blocks.standup import (
     StandupView,
     blocks_as_text,
     build_standup_blocks,
@@ -32,7 +32,7 @@ from bot.standup_blocks import (
     standup_data,
     standup_fallback_text,
 )
-from bot.worker import worker_identity
+from bot.slack.posting import METADATA_EVENT_TYPE, post_metadata
 from storage.models import Task
 from storage.standups import (
     ClaimResult,
@@ -205,7 +205,7 @@ class StandupRunner:
     off is recorded, not repeated.
     """
 
-    runtime: Runtime
+    deps: Deps
     model: ModelClient | None
     agent_settings: AgentSettings
     clock: Callable[[], datetime] = utcnow
@@ -215,16 +215,16 @@ class StandupRunner:
     schedules: list[StandupSchedule] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.schedules = standup_schedules(self.runtime.settings)
+        self.schedules = standup_schedules(self.deps.settings)
 
     @classmethod
     def for_runtime(
-        cls, runtime: Runtime, *, clock: Callable[[], datetime] = utcnow, owner: str | None = None
+        cls, deps: Deps, *, clock: Callable[[], datetime] = utcnow, owner: str | None = None
     ) -> StandupRunner:
-        from bot.pipeline import agent_settings_from
+        from bot.services.turns import agent_settings_from
 
-        settings = runtime.settings
-        agent_settings = agent_settings_from(runtime)
+        settings = deps.settings
+        agent_settings = agent_settings_from(deps)
         anthropic = AsyncAnthropic(
             api_key=(
                 settings.anthropic_api_key.get_secret_value()
@@ -234,10 +234,10 @@ class StandupRunner:
             base_url=settings.anthropic_base_url,
         )
         model = ModelClient.from_settings(
-            anthropic, agent_settings, usage_sink=StorageLedger(runtime.sessions)
+            anthropic, agent_settings, usage_sink=StorageLedger(deps.sessions)
         )
         return cls(
-            runtime=runtime,
+            deps=deps,
             model=model,
             agent_settings=agent_settings,
             clock=clock,
@@ -251,15 +251,15 @@ class StandupRunner:
 
     @property
     def timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.settings.timezone)
+        return ZoneInfo(self.deps.settings.timezone)
 
     @property
     def grace(self) -> timedelta:
-        return timedelta(minutes=self.runtime.settings.standup_grace_minutes)
+        return timedelta(minutes=self.deps.settings.standup_grace_minutes)
 
     def scope_for(self, channel_id: str | None) -> str | None:
         """The coordination channel's standup covers all work; another channel's, its own."""
-        if channel_id is None or channel_id == self.runtime.settings.coordination_channel:
+        if channel_id is None or channel_id == self.deps.settings.coordination_channel:
             return None
         return channel_id
 
@@ -267,7 +267,7 @@ class StandupRunner:
         for schedule in self.schedules:
             if schedule.channel_id == channel_id:
                 return schedule
-        cron = self.runtime.settings.standup_cron
+        cron = self.deps.settings.standup_cron
         return StandupSchedule(channel_id, cron, crontab_trigger(cron, timezone=self.timezone))
 
     # -- the scheduled path ----------------------------------------------------------------
@@ -290,7 +290,7 @@ class StandupRunner:
         if due is None:
             return None
         period = period_key(due, self.timezone)
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             existing = await find_standup(session=session, channel_id=channel_id, period=period)
         if existing is not None:
             if existing.status != StandupStatus.CLAIMED:
@@ -303,7 +303,7 @@ class StandupRunner:
         if lateness > self.grace:
             reason = (
                 f"it was due at {local_due:%H:%M} and it is now {format_duration(lateness)} later, "
-                f"past the {self.runtime.settings.standup_grace_minutes}-minute grace window"
+                f"past the {self.deps.settings.standup_grace_minutes}-minute grace window"
             )
             return await self.publish(channel_id, period, skip_reason=reason)
         note = None
@@ -359,7 +359,7 @@ class StandupRunner:
                 # looks in Slack first, in case the post had already gone out).
                 assert claim.standup.id is not None
                 with contextlib.suppress(Exception):
-                    async with self.runtime.sessions() as session:
+                    async with self.deps.sessions() as session:
                         await release_standup(
                             session=session,
                             standup_id=claim.standup.id,
@@ -390,7 +390,7 @@ class StandupRunner:
                 log.error("could not read the channel history", error=exc.response.get("error"))
                 return StandupResult(channel_id, period, Outcome.FAILED, detail=_slack_error(exc))
             if ts is not None:
-                async with self.runtime.sessions() as session:
+                async with self.deps.sessions() as session:
                     await record_standup_posted(
                         session=session,
                         standup_id=standup.id,
@@ -403,15 +403,15 @@ class StandupRunner:
                 log.info("standup found in Slack and recorded", ts=ts)
                 return StandupResult(channel_id, period, Outcome.RECOVERED, ts=ts)
         if skip_reason is not None:
-            async with self.runtime.sessions() as session:
+            async with self.deps.sessions() as session:
                 await record_standup_skipped(
                     session=session, standup_id=standup.id, note=f"skipped: {skip_reason}"
                 )
             log.warning("standup skipped", reason=skip_reason)
             return StandupResult(channel_id, period, Outcome.SKIPPED, detail=skip_reason)
         content = await self.compose(channel_id, note=note, fallback_since=fallback_since, day=day)
-        if content.empty and self.runtime.settings.standup_skip_empty and not force:
-            async with self.runtime.sessions() as session:
+        if content.empty and self.deps.settings.standup_skip_empty and not force:
+            async with self.deps.sessions() as session:
                 await record_standup_skipped(
                     session=session,
                     standup_id=standup.id,
@@ -435,7 +435,7 @@ class StandupRunner:
         return StandupResult(channel_id, period, Outcome.POSTED, ts=ts, content=content)
 
     async def claim(self, channel_id: str, period: str) -> StandupClaim:
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             return await claim_standup(
                 session=session,
                 channel_id=channel_id,
@@ -454,7 +454,7 @@ class StandupRunner:
         oldest = f"{(claimed_at - timedelta(minutes=1)).timestamp():.6f}"
         cursor: str | None = None
         for _page in range(HISTORY_PAGES):
-            response = await self.runtime.client.conversations_history(
+            response = await self.deps.client.conversations_history(
                 channel=channel_id,
                 oldest=oldest,
                 include_all_metadata=True,
@@ -476,7 +476,7 @@ class StandupRunner:
         """Post the standup if the claim is still ours; returns the message ts."""
         standup = claim.standup
         assert standup.id is not None
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             held = await renew_standup_lease(
                 session=session,
                 standup_id=standup.id,
@@ -486,7 +486,7 @@ class StandupRunner:
             )
         if not held:
             raise StandupLost(f"standup {standup.channel_id} {standup.period}")
-        response = await self.runtime.client.chat_postMessage(
+        response = await self.deps.client.chat_postMessage(
             channel=standup.channel_id,
             text=content.text,
             blocks=content.blocks,
@@ -500,7 +500,7 @@ class StandupRunner:
 
     async def record(self, claim: StandupClaim, ts: str, content: StandupContent) -> None:
         assert claim.standup.id is not None
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             await record_standup_posted(
                 session=session,
                 standup_id=claim.standup.id,
@@ -520,7 +520,7 @@ class StandupRunner:
         """The standup as of now: the time since the channel's previous standup."""
         until = self.clock()
         scope = self.scope_for(channel_id)
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             previous = None
             if channel_id is not None:
                 previous = await last_posted_standup(
@@ -564,7 +564,7 @@ class StandupRunner:
         )
 
     async def _permalinks(self, tasks: Sequence[Task]) -> dict[int, str]:
-        client = self.runtime.client
+        client = self.deps.client
         gate = asyncio.Semaphore(6)
 
         async def one(task: Task) -> tuple[int, str | None]:
@@ -582,8 +582,8 @@ class StandupRunner:
 
 
 @contextlib.asynccontextmanager
-async def open_runner(runtime: Runtime) -> AsyncIterator[StandupRunner]:
-    runner = StandupRunner.for_runtime(runtime)
+async def open_runner(deps: Deps) -> AsyncIterator[StandupRunner]:
+    runner = StandupRunner.for_runtime(deps)
     try:
         yield runner
     finally:
@@ -602,14 +602,14 @@ def standup_channel_for(settings: Settings, channel_id: str | None) -> str | Non
 
 
 async def standup_preview(
-    runtime: Runtime, *, channel_id: str | None
+    deps: Deps, *, channel_id: str | None
 ) -> tuple[str, list[dict[str, Any]]]:
     """The standup as it would be posted now, for the ephemeral `/pm standup` answer.
 
     `channel_id` is where the command was run: a channel with its own standup previews that
     one; anywhere else (or None) previews the coordination channel's."""
-    channel = standup_channel_for(runtime.settings, channel_id)
-    async with open_runner(runtime) as runner:
+    channel = standup_channel_for(deps.settings, channel_id)
+    async with open_runner(deps) as runner:
         content = await runner.compose(channel)
     where = f"<#{channel}>" if channel else "the coordination channel (not set)"
     preview_note = context(
@@ -618,13 +618,13 @@ async def standup_preview(
     return content.text, [*content.blocks, preview_note]
 
 
-async def post_standup_now(runtime: Runtime, *, channel_id: str | None) -> str:
+async def post_standup_now(deps: Deps, *, channel_id: str | None) -> str:
     """Post a standup now (`/pm standup post`), to the channel `standup_preview` would show;
     returns a one-line confirmation. Same exactly-once steps, in a period of its own."""
-    channel = standup_channel_for(runtime.settings, channel_id)
+    channel = standup_channel_for(deps.settings, channel_id)
     if not channel:
         return StandupResult(None, None, Outcome.NO_CHANNEL).describe()
-    async with open_runner(runtime) as runner:
+    async with open_runner(deps) as runner:
         result = await runner.post_now(channel)
     return result.describe()
 
@@ -639,13 +639,13 @@ async def run_standup_command(
     engine = create_engine(settings.database_url)
     try:
         client = build_slack_client(settings)
-        runtime = Runtime(
+        deps = Deps(
             settings=settings,
             sessions=session_factory(engine),
             client=client,
             identity=await fetch_identity(client),
         )
-        async with open_runner(runtime) as runner:
+        async with open_runner(deps) as runner:
             channel = channel_id or settings.coordination_channel or None
             if dry_run:
                 content = await runner.compose(channel)

@@ -28,7 +28,11 @@ from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
 from agents.reports import CompletionReport, ReportOutcome, ReportStatus, write_report
 from agents.tools.find_related_tasks import RelatedTask
-from bot.blocks import (
+from bot.core.mrkdwn import neutralise_mentions, split_markdown
+from bot.runtime.worker import TurnLease, Worker
+from bot.services.deps import Deps
+from bot.services.home import refresh_homes
+from bot.slack.blocks.report import (
     build_failure_text,
     build_matrix_blocks,
     build_report_blocks,
@@ -36,13 +40,9 @@ from bot.blocks import (
     matrix_fallback_text,
     report_fallback_text,
 )
-from bot.home import refresh_homes
-from bot.posting import Poster, post_key, post_metadata
-from bot.runtime import Runtime
-from bot.seen import SEEN_REACTION
-from bot.streaming import AnswerStream
-from bot.text import neutralise_mentions, split_markdown
-from bot.worker import TurnLease, Worker
+from bot.slack.posting import Poster, post_key, post_metadata
+from bot.slack.reactions import SEEN_REACTION
+from bot.slack.streaming import AnswerStream
 from storage.models import Report, SlackPost, Task, TaskStatus, Turn
 from storage.queries import search_tasks
 from storage.queue import ExpiredLeases, LeaseLost, complete_turn, fail_turn
@@ -92,8 +92,8 @@ def parse_estimate(text: str | None) -> timedelta | None:
     return _UNIT[match.group(2).lower()] * float(numbers[-1])
 
 
-def agent_settings_from(runtime: Runtime) -> AgentSettings:
-    settings = runtime.settings
+def agent_settings_from(deps: Deps) -> AgentSettings:
+    settings = deps.settings
     return AgentSettings(
         engineer_model=settings.engineer_model,
         researcher_model=settings.researcher_model,
@@ -102,8 +102,8 @@ def agent_settings_from(runtime: Runtime) -> AgentSettings:
     )
 
 
-def build_model_client(runtime: Runtime, ledger: StorageLedger) -> ModelClient:
-    settings = runtime.settings
+def build_model_client(deps: Deps, ledger: StorageLedger) -> ModelClient:
+    settings = deps.settings
     anthropic = AsyncAnthropic(
         api_key=(
             settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
@@ -113,20 +113,20 @@ def build_model_client(runtime: Runtime, ledger: StorageLedger) -> ModelClient:
     return ModelClient(anthropic, usage_sink=ledger)
 
 
-def build_worker(runtime: Runtime) -> Worker:
-    ledger = StorageLedger(runtime.sessions)
+def build_worker(deps: Deps) -> Worker:
+    ledger = StorageLedger(deps.sessions)
     pipeline = TurnPipeline(
-        runtime=runtime,
-        model=build_model_client(runtime, ledger),
-        agent_settings=agent_settings_from(runtime),
+        deps=deps,
+        model=build_model_client(deps, ledger),
+        agent_settings=agent_settings_from(deps),
         ledger=ledger,
-        poster=Poster(client=runtime.client, sessions=runtime.sessions),
+        poster=Poster(client=deps.client, sessions=deps.sessions),
     )
     return Worker(
-        sessions=runtime.sessions,
+        sessions=deps.sessions,
         process=pipeline.process,
-        concurrency=runtime.settings.max_concurrent_tasks,
-        lease_seconds=runtime.settings.lease_seconds,
+        concurrency=deps.settings.max_concurrent_tasks,
+        lease_seconds=deps.settings.lease_seconds,
         on_expired=pipeline.on_expired,
     )
 
@@ -144,7 +144,7 @@ class TurnFailed(Exception):
 
 @dataclass
 class TurnPipeline:
-    runtime: Runtime
+    deps: Deps
     model: ModelClient
     agent_settings: AgentSettings
     ledger: StorageLedger
@@ -152,10 +152,10 @@ class TurnPipeline:
 
     async def process(self, turn: Turn, lease: TurnLease) -> None:
         assert turn.id is not None
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             task = await session.get(Task, turn.task_id)
         assert task is not None and task.id is not None
-        metrics = self.runtime.metrics
+        metrics = self.deps.metrics
         try:
             # The permalink is fetched while the model works, not after it.
             permalink = asyncio.create_task(self._permalink(turn.channel_id, task.thread_ts))
@@ -213,7 +213,7 @@ class TurnPipeline:
         history = await self._history(turn, task)
         brief = self._brief(turn, task)
         stream = AnswerStream(
-            client=self.runtime.client,
+            client=self.deps.client,
             channel=turn.channel_id,
             thread_ts=task.thread_ts,
             team_id=turn.team_id,
@@ -228,7 +228,7 @@ class TurnPipeline:
                 await self._assistant_status(turn, task, progress.message)
 
         async def find_related(query: str, limit: int) -> list[RelatedTask]:
-            async with self.runtime.sessions() as session:
+            async with self.deps.sessions() as session:
                 tasks = await search_tasks(
                     session=session, query=query, limit=limit, exclude_task_id=task.id
                 )
@@ -274,9 +274,9 @@ class TurnPipeline:
         else:
             await stream.finish(blocks=blocks or None, metadata=post_metadata(key))
             ts = stream.message_ts[0] if stream.message_ts else None
-            self.runtime.metrics.inc("pmteam_slack_calls_total", stream.api_calls, kind="answer")
+            self.deps.metrics.inc("pmteam_slack_calls_total", stream.api_calls, kind="answer")
         # The text first, then the post record: a retry that finds the record has the text.
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             await save_answer(session=session, turn_id=turn.id, answer_text=result.answer)
         await self.poster.record(
             key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
@@ -284,12 +284,12 @@ class TurnPipeline:
         return Answered(text=result.answer, conversation=result.conversation)
 
     async def _stored_report(self, turn_id: int) -> Report | None:
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             found = await session.exec(select(Report).where(col(Report.turn_id) == turn_id))
             return found.first()
 
     async def _post(self, turn_id: int, kind: str) -> SlackPost | None:
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             return await find_post(session=session, key=post_key(turn_id, kind))
 
     def _brief(self, turn: Turn, task: Task) -> TaskBrief:
@@ -324,7 +324,7 @@ class TurnPipeline:
 
     async def _history(self, turn: Turn, task: Task) -> list[ThreadMessage]:
         """Earlier turns from the DB, plus what people said in between (conversations.replies)."""
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             rows = await session.exec(
                 select(Turn).where(col(Turn.task_id) == task.id, col(Turn.seq) < turn.seq)
             )
@@ -355,7 +355,7 @@ class TurnPipeline:
 
     async def _thread_messages(self, turn: Turn, task: Task) -> list[dict[str, Any]]:
         try:
-            response = await self.runtime.client.conversations_replies(
+            response = await self.deps.client.conversations_replies(
                 channel=turn.channel_id, ts=task.thread_ts, limit=200
             )
         except SlackApiError as exc:
@@ -365,7 +365,7 @@ class TurnPipeline:
 
     async def _assistant_status(self, turn: Turn, task: Task, status: str) -> None:
         try:
-            await self.runtime.client.assistant_threads_setStatus(
+            await self.deps.client.assistant_threads_setStatus(
                 channel_id=turn.channel_id, thread_ts=task.thread_ts, status=status[:100]
             )
         except SlackApiError as exc:
@@ -413,7 +413,7 @@ class TurnPipeline:
                 retried=retried,
             )
         ]
-        coordination = self.runtime.settings.coordination_channel
+        coordination = self.deps.settings.coordination_channel
         if coordination:
             posts.append(
                 self.poster.post_once(
@@ -433,7 +433,7 @@ class TurnPipeline:
 
     async def _permalink(self, channel: str, ts: str) -> str | None:
         try:
-            response = await self.runtime.client.chat_getPermalink(channel=channel, message_ts=ts)
+            response = await self.deps.client.chat_getPermalink(channel=channel, message_ts=ts)
         except SlackApiError:
             return None
         return str(response.get("permalink") or "") or None
@@ -454,7 +454,7 @@ class TurnPipeline:
             ]
             note = "; ".join(blockers)[:500] or "blocked (see the report)"
         estimate = parse_estimate(report.estimated_time)
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             await complete_turn(
                 session=session,
                 turn_id=turn.id,
@@ -466,10 +466,10 @@ class TurnPipeline:
                 estimate_due_at=utcnow() + estimate if estimate else None,
             )
         # The turn is done and recorded; the reaction swap needn't hold up the next claim.
-        self.runtime.spawn(
+        self.deps.spawn(
             self._swap_reaction(turn, FINISH_REACTION[report.status]), name="pmteam-reaction"
         )
-        self.runtime.spawn(refresh_homes(self.runtime), name="pmteam-home-refresh")
+        self.deps.spawn(refresh_homes(self.deps), name="pmteam-home-refresh")
         log.info(
             "turn done",
             status=report.status.value,
@@ -482,8 +482,8 @@ class TurnPipeline:
         if turn.source == "reopen":
             return  # a Reopen button press: there is no Slack message of its own to mark
         # A 👀 still on its way would land after the swap: drop it, or let it land first.
-        await self.runtime.seen.settle(turn.channel_id, turn.message_ts)
-        client = self.runtime.client
+        await self.deps.seen.settle(turn.channel_id, turn.message_ts)
+        client = self.deps.client
         for call, kwargs in (
             (client.reactions_remove, {"name": SEEN_REACTION}),
             (client.reactions_add, {"name": name}),
@@ -497,9 +497,9 @@ class TurnPipeline:
     async def _fail(self, turn: Turn, task: Task, lease: TurnLease, reason: str) -> None:
         assert turn.id is not None
         log.warning("turn failed", reason=reason)
-        self.runtime.metrics.inc("pmteam_turns_total", outcome="failed")
+        self.deps.metrics.inc("pmteam_turns_total", outcome="failed")
         try:
-            async with self.runtime.sessions() as session:
+            async with self.deps.sessions() as session:
                 await fail_turn(session=session, turn_id=turn.id, owner=lease.owner, reason=reason)
         except LeaseLost:
             return  # another worker holds it now and will speak for it
@@ -523,7 +523,7 @@ class TurnPipeline:
     async def on_expired(self, expired: ExpiredLeases) -> None:
         """Turns that ran out of attempts are said to have failed, in their threads."""
         for turn in expired.failed:
-            async with self.runtime.sessions() as session:
+            async with self.deps.sessions() as session:
                 task = await session.get(Task, turn.task_id)
             if task is not None:
                 await self._say_failure(turn, task, turn.failure_reason or "it kept stopping.")

@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.text import DEFAULT_PART_LIMIT, neutralise_mentions
+from bot.core.mrkdwn import DEFAULT_PART_LIMIT, neutralise_mentions
 
 # Errors that mean "this workspace or surface can't stream": fall back to post + update.
 _NO_STREAMING = frozenset(

@@ -10,7 +10,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 

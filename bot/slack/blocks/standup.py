@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from agents.pm import StandupData, StandupTask
 from agents.reports import ScoreAxis
-from bot.blocks import SECTION_LIMIT, Block, _clip, _escape, context, header, section
+from bot.slack.blocks.report import SECTION_LIMIT, Block, _clip, _escape, context, header, section
 from storage.models import Report, Task, TaskStatus
 from storage.standups import StandupDigest
 

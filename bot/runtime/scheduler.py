@@ -18,9 +18,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 if TYPE_CHECKING:
-    from bot.housekeeping import Housekeeping
-    from bot.runtime import Runtime
-    from bot.standup import StandupRunner
+    from bot.services.deps import Deps
+    from bot.services.housekeeping import Housekeeping
+    from bot.services.standups import StandupRunner
 
 log = structlog.get_logger("pmteam.scheduler")
 
@@ -209,7 +209,7 @@ class JobScheduler:
 
 
 def build_scheduler(
-    runtime: Runtime,
+    deps: Deps,
     *,
     standups: StandupRunner,
     housekeeping: Housekeeping,
@@ -224,7 +224,7 @@ def build_scheduler(
       worker sweeps once when it starts; from then on this job is the one sweeper.
     - `task-nudges` (every 5 minutes), `retention` and `dedupe-keys` (hourly).
     """
-    settings = runtime.settings
+    settings = deps.settings
     timezone = ZoneInfo(settings.timezone)
     jobs = JobScheduler(timezone=timezone)
     grace_s = max(settings.standup_grace_minutes * 60, 60)
@@ -270,14 +270,14 @@ def _bind(run: Callable[[str], Awaitable[object]], channel_id: str) -> Job:
     return job
 
 
-async def start_scheduler(runtime: Runtime, *, sweep: Job | None) -> JobScheduler:
+async def start_scheduler(deps: Deps, *, sweep: Job | None) -> JobScheduler:
     """Build and start the scheduler; `JobScheduler.stop` shuts it down and closes its clients."""
-    from bot.housekeeping import Housekeeping
-    from bot.standup import StandupRunner
+    from bot.services.housekeeping import Housekeeping
+    from bot.services.standups import StandupRunner
 
-    standups = StandupRunner.for_runtime(runtime)
+    standups = StandupRunner.for_runtime(deps)
     jobs = build_scheduler(
-        runtime, standups=standups, housekeeping=Housekeeping(runtime=runtime), sweep=sweep
+        deps, standups=standups, housekeeping=Housekeeping(deps=deps), sweep=sweep
     )
     jobs.start()
     return jobs

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.commands import Period
 from bot.config import Settings
-from bot.status_blocks import HomeBoard
+from bot.core.pm_grammar import Period
+from bot.slack.blocks.status import HomeBoard
 from storage.models import Report, Task, TaskStatus
 from storage.queries import (
     TaskDetail,

@@ -11,9 +11,9 @@ import structlog
 from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import _clip, _escape
-from bot.posting import post_metadata
-from bot.runtime import Runtime
+from bot.services.deps import Deps
+from bot.slack.blocks.report import _clip, _escape
+from bot.slack.posting import post_metadata
 from storage.housekeeping import purge_task_text
 from storage.models import Task
 from storage.records import drop_dedupe_keys
@@ -58,12 +58,12 @@ def nudge_key(task: Task) -> str:
 
 @dataclass
 class Housekeeping:
-    runtime: Runtime
+    deps: Deps
     clock: Callable[[], datetime] = utcnow
 
     @property
     def timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.settings.timezone)
+        return ZoneInfo(self.deps.settings.timezone)
 
     async def nudge_overdue_tasks(self) -> list[int]:
         """Nudge each IN_PROGRESS task past its estimate once; returns the tasks nudged.
@@ -73,7 +73,7 @@ class Housekeeping:
         next run tries again; a process dying between the claim and the post loses that one
         nudge rather than ever sending two.
         """
-        sessions = self.runtime.sessions
+        sessions = self.deps.sessions
         now = self.clock()
         async with sessions() as session:
             candidates = await nudge_candidates(session=session, now=now)
@@ -84,7 +84,7 @@ class Housekeeping:
                 if not await mark_nudged(session=session, task_id=task.id, now=now):
                     continue  # another replica nudged it, or it moved on meanwhile
             try:
-                await self.runtime.client.chat_postMessage(
+                await self.deps.client.chat_postMessage(
                     channel=task.channel_id,
                     thread_ts=task.thread_ts,
                     text=build_nudge_text(task, now=now, timezone=self.timezone),
@@ -119,10 +119,10 @@ class Housekeeping:
 
     async def purge_old_text(self) -> int:
         """PMTEAM_RETENTION_DAYS: message text of tasks finished before then is removed."""
-        days = self.runtime.settings.retention_days
+        days = self.deps.settings.retention_days
         if days <= 0:
             return 0
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             purged = await purge_task_text(
                 session=session, older_than=timedelta(days=days), now=self.clock()
             )
@@ -131,7 +131,7 @@ class Housekeeping:
         return purged
 
     async def drop_old_dedupe_keys(self) -> int:
-        async with self.runtime.sessions() as session:
+        async with self.deps.sessions() as session:
             return await drop_dedupe_keys(
                 session=session, older_than=DEDUPE_KEYS_KEPT, now=self.clock()
             )

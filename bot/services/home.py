@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import ACTION_ACKNOWLEDGE, ACTION_REOPEN
-from bot.runtime import Runtime, log
-from bot.status import home_board, home_tasks
-from bot.status_blocks import HomeBoard, build_home_view
+from bot.services.deps import Deps, log
+from bot.services.status import home_board, home_tasks
+from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN
+from bot.slack.blocks.status import HomeBoard, build_home_view
 from storage.records import recent_home_visitors, record_home_visit
 
 # Boards opened within this window are live: status changes republish them.
@@ -20,7 +20,7 @@ _PUBLISH_CONCURRENCY = 4
 
 
 async def publish_home(
-    runtime: Runtime,
+    deps: Deps,
     *,
     user_id: str,
     board: HomeBoard | None = None,
@@ -28,8 +28,8 @@ async def publish_home(
 ) -> None:
     """Build and publish one person's board (`board`: the shared part, if already built)."""
     if board is None:
-        board = await home_board(sessions=runtime.sessions, timezone=runtime.settings.timezone)
-    mine = await home_tasks(sessions=runtime.sessions, user_id=user_id)
+        board = await home_board(sessions=deps.sessions, timezone=deps.settings.timezone)
+    mine = await home_tasks(sessions=deps.sessions, user_id=user_id)
     view = build_home_view(
         board,
         mine,
@@ -38,31 +38,31 @@ async def publish_home(
         reopen_action=ACTION_REOPEN,
     )
     try:
-        await runtime.client.views_publish(user_id=user_id, view=view)
+        await deps.client.views_publish(user_id=user_id, view=view)
     except SlackApiError as exc:
         log.warning("could not publish the App Home", user=user_id, error=exc.response.get("error"))
 
 
-async def open_home(runtime: Runtime, *, user_id: str, team_id: str) -> None:
+async def open_home(deps: Deps, *, user_id: str, team_id: str) -> None:
     """`app_home_opened`: remember the visit (so changes refresh it), then publish."""
-    async with runtime.sessions() as session:
+    async with deps.sessions() as session:
         await record_home_visit(session=session, user_id=user_id, team_id=team_id)
-    await publish_home(runtime, user_id=user_id)
+    await publish_home(deps, user_id=user_id)
 
 
-async def refresh_homes(runtime: Runtime, *, include: Sequence[str] = ()) -> None:
+async def refresh_homes(deps: Deps, *, include: Sequence[str] = ()) -> None:
     """Republish the board of everyone who opened it in the last hour (and of `include`)."""
-    async with runtime.sessions() as session:
+    async with deps.sessions() as session:
         visitors = await recent_home_visitors(session=session, within=LIVE_HOME)
     users = list(dict.fromkeys([*(v.user_id for v in visitors), *include]))
     if not users:
         return
-    board = await home_board(sessions=runtime.sessions, timezone=runtime.settings.timezone)
+    board = await home_board(sessions=deps.sessions, timezone=deps.settings.timezone)
     limit = asyncio.Semaphore(_PUBLISH_CONCURRENCY)
 
     async def publish(user_id: str) -> None:
         async with limit:
-            await publish_home(runtime, user_id=user_id, board=board)
+            await publish_home(deps, user_id=user_id, board=board)
 
     await asyncio.gather(*(publish(user_id) for user_id in users))
-    runtime.metrics.inc("pmteam_home_refreshes_total", len(users))
+    deps.metrics.inc("pmteam_home_refreshes_total", len(users))

@@ -18,9 +18,9 @@ from agents.reports import (
     ReportStatus,
     status_line,
 )
-from bot.blocks import _escape as escape
-from bot.blocks import build_task_actions, context, section
-from bot.commands import Period
+from bot.core.pm_grammar import Period
+from bot.slack.blocks.report import _escape as escape
+from bot.slack.blocks.report import build_task_actions, context, section
 from storage.models import Report, Task, TaskEvent, TaskStatus, Turn
 from storage.queries import ListKind, TaskDetail, TaskFilter, UsageSummary
 from storage.tasks import BOT_ACTOR, describe_status

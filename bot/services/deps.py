@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
-from bot.intake import IntakeWriter, RateLimiter
-from bot.metrics import Metrics
-from bot.seen import SeenMarks
+from bot.runtime.metrics import Metrics
+from bot.services.intake import IntakeWriter, RateLimiter
+from bot.slack.reactions import SeenMarks
 
 log = structlog.get_logger("pmteam")
 
@@ -29,7 +29,7 @@ class BotIdentity:
 
 
 @dataclass
-class Runtime:
+class Deps:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     client: AsyncWebClient

@@ -14,7 +14,7 @@ from agents.reports import (
     render_self_assessment,
     status_line,
 )
-from bot.text import neutralise_mentions
+from bot.core.mrkdwn import neutralise_mentions
 from storage.models import Task
 
 Block = dict[str, Any]

@@ -62,7 +62,7 @@ async def check_slack(settings: Settings) -> list[Check]:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_slack_client, fetch_identity
-    from bot.slack_contract import BOT_SCOPES
+    from bot.slack.contract import BOT_SCOPES
 
     if settings.slack_bot_token is None:
         return [

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.logging import configure_logging
+from bot.runtime.logging import configure_logging
 
 
 def _settings_or_exit() -> Settings:
@@ -21,7 +21,7 @@ def _settings_or_exit() -> Settings:
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
-    from bot.doctor import display_url
+    from bot.cli.doctor import display_url
     from storage.migrate import upgrade
 
     settings = _settings_or_exit()
@@ -48,7 +48,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(_args: argparse.Namespace) -> int:
-    from bot.doctor import run_checks
+    from bot.cli.doctor import run_checks
 
     settings = _settings_or_exit()
     configure_logging(log_format=settings.log_format, level="WARNING", secrets=settings.secrets())
@@ -63,7 +63,7 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from bot.sandbox_cmd import run_sandbox
+    from bot.cli.sandbox import run_sandbox
 
     try:
         # Only the environment: a `.env` holds a real workspace's settings, not the sandbox's.
@@ -101,7 +101,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_standup(args: argparse.Namespace) -> int:
-    from bot.standup import run_standup_command
+    from bot.services.standups import run_standup_command
 
     settings = _settings_or_exit()
     if settings.slack_bot_token is None:
