@@ -5,104 +5,213 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import signal
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import structlog
 from aiohttp import web
+from anthropic import AsyncAnthropic
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import listeners
+from agents.config import AgentSettings
+from agents.ledger import StorageLedger
+from agents.llm import ModelClient
 from bot.config import Settings
+from bot.core.rate_limit import RateLimiter
+from bot.listeners import build_bolt_app
 from bot.runtime.http import build_http_app
-from bot.runtime.scheduler import JobScheduler, start_scheduler
-from bot.runtime.worker import Worker
-from bot.services.deps import BotIdentity, Deps
+from bot.runtime.scheduler import Job, JobScheduler
+from bot.runtime.worker import Worker, worker_identity
+from bot.services.deps import Deps
+from bot.services.housekeeping import Housekeeping
+from bot.services.intake import Intake, IntakeWriter
+from bot.services.standups import StandupRunner
+from bot.services.turns import TurnPipeline
+from bot.slack.client import build_slack_client, fetch_identity
+from bot.slack.posting import Poster
+from bot.slack.reactions import SeenMarks
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+from storage.types import utcnow
 
 log = structlog.get_logger("pmteam")
 
 SWITCH_INTERVAL = 0.0005  # seconds
+RATE_LIMIT_WINDOW = 600.0  # seconds: PMTEAM_RATE_LIMIT_PER_USER counts new turns per 10 min
+
+JOB_LEASE_SWEEPER = "lease-sweeper"
+JOB_STANDUP_CHECK = "standup-check"
+JOB_NUDGES = "task-nudges"
+JOB_RETENTION = "retention"
+JOB_DEDUPE_KEYS = "dedupe-keys"
 
 
-def build_slack_client(
-    settings: Settings, token: str | None = None, *, session: aiohttp.ClientSession | None = None
-) -> AsyncWebClient:
-    """A Web API client that retries Slack's 429s (honouring Retry-After), 5xx and resets.
-
-    Pass a long-lived `session` in a long-running process: without one, slack_sdk opens a new
-    HTTP session (and connection) for every call."""
-    bot_token = token or (
-        settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    )
-    return AsyncWebClient(
-        token=bot_token,
-        base_url=settings.slack_api_url,
-        session=session,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+def standup_job_id(channel_id: str) -> str:
+    return f"standup:{channel_id}"
 
 
-async def fetch_identity(client: AsyncWebClient) -> BotIdentity:
-    response = await client.auth_test()
-    scopes = response.headers.get("x-oauth-scopes", "") if response.headers else ""
-    return BotIdentity(
-        team_id=str(response["team_id"]),
-        bot_user_id=str(response["user_id"]),
-        bot_id=str(response.get("bot_id") or ""),
-        scopes=frozenset(s.strip() for s in scopes.split(",") if s.strip()),
+# --- the model side ----------------------------------------------------------------------------
+
+
+def agent_settings_for(settings: Settings) -> AgentSettings:
+    return AgentSettings(
+        engineer_model=settings.engineer_model,
+        researcher_model=settings.researcher_model,
+        engineer_prompt_file=settings.engineer_prompt_file,
+        research_web=settings.research_web,
     )
 
 
-def build_bolt_app(deps: Deps) -> AsyncApp:
-    settings = deps.settings
-    identity = deps.identity
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+@dataclass
+class Models:
+    """The one Anthropic client of a process, and what the agents call it through."""
 
-    # Bolt's default single-workspace authorisation calls auth.test on the first event; ours
-    # answers from the identity fetched at start, so no Web API call sits on the ack path.
-    async def authorize(**_kwargs: object) -> AuthorizeResult:
-        return AuthorizeResult(
-            enterprise_id=None,
-            team_id=identity.team_id,
-            bot_token=token,
-            bot_id=identity.bot_id,
-            bot_user_id=identity.bot_user_id,
-        )
+    anthropic: AsyncAnthropic
+    client: ModelClient
+    agent_settings: AgentSettings
+    ledger: StorageLedger
 
-    http_mode = settings.mode == "http"
-    app = AsyncApp(
-        client=deps.client,
-        authorize=authorize,
-        signing_secret=(
-            settings.slack_signing_secret.get_secret_value()
-            if settings.slack_signing_secret
-            else None
+    async def close(self) -> None:
+        await self.anthropic.close()
+
+
+def build_models(settings: Settings, deps: Deps) -> Models:
+    agent_settings = agent_settings_for(settings)
+    anthropic = AsyncAnthropic(
+        api_key=(
+            settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
         ),
-        request_verification_enabled=http_mode,
-        # Commit first, then ack: the listener finishes before Slack gets its response.
-        process_before_response=True,
-        logger=logging.getLogger("slack_bolt"),
+        base_url=settings.anthropic_base_url,
     )
-    listeners.register(app, deps)
-    return app
+    ledger = StorageLedger(deps.sessions)
+    client = ModelClient.from_settings(anthropic, agent_settings, usage_sink=ledger)
+    return Models(anthropic=anthropic, client=client, agent_settings=agent_settings, ledger=ledger)
+
+
+def build_standup_runner(
+    deps: Deps,
+    models: Models,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    owner: str | None = None,
+) -> StandupRunner:
+    return StandupRunner(
+        deps=deps,
+        model=models.client,
+        agent_settings=models.agent_settings,
+        clock=clock,
+        owner=owner or worker_identity(),
+    )
+
+
+# --- the shared pieces ---------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
+    """The database, the Slack client (one HTTP session) and who pmteam is; closed on exit."""
+    engine = create_engine(settings.database_url)
+    http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    try:
+        client = build_slack_client(settings, session=http_session)
+        deps = Deps(
+            settings=settings,
+            sessions=session_factory(engine),
+            client=client,
+            identity=await fetch_identity(client),
+            seen=SeenMarks(client),
+        )
+        try:
+            yield deps
+        finally:
+            await deps.seen.close()
+            await deps.drain()
+    finally:
+        await http_session.close()
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def open_standup_runner(settings: Settings) -> AsyncIterator[StandupRunner]:
+    """A StandupRunner with everything it needs, for `pmteam standup`."""
+    async with open_deps(settings) as deps:
+        models = build_models(settings, deps)
+        try:
+            yield build_standup_runner(deps, models)
+        finally:
+            await models.close()
+
+
+def build_scheduler(
+    deps: Deps,
+    *,
+    standups: StandupRunner,
+    housekeeping: Housekeeping,
+    sweep: Job | None,
+) -> JobScheduler:
+    """Every periodic job of pmteam, on one scheduler in PMTEAM_TIMEZONE.
+
+    - `standup:<channel>`: each standup on its crontab.
+    - `standup-check` (every minute, and once at start): catch-up of a standup missed while
+      the process was down, and recovery of one whose claim was left by a crashed process.
+    - `lease-sweeper` (every minute): turns whose lease expired go back to the queue. The
+      worker sweeps once when it starts; from then on this job is the one sweeper.
+    - `task-nudges` (every 5 minutes), `retention` and `dedupe-keys` (hourly).
+    """
+    settings = deps.settings
+    timezone = ZoneInfo(settings.timezone)
+    jobs = JobScheduler(timezone=timezone)
+    grace_s = max(settings.standup_grace_minutes * 60, 60)
+    for schedule in standups.schedules:
+        jobs.add(
+            standup_job_id(schedule.channel_id),
+            _bind(standups.run_channel, schedule.channel_id),
+            schedule.trigger,
+            misfire_grace_time=grace_s,
+        )
+    if standups.schedules:
+        jobs.add(
+            JOB_STANDUP_CHECK,
+            standups.run_due,
+            IntervalTrigger(minutes=1, timezone=timezone),
+            next_run_time=datetime.now(timezone),
+        )
+    if sweep is not None:
+        jobs.add(JOB_LEASE_SWEEPER, sweep, IntervalTrigger(minutes=1, timezone=timezone))
+    jobs.add(JOB_NUDGES, housekeeping.nudge_overdue_tasks, IntervalTrigger(minutes=5))
+    jobs.add(
+        JOB_DEDUPE_KEYS,
+        housekeeping.drop_old_dedupe_keys,
+        IntervalTrigger(hours=1, timezone=timezone),
+        misfire_grace_time=3600,
+    )
+    if settings.retention_days > 0:
+        jobs.add(
+            JOB_RETENTION,
+            housekeeping.purge_old_text,
+            IntervalTrigger(hours=1, timezone=timezone),
+            misfire_grace_time=3600,
+        )
+    return jobs
+
+
+def _bind(run: Callable[[str], Awaitable[object]], channel_id: str) -> Job:
+    async def job() -> object:
+        return await run(channel_id)
+
+    return job
+
+
+# --- a running pmteam ------------------------------------------------------------------------
 
 
 @dataclass
@@ -112,10 +221,13 @@ class Pmteam:
     settings: Settings
     engine: AsyncEngine
     deps: Deps
+    models: Models
+    intake: Intake
+    standups: StandupRunner
     bolt: AsyncApp
     worker: Worker
     http_runner: web.AppRunner | None = None
-    socket_handler: object | None = None
+    socket_handler: AsyncSocketModeHandler | None = None
     http_port: int | None = None
     scheduler: JobScheduler | None = None
 
@@ -142,8 +254,6 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
     and the scheduler's minutely `lease-sweeper` job replaces the worker's own sweep loop.
     Tests leave it off unless they are about the schedule.
     """
-    from bot.services.turns import build_worker
-
     if migrate:
         await asyncio.to_thread(upgrade, settings.database_url)
     engine = create_engine(settings.database_url)
@@ -154,41 +264,86 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         identity = await fetch_identity(client)
     except BaseException:
         await http_session.close()
+        await engine.dispose()
         raise
-    deps = Deps(settings=settings, sessions=sessions, client=client, identity=identity)
-    worker = build_worker(deps)
-    if scheduler:
-        worker.sweep_interval = None  # the scheduler's lease-sweeper job takes over
-    deps.wake_worker = worker.wake
-    bolt = build_bolt_app(deps)
-    pmteam = Pmteam(settings=settings, engine=engine, deps=deps, bolt=bolt, worker=worker)
-
-    http_app = build_http_app(
-        bolt=bolt if settings.mode == "http" else None,
-        metrics=deps.metrics,
-        readiness=pmteam.readiness,
+    deps = Deps(
+        settings=settings,
+        sessions=sessions,
+        client=client,
+        identity=identity,
+        seen=SeenMarks(client),
     )
-    runner = web.AppRunner(http_app, access_log=None, shutdown_timeout=5)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    pmteam.http_runner = runner
-    pmteam.http_port = int(runner.addresses[0][1]) if runner.addresses else settings.port
-
-    await worker.start()
-    if settings.mode == "socket":
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        assert settings.slack_app_token is not None
-        handler = AsyncSocketModeHandler(
-            bolt, settings.slack_app_token.get_secret_value(), web_client=client
+    models = build_models(settings, deps)
+    pipeline = TurnPipeline(
+        deps=deps,
+        model=models.client,
+        agent_settings=models.agent_settings,
+        ledger=models.ledger,
+        poster=Poster(client=client, sessions=sessions),
+    )
+    worker = Worker(
+        sessions=sessions,
+        process=pipeline.process,
+        concurrency=settings.max_concurrent_tasks,
+        lease_seconds=settings.lease_seconds,
+        on_expired=pipeline.on_expired,
+        # With the scheduler its `lease-sweeper` job is the one sweeper of the process.
+        sweep_interval=None if scheduler else 60.0,
+    )
+    intake = Intake(
+        deps=deps,
+        writer=IntakeWriter(settings.database_url),
+        limiter=RateLimiter(limit=settings.rate_limit_per_user, window=RATE_LIMIT_WINDOW),
+        wake=worker.wake,
+    )
+    standups = build_standup_runner(deps, models)
+    bolt = build_bolt_app(deps, intake=intake, standups=standups)
+    pmteam = Pmteam(
+        settings=settings,
+        engine=engine,
+        deps=deps,
+        models=models,
+        intake=intake,
+        standups=standups,
+        bolt=bolt,
+        worker=worker,
+    )
+    try:
+        http_app = build_http_app(
+            bolt=bolt if settings.mode == "http" else None,
+            metrics=deps.metrics,
+            readiness=pmteam.readiness,
         )
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        pmteam.socket_handler = handler
-    if scheduler:
-        # After Slack is connected (or the HTTP server is up): a catch-up standup at start
-        # must be able to post.
-        pmteam.scheduler = await start_scheduler(deps, sweep=worker.sweep)
+        runner = web.AppRunner(http_app, access_log=None, shutdown_timeout=5)
+        await runner.setup()
+        pmteam.http_runner = runner
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        pmteam.http_port = int(runner.addresses[0][1]) if runner.addresses else settings.port
+
+        await worker.start()
+        if settings.mode == "socket":
+            assert settings.slack_app_token is not None
+            handler = AsyncSocketModeHandler(
+                bolt, settings.slack_app_token.get_secret_value(), web_client=client
+            )
+            pmteam.socket_handler = handler
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+        if scheduler:
+            # After Slack is connected (or the HTTP server is up): a catch-up standup at start
+            # must be able to post.
+            jobs = build_scheduler(
+                deps,
+                standups=standups,
+                housekeeping=Housekeeping(deps=deps),
+                sweep=worker.sweep,
+            )
+            pmteam.scheduler = jobs
+            jobs.start()
+    except BaseException:
+        # Whatever was started is stopped again: no port, worker or connection is left behind.
+        await stop(pmteam)
+        raise
     log.info(
         "pmteam started",
         mode=settings.mode,
@@ -207,13 +362,14 @@ async def stop(pmteam: Pmteam) -> None:
     # later ones fail to connect and Slack delivers them again (to another replica).
     if pmteam.socket_handler is not None:
         with contextlib.suppress(Exception):
-            await pmteam.socket_handler.close_async()  # type: ignore[attr-defined]
+            await pmteam.socket_handler.close_async()  # type: ignore[no-untyped-call]
     if pmteam.http_runner is not None:
         await pmteam.http_runner.cleanup()
     await pmteam.worker.stop()
     await pmteam.deps.seen.close()
     await pmteam.deps.drain()
-    await pmteam.deps.intake_writer.close()
+    await pmteam.intake.writer.close()
+    await pmteam.models.close()
     await pmteam.engine.dispose()
     if pmteam.deps.client.session is not None:
         await pmteam.deps.client.session.close()

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.core.cron import crontab_trigger
+
 CommaList = Annotated[list[str], NoDecode]
 
 _PLACEHOLDER = re.compile(r"(your|changeme|placeholder|example|xxxx|\.\.\.)", re.IGNORECASE)
@@ -134,8 +136,6 @@ class Settings(BaseSettings):
     @field_validator("standup_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from bot.runtime.scheduler import crontab_trigger
-
         try:
             crontab_trigger(value, timezone=ZoneInfo("UTC"))
         except ValueError as exc:
@@ -151,8 +151,6 @@ class Settings(BaseSettings):
         """`C123=30 9 * * mon-fri;C456=0 10 * * *` → {"C123": "30 9 * * mon-fri", ...}."""
         if not isinstance(value, str):
             return value
-        from bot.runtime.scheduler import crontab_trigger
-
         channels: dict[str, str] = {}
         for entry in value.split(";"):
             if not entry.strip():

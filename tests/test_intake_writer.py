@@ -13,19 +13,20 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.intake import IncomingMessage, IntakeWriter, WriterClosed
+from bot.services.intake import IntakeWriter, WriterClosed
 from storage.db import create_engine
+from storage.intake import IntakeMessage
 from storage.models import Task, Turn
 
 
-def _message(n: int) -> IncomingMessage:
+def _message(n: int) -> IntakeMessage:
     ts = f"1700000000.{n:06d}"
-    return IncomingMessage(
+    return IntakeMessage(
         team_id="T1",
         channel_id="C1",
         user_id="U1",
         text=f"task {n}: add an index to the orders table",
-        ts=ts,
+        message_ts=ts,
         thread_ts=ts,
         source="mention",
     )
@@ -53,7 +54,7 @@ async def test_a_burst_is_committed_in_a_few_batches_and_every_message_is_durabl
     assert writer.batches < 60  # grouped: the first commit's wait gathered the rest
     async with sessions() as session:
         turns = (await session.exec(select(Turn).order_by(col(Turn.id)))).all()
-    assert [t.message_ts for t in turns] == [_message(n).ts for n in range(60)]
+    assert [t.message_ts for t in turns] == [_message(n).message_ts for n in range(60)]
 
 
 async def test_a_retried_message_gets_its_first_turn_back(database_url: str) -> None:
@@ -124,12 +125,13 @@ async def test_a_bad_message_fails_alone_and_its_neighbours_are_recorded(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     writer = IntakeWriter(database_url)
-    too_long = IncomingMessage(
+    too_long = IntakeMessage(
         team_id="T1",
         channel_id="C1",
         user_id="U1",
         text="a task",
-        ts="1" * 40,  # longer than the column allows on PostgreSQL; NUL-free so SQLite takes it
+        message_ts="1"
+        * 40,  # longer than the column allows on PostgreSQL; NUL-free so SQLite takes it
         thread_ts="1" * 40,
         source="mention",
     )
@@ -145,7 +147,7 @@ async def test_a_bad_message_fails_alone_and_its_neighbours_are_recorded(
 
     async with sessions() as session:
         recorded = {t.thread_ts for t in (await session.exec(select(Task))).all()}
-    assert {_message(1).ts, _message(2).ts} <= recorded
+    assert {_message(1).message_ts, _message(2).message_ts} <= recorded
     if database_url.startswith("postgresql"):
         # PostgreSQL enforces the column's length: that message alone fails, to its listener.
         assert isinstance(results[1], Exception) and "too long" in str(results[1])
@@ -193,4 +195,4 @@ async def test_a_connection_the_server_dropped_is_replaced_without_failing_a_mes
     with psycopg.connect(postgres_database) as connection:
         threads = {ts for (ts,) in connection.execute("SELECT thread_ts FROM task")}
         connection.execute("TRUNCATE task, turn, task_event RESTART IDENTITY CASCADE")
-    assert {_message(801).ts, _message(802).ts} <= threads
+    assert {_message(801).message_ts, _message(802).message_ts} <= threads

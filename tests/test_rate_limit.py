@@ -1,6 +1,6 @@
 """The per-person rate limit counts each Slack message once, and forgets after its window."""
 
-from bot.services.intake import RateLimiter
+from bot.core.rate_limit import RateLimiter
 
 
 def test_retries_and_double_delivery_of_one_message_count_once() -> None:

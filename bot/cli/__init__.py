@@ -101,7 +101,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_standup(args: argparse.Namespace) -> int:
-    from bot.services.standups import run_standup_command
+    from bot.cli.standup import run_standup_command
 
     settings = _settings_or_exit()
     if settings.slack_bot_token is None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import anthropic
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
+from bot.slack.client import build_slack_client, fetch_identity
+from bot.slack.contract import BOT_SCOPES
 from storage.db import create_engine
 from storage.migrate import current_revision, head_revision
 
@@ -59,11 +63,6 @@ async def check_database(settings: Settings) -> Check:
 
 
 async def check_slack(settings: Settings) -> list[Check]:
-    from slack_sdk.errors import SlackApiError
-
-    from bot.app import build_slack_client, fetch_identity
-    from bot.slack.contract import BOT_SCOPES
-
     if settings.slack_bot_token is None:
         return [
             Check(
@@ -147,8 +146,6 @@ async def check_slack(settings: Settings) -> list[Check]:
 
 
 async def check_model(settings: Settings) -> list[Check]:
-    import anthropic
-
     if settings.anthropic_api_key is None and not settings.anthropic_base_url:
         return [
             Check(

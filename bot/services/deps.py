@@ -1,4 +1,4 @@
-"""What the listeners and the worker share: settings, clients, the DB, and background tasks."""
+"""What the use cases share: settings, the database, the Slack client, metrics, background work."""
 
 from __future__ import annotations
 
@@ -14,37 +14,25 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from bot.runtime.metrics import Metrics
-from bot.services.intake import IntakeWriter, RateLimiter
+from bot.slack.client import BotIdentity
 from bot.slack.reactions import SeenMarks
 
 log = structlog.get_logger("pmteam")
 
-
-@dataclass(frozen=True)
-class BotIdentity:
-    team_id: str
-    bot_user_id: str
-    bot_id: str
-    scopes: frozenset[str] = frozenset()
+Sessions = async_sessionmaker[AsyncSession]
 
 
 @dataclass
 class Deps:
+    """Built whole by the composition root (`bot.app`); nothing is attached later."""
+
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: Sessions
     client: AsyncWebClient
     identity: BotIdentity
+    seen: SeenMarks
     metrics: Metrics = field(default_factory=Metrics)
-    rate_limiter: RateLimiter = field(init=False)
-    intake_writer: IntakeWriter = field(init=False)
-    seen: SeenMarks = field(init=False)
-    wake_worker: Any = None  # set by the composition root once the worker exists
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.rate_limiter = RateLimiter(limit=self.settings.rate_limit_per_user, window=600)
-        self.intake_writer = IntakeWriter(self.settings.database_url)
-        self.seen = SeenMarks(self.client)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:
         """Run work after the Slack ack without blocking it; failures are logged, not lost."""

@@ -4,159 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.access import task_refusal
+from bot.core.rate_limit import RateLimiter
+from bot.services.deps import Deps, log
+from bot.slack.reactions import Mark
 from storage.db import checkpoint_wal, create_blocking_engine
 from storage.intake import IntakeMessage, IntakeRecord, commit_intakes
 from storage.records import claim_dedupe_key
-
-log = structlog.get_logger("pmteam")
-
-# Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
-# A file share with text is still a request; one without text is skipped below.
-_ACTIONABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
-
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    team_id: str
-    channel_id: str
-    user_id: str
-    text: str
-    ts: str
-    thread_ts: str  # the thread the task lives in (the message's own ts when top-level)
-    source: str  # mention | dm | assistant
-
-
-def strip_bot_mention(text: str, bot_user_id: str) -> str:
-    cleaned = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text)
-    return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
-
-
-def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
-    return str(event.get("team") or body.get("team_id") or "")
-
-
-def parse_mention(body: dict[str, Any], bot_user_id: str) -> IncomingMessage | None:
-    event = body.get("event") or {}
-    if event.get("bot_id") or event.get("subtype") or not event.get("user"):
-        return None
-    text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
-    if not text:
-        return None
-    ts = str(event["ts"])
-    return IncomingMessage(
-        team_id=_team_of(body, event),
-        channel_id=str(event["channel"]),
-        user_id=str(event["user"]),
-        text=text,
-        ts=ts,
-        thread_ts=str(event.get("thread_ts") or ts),
-        source="mention",
-    )
-
-
-def parse_direct_message(body: dict[str, Any], bot_user_id: str) -> IncomingMessage | None:
-    """A person's message in a DM or assistant thread with pmteam; None for everything to ignore."""
-    event = body.get("event") or {}
-    if event.get("channel_type") != "im":
-        return None  # channel messages reach pmteam as app_mention
-    if event.get("subtype") not in _ACTIONABLE_SUBTYPES:
-        return None
-    if event.get("bot_id") or event.get("app_id") or not event.get("user"):
-        return None
-    if event.get("user") == bot_user_id:
-        return None
-    text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
-    if not text:
-        return None  # a file shared with no words: nothing to work on
-    ts = str(event["ts"])
-    thread_ts = event.get("thread_ts")
-    return IncomingMessage(
-        team_id=_team_of(body, event),
-        channel_id=str(event["channel"]),
-        user_id=str(event["user"]),
-        text=text,
-        ts=ts,
-        thread_ts=str(thread_ts or ts),
-        source="assistant" if thread_ts else "dm",
-    )
-
-
-class RateLimiter:
-    """At most `limit` new turns per person per `window` seconds (per process)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._seen: dict[str, deque[tuple[float, str]]] = {}
-
-    def allow(self, key: str, message: str = "", now: float | None = None) -> bool:
-        """`message` (the Slack ts) makes Slack's retries and the app_mention + message double
-        delivery of one message count once."""
-        if self.limit <= 0:
-            return True
-        now = time.monotonic() if now is None else now
-        recent = self._seen.setdefault(key, deque())
-        while recent and now - recent[0][0] >= self.window:
-            recent.popleft()
-        if message and any(seen == message for _, seen in recent):
-            return True
-        if len(recent) >= self.limit:
-            return False
-        recent.append((now, message))
-        return True
-
-
-@dataclass(frozen=True)
-class Refusal:
-    text: str
-
-
-def check_access(
-    message: IncomingMessage,
-    *,
-    allowed_channels: list[str],
-    allowed_users: list[str],
-) -> Refusal | None:
-    if allowed_users and message.user_id not in allowed_users:
-        return Refusal(
-            "Sorry, I only take tasks from the people my operators have allowed. "
-            "Ask whoever runs pmteam to add you to PMTEAM_ALLOWED_USERS."
-        )
-    if (
-        allowed_channels
-        and message.source == "mention"
-        and message.channel_id not in (allowed_channels)
-    ):
-        return Refusal(
-            "Sorry, I don't take tasks in this channel. Ask whoever runs pmteam to add it to "
-            "PMTEAM_ALLOWED_CHANNELS, or message me directly."
-        )
-    return None
-
-
-def _as_intake_message(message: IncomingMessage) -> IntakeMessage:
-    return IntakeMessage(
-        team_id=message.team_id,
-        channel_id=message.channel_id,
-        thread_ts=message.thread_ts,
-        message_ts=message.ts,
-        user_id=message.user_id,
-        text=message.text,
-        source=message.source,
-    )
 
 
 class WriterClosed(RuntimeError):
@@ -198,12 +62,12 @@ class IntakeWriter:
         """The blocking engine the writer commits through; None until its first message."""
         return self._engine
 
-    async def submit(self, message: IncomingMessage) -> IntakeRecord:
+    async def submit(self, message: IntakeMessage) -> IntakeRecord:
         if self._closing:
             # Bolt answers 500 and Slack delivers the event again later, to a running pmteam.
             raise WriterClosed("pmteam is shutting down; the event was not recorded")
         future: asyncio.Future[IntakeRecord] = asyncio.get_running_loop().create_future()
-        self._pending.append((_as_intake_message(message), future))
+        self._pending.append((message, future))
         self._wake.set()
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="pmteam-intake-writer")
@@ -334,10 +198,77 @@ def _log_checkpoint_failure(done: asyncio.Future[None]) -> None:
 
 
 async def claim_reply(
-    *, sessions: async_sessionmaker[AsyncSession], message: IncomingMessage
+    *, sessions: async_sessionmaker[AsyncSession], message: IntakeMessage
 ) -> bool:
     """True the first time pmteam answers this message without taking it (a refusal), False
     for Slack's retries of it: they are acknowledged, not answered again."""
-    key = f"reply:{message.team_id}:{message.channel_id}:{message.ts}"
+    key = f"reply:{message.team_id}:{message.channel_id}:{message.message_ts}"
     async with sessions() as session:
         return await claim_dedupe_key(session=session, key=key)
+
+
+RATE_LIMITED_REPLY = (
+    "You've sent me a lot of tasks in the last few minutes; I'm working through them. "
+    "Please wait a little and mention me again."
+)
+
+
+@dataclass
+class Intake:
+    """The ack path of every message addressed to pmteam: access checks, the durable record,
+    then (after the ack) the worker's wake-up, the 👀 and any refusal."""
+
+    deps: Deps
+    writer: IntakeWriter
+    limiter: RateLimiter
+    wake: Callable[[], None]  # the worker's: a turn was queued
+
+    async def take(self, message: IntakeMessage) -> None:
+        """Runs before the ack: only the DB write. Slack calls go to background tasks."""
+        deps = self.deps
+        settings = deps.settings
+        refusal = task_refusal(
+            user_id=message.user_id,
+            channel_id=message.channel_id,
+            source=message.source,
+            allowed_channels=settings.allowed_channels,
+            allowed_users=settings.allowed_users,
+        )
+        if refusal is None and not self.limiter.allow(message.user_id, message.message_ts):
+            deps.metrics.inc("pmteam_intake_total", outcome="rate_limited")
+            log.warning("rate limited", user=message.user_id, ts=message.message_ts)
+            refusal = RATE_LIMITED_REPLY
+        elif refusal is not None:
+            deps.metrics.inc("pmteam_intake_total", outcome="refused")
+        if refusal is not None:
+            if await claim_reply(sessions=deps.sessions, message=message):
+                deps.spawn(self._reply(message, refusal), name="pmteam-refusal")
+            return
+        intake = await self.writer.submit(message)
+        if not intake.created:
+            deps.metrics.inc("pmteam_intake_total", outcome="duplicate")
+            log.info("duplicate delivery ignored", ts=message.message_ts, task=intake.task_ref)
+            return
+        deps.metrics.inc("pmteam_intake_total", outcome="queued")
+        log.info(
+            "turn queued",
+            task=intake.task_ref,
+            turn=intake.turn_id,
+            seq=intake.seq,
+            source=message.source,
+        )
+        # Both only queue work for after the ack: the claim, and the 👀 (paced to Slack's limits).
+        self.wake()
+        deps.seen.mark(
+            Mark(
+                channel_id=message.channel_id,
+                ts=message.message_ts,
+                thread_ts=message.thread_ts,
+                assistant=message.source == "assistant",
+            )
+        )
+
+    async def _reply(self, message: IntakeMessage, text: str) -> None:
+        await self.deps.client.chat_postMessage(
+            channel=message.channel_id, thread_ts=message.thread_ts, text=text
+        )

@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from anthropic import AsyncAnthropic
 from apscheduler.triggers.cron import CronTrigger
 from slack_sdk.errors import SlackApiError
 
 from agents.config import AgentSettings
-from agents.ledger import StorageLedger
 from agents.llm import ModelClient
 from agents.pm import write_standup_narrative
-from bot.runtime.scheduler import crontab_trigger, last_fire_time
+from bot.config import Settings
+from bot.core.cron import adhoc_period_key, crontab_trigger, last_fire_time, period_key
 from bot.runtime.worker import worker_identity
 from bot.services.deps import Deps
 from bot.slack.blocks.report import Block, context
 from bot.slack.blocks.standup import (
     StandupView,
-    blocks_as_text,
     build_standup_blocks,
     format_duration,
     standup_data,
     standup_fallback_text,
 )
+from bot.slack.client import permalink
 from bot.slack.posting import METADATA_EVENT_TYPE, post_metadata
 from storage.models import Task
 from storage.standups import (
@@ -48,9 +47,6 @@ from storage.standups import (
     standup_digest,
 )
 from storage.types import utcnow
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 log = structlog.get_logger("pmteam.standup")
 
@@ -82,21 +78,6 @@ def standup_schedules(settings: Settings) -> list[StandupSchedule]:
         StandupSchedule(channel, cron, crontab_trigger(cron, timezone=timezone))
         for channel, cron in crons.items()
     ]
-
-
-def period_key(scheduled_for: datetime, timezone: ZoneInfo) -> str:
-    """The local wall-clock time of the slot, e.g. `2026-03-30T09:30`.
-
-    Local, without the UTC offset: when clocks go back and a 02:30 slot happens twice that
-    night, both fire times share one key, so the channel still gets one standup.
-    """
-    return scheduled_for.astimezone(timezone).strftime("%Y-%m-%dT%H:%M")
-
-
-def adhoc_period_key(now: datetime, timezone: ZoneInfo) -> str:
-    """A standup posted on request gets its own period, to the minute: a double click (or a
-    retried request) within that minute still posts once."""
-    return "adhoc:" + period_key(now, timezone)
 
 
 def standup_post_key(channel_id: str, period: str) -> str:
@@ -211,43 +192,10 @@ class StandupRunner:
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=worker_identity)
     lease: timedelta = STANDUP_LEASE
-    anthropic: AsyncAnthropic | None = None
     schedules: list[StandupSchedule] = field(init=False)
 
     def __post_init__(self) -> None:
         self.schedules = standup_schedules(self.deps.settings)
-
-    @classmethod
-    def for_runtime(
-        cls, deps: Deps, *, clock: Callable[[], datetime] = utcnow, owner: str | None = None
-    ) -> StandupRunner:
-        from bot.services.turns import agent_settings_from
-
-        settings = deps.settings
-        agent_settings = agent_settings_from(deps)
-        anthropic = AsyncAnthropic(
-            api_key=(
-                settings.anthropic_api_key.get_secret_value()
-                if settings.anthropic_api_key
-                else None
-            ),
-            base_url=settings.anthropic_base_url,
-        )
-        model = ModelClient.from_settings(
-            anthropic, agent_settings, usage_sink=StorageLedger(deps.sessions)
-        )
-        return cls(
-            deps=deps,
-            model=model,
-            agent_settings=agent_settings,
-            clock=clock,
-            owner=owner or worker_identity(),
-            anthropic=anthropic,
-        )
-
-    async def close(self) -> None:
-        if self.anthropic is not None:
-            await self.anthropic.close()
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -564,30 +512,15 @@ class StandupRunner:
         )
 
     async def _permalinks(self, tasks: Sequence[Task]) -> dict[int, str]:
-        client = self.deps.client
         gate = asyncio.Semaphore(6)
 
         async def one(task: Task) -> tuple[int, str | None]:
             async with gate:
-                try:
-                    response = await client.chat_getPermalink(
-                        channel=task.channel_id, message_ts=task.thread_ts
-                    )
-                except SlackApiError:
-                    return task.id or 0, None
-            return task.id or 0, str(response.get("permalink") or "") or None
+                link = await permalink(self.deps.client, channel=task.channel_id, ts=task.thread_ts)
+            return task.id or 0, link
 
         found = await asyncio.gather(*(one(task) for task in tasks[:MAX_LINKS]))
         return {task_id: url for task_id, url in found if url}
-
-
-@contextlib.asynccontextmanager
-async def open_runner(deps: Deps) -> AsyncIterator[StandupRunner]:
-    runner = StandupRunner.for_runtime(deps)
-    try:
-        yield runner
-    finally:
-        await runner.close()
 
 
 # --- what /pm standup and pmteam standup call ----------------------------------------------
@@ -602,15 +535,14 @@ def standup_channel_for(settings: Settings, channel_id: str | None) -> str | Non
 
 
 async def standup_preview(
-    deps: Deps, *, channel_id: str | None
+    runner: StandupRunner, *, channel_id: str | None
 ) -> tuple[str, list[dict[str, Any]]]:
     """The standup as it would be posted now, for the ephemeral `/pm standup` answer.
 
     `channel_id` is where the command was run: a channel with its own standup previews that
     one; anywhere else (or None) previews the coordination channel's."""
-    channel = standup_channel_for(deps.settings, channel_id)
-    async with open_runner(deps) as runner:
-        content = await runner.compose(channel)
+    channel = standup_channel_for(runner.deps.settings, channel_id)
+    content = await runner.compose(channel)
     where = f"<#{channel}>" if channel else "the coordination channel (not set)"
     preview_note = context(
         f":eyes: Preview, only you see this. `/pm standup post` posts it to {where}."
@@ -618,56 +550,11 @@ async def standup_preview(
     return content.text, [*content.blocks, preview_note]
 
 
-async def post_standup_now(deps: Deps, *, channel_id: str | None) -> str:
+async def post_standup_now(runner: StandupRunner, *, channel_id: str | None) -> str:
     """Post a standup now (`/pm standup post`), to the channel `standup_preview` would show;
     returns a one-line confirmation. Same exactly-once steps, in a period of its own."""
-    channel = standup_channel_for(deps.settings, channel_id)
+    channel = standup_channel_for(runner.deps.settings, channel_id)
     if not channel:
         return StandupResult(None, None, Outcome.NO_CHANNEL).describe()
-    async with open_runner(deps) as runner:
-        result = await runner.post_now(channel)
+    result = await runner.post_now(channel)
     return result.describe()
-
-
-async def run_standup_command(
-    settings: Settings, *, channel_id: str | None, dry_run: bool, force: bool, out: IO[str]
-) -> int:
-    """`pmteam standup`: the scheduled standup (if due), `--force` one now, `--dry-run` print."""
-    from bot.app import build_slack_client, fetch_identity
-    from storage.db import create_engine, session_factory
-
-    engine = create_engine(settings.database_url)
-    try:
-        client = build_slack_client(settings)
-        deps = Deps(
-            settings=settings,
-            sessions=session_factory(engine),
-            client=client,
-            identity=await fetch_identity(client),
-        )
-        async with open_runner(deps) as runner:
-            channel = channel_id or settings.coordination_channel or None
-            if dry_run:
-                content = await runner.compose(channel)
-                out.write(blocks_as_text(content.blocks) + "\n")
-                return 0
-            nowhere = channel is None if force else channel_id is None and not runner.schedules
-            if nowhere:
-                out.write(StandupResult(None, None, Outcome.NO_CHANNEL).describe() + "\n")
-                return 2
-            if force:
-                assert channel is not None
-                results = [await runner.post_now(channel)]
-            elif channel_id is not None:
-                single = await runner.run_channel(channel_id)
-                results = [single] if single is not None else []
-            else:
-                results = await runner.run_due()
-            if not results:
-                out.write("No standup slot in the look-back window; nothing to do.\n")
-            for result in results:
-                line = result.describe().replace(f"<#{result.channel_id}>", str(result.channel_id))
-                out.write(f"{result.period}: {line}\n")
-            return 1 if any(r.outcome is Outcome.FAILED for r in results) else 0
-    finally:
-        await engine.dispose()

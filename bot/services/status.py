@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Settings
 from bot.core.pm_grammar import Period
 from bot.slack.blocks.status import HomeBoard
 from storage.models import Report, Task, TaskStatus
@@ -31,21 +30,6 @@ from storage.types import utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
 PAGE_SIZE = 10
-
-
-def read_refusal(settings: Settings, *, user_id: str, channel_id: str | None) -> str | None:
-    """Why this person may not read task status here, or None."""
-    if settings.allowed_users and user_id not in settings.allowed_users:
-        return (
-            "Sorry, pmteam answers only the people its operators have allowed "
-            "(PMTEAM_ALLOWED_USERS)."
-        )
-    # No channel: the person's own App Home or a modal; a DM: their conversation with pmteam.
-    elsewhere = channel_id is not None and not channel_id.startswith("D")
-    if settings.allowed_channels and elsewhere and channel_id not in settings.allowed_channels:
-        where = ", ".join(f"<#{c}>" for c in settings.allowed_channels)
-        return f"Sorry, I answer `/pm` only in {where} and in a DM with me."
-    return None
 
 
 def period_start(period: Period, *, now: datetime, timezone: str) -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from bot.slack.blocks.status import (
     stored_report,
     with_activity,
 )
+from bot.slack.client import permalink
 from bot.slack.posting import post_key
 from storage.intake import record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus
@@ -232,14 +232,9 @@ async def apply_move(
 
 async def thread_permalink(deps: Deps, task: Task) -> str | None:
     """The thread's link if Slack gives it quickly; pages still work without it."""
-    try:
-        response = await asyncio.wait_for(
-            deps.client.chat_getPermalink(channel=task.channel_id, message_ts=task.thread_ts),
-            timeout=PERMALINK_TIMEOUT,
-        )
-    except (SlackApiError, TimeoutError):
-        return None
-    return str(response.get("permalink") or "") or None
+    return await permalink(
+        deps.client, channel=task.channel_id, ts=task.thread_ts, timeout=PERMALINK_TIMEOUT
+    )
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import structlog
-from anthropic import AsyncAnthropic
 from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
@@ -28,8 +25,9 @@ from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
 from agents.reports import CompletionReport, ReportOutcome, ReportStatus, write_report
 from agents.tools.find_related_tasks import RelatedTask
+from bot.core.estimates import parse_estimate
 from bot.core.mrkdwn import neutralise_mentions, split_markdown
-from bot.runtime.worker import TurnLease, Worker
+from bot.runtime.worker import TurnLease
 from bot.services.deps import Deps
 from bot.services.home import refresh_homes
 from bot.slack.blocks.report import (
@@ -40,6 +38,7 @@ from bot.slack.blocks.report import (
     matrix_fallback_text,
     report_fallback_text,
 )
+from bot.slack.client import permalink
 from bot.slack.posting import Poster, post_key, post_metadata
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
@@ -62,73 +61,6 @@ TASK_STATUS_FOR: dict[str, TaskStatus] = {
     ReportStatus.IN_PROGRESS: TaskStatus.IN_PROGRESS,
     ReportStatus.BLOCKED: TaskStatus.BLOCKED,
 }
-
-_ESTIMATE = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(?:-\s*\d+(?:\.\d+)?\s*)?(min|minute|h|hr|hour|d|day|w|week|sprint)s?\b",
-    re.IGNORECASE,
-)
-_UNIT = {
-    "min": timedelta(minutes=1),
-    "minute": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "hr": timedelta(hours=1),
-    "hour": timedelta(hours=1),
-    "d": timedelta(days=1),
-    "day": timedelta(days=1),
-    "w": timedelta(weeks=1),
-    "week": timedelta(weeks=1),
-    "sprint": timedelta(weeks=2),
-}
-
-
-def parse_estimate(text: str | None) -> timedelta | None:
-    """'2-3 days' → 3 days (the upper end: a nudge should not come early); None if unreadable."""
-    if not text:
-        return None
-    match = _ESTIMATE.search(text)
-    if match is None:
-        return None
-    numbers = re.findall(r"\d+(?:\.\d+)?", match.group(0))
-    return _UNIT[match.group(2).lower()] * float(numbers[-1])
-
-
-def agent_settings_from(deps: Deps) -> AgentSettings:
-    settings = deps.settings
-    return AgentSettings(
-        engineer_model=settings.engineer_model,
-        researcher_model=settings.researcher_model,
-        engineer_prompt_file=settings.engineer_prompt_file,
-        research_web=settings.research_web,
-    )
-
-
-def build_model_client(deps: Deps, ledger: StorageLedger) -> ModelClient:
-    settings = deps.settings
-    anthropic = AsyncAnthropic(
-        api_key=(
-            settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-        ),
-        base_url=settings.anthropic_base_url,
-    )
-    return ModelClient(anthropic, usage_sink=ledger)
-
-
-def build_worker(deps: Deps) -> Worker:
-    ledger = StorageLedger(deps.sessions)
-    pipeline = TurnPipeline(
-        deps=deps,
-        model=build_model_client(deps, ledger),
-        agent_settings=agent_settings_from(deps),
-        ledger=ledger,
-        poster=Poster(client=deps.client, sessions=deps.sessions),
-    )
-    return Worker(
-        sessions=deps.sessions,
-        process=pipeline.process,
-        concurrency=deps.settings.max_concurrent_tasks,
-        lease_seconds=deps.settings.lease_seconds,
-        on_expired=pipeline.on_expired,
-    )
 
 
 @dataclass(frozen=True)
@@ -158,11 +90,13 @@ class TurnPipeline:
         metrics = self.deps.metrics
         try:
             # The permalink is fetched while the model works, not after it.
-            permalink = asyncio.create_task(self._permalink(turn.channel_id, task.thread_ts))
+            link = asyncio.create_task(
+                permalink(self.deps.client, channel=turn.channel_id, ts=task.thread_ts)
+            )
             answered = await self._answer(turn, task)
             if lease.lost.is_set():
                 raise LeaseLost("lease lost while answering")
-            outcome = await self._report(turn, task, answered, permalink)
+            outcome = await self._report(turn, task, answered, link)
             await self._finish(turn, lease, outcome, answered.text)
             metrics.inc("pmteam_turns_total", outcome=outcome.report.status.value.lower())
         except LeaseLost:
@@ -378,7 +312,7 @@ class TurnPipeline:
         turn: Turn,
         task: Task,
         answered: Answered,
-        permalink: asyncio.Task[str | None],
+        link: asyncio.Task[str | None],
     ) -> ReportOutcome:
         assert turn.id is not None and task.id is not None
         stored = await self._stored_report(turn.id)
@@ -421,7 +355,7 @@ class TurnPipeline:
                     kind="report",
                     channel=coordination,
                     text=report_fallback_text(outcome.report, task, gaps),
-                    blocks=build_report_blocks(outcome.report, task, await permalink, gaps=gaps),
+                    blocks=build_report_blocks(outcome.report, task, await link, gaps=gaps),
                     retried=retried,
                 )
             )
@@ -430,13 +364,6 @@ class TurnPipeline:
         # The thread and the coordination channel are different channels: post both at once.
         await asyncio.gather(*posts)
         return outcome
-
-    async def _permalink(self, channel: str, ts: str) -> str | None:
-        try:
-            response = await self.deps.client.chat_getPermalink(channel=channel, message_ts=ts)
-        except SlackApiError:
-            return None
-        return str(response.get("permalink") or "") or None
 
     # -- finishing --------------------------------------------------------------------------
 

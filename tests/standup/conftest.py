@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_slack_client, fetch_identity
+from bot.app import build_models, build_standup_runner
 from bot.services.deps import Deps
 from bot.services.standups import StandupRunner
+from bot.slack.client import build_slack_client, fetch_identity
+from bot.slack.reactions import SeenMarks
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.db import create_engine, session_factory
@@ -53,6 +55,7 @@ async def open_runtime(
             sessions=session_factory(engine),
             client=client,
             identity=await fetch_identity(client),
+            seen=SeenMarks(client),
         )
     finally:
         await engine.dispose()
@@ -74,10 +77,10 @@ def open_runner(sqlite_url: str, fake_slack: FakeSlack, fake_model: FakeModel) -
         async with open_runtime(
             database_url=database_url, fake_slack=fake_slack, fake_model=fake_model, **overrides
         ) as deps:
-            runner = StandupRunner.for_runtime(deps, clock=clock, owner=owner)
+            models = build_models(deps.settings, deps)
             try:
-                yield runner
+                yield build_standup_runner(deps, models, clock=clock, owner=owner)
             finally:
-                await runner.close()
+                await models.close()
 
     return _open

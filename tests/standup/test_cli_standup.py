@@ -9,8 +9,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from bot.cli.standup import run_standup_command
 from bot.config import Settings
-from bot.services.standups import run_standup_command
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.db import create_engine, session_factory

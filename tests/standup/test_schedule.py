@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.runtime.scheduler import crontab_trigger, last_fire_time
-from bot.services.standups import adhoc_period_key, period_key, standup_schedules
+from bot.core.cron import adhoc_period_key, crontab_trigger, last_fire_time, period_key
+from bot.services.standups import standup_schedules
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -13,16 +13,18 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.interval import IntervalTrigger
 from structlog.testing import capture_logs
 
-from bot.app import Pmteam, start, stop
-from bot.runtime.scheduler import (
+from bot.app import (
     JOB_DEDUPE_KEYS,
     JOB_LEASE_SWEEPER,
     JOB_NUDGES,
     JOB_RETENTION,
     JOB_STANDUP_CHECK,
-    JobScheduler,
+    Pmteam,
     standup_job_id,
+    start,
+    stop,
 )
+from bot.runtime.scheduler import JobScheduler
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.models import Task, Turn, TurnStatus

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from bot.services.standups import Outcome, period_key
+from bot.core.cron import period_key
+from bot.services.standups import Outcome
 from sandbox.model import ApiError, FakeModel, Text
 from sandbox.slack import FakeSlack
 from storage.models import TaskStatus

@@ -6,8 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.core.access import read_refusal
 from bot.services.deps import Deps, log
-from bot.services.status import read_refusal, task_page
+from bot.services.status import task_page
 from bot.slack.blocks.status import (
     ACTION_LIST_NEXT,
     build_notice_blocks,
@@ -30,7 +31,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
         page = int(number) if number.isdigit() else 2
         user_id = str((body.get("user") or {}).get("id") or "")
         channel_id = (body.get("container") or {}).get("channel_id")
-        refusal = read_refusal(deps.settings, user_id=user_id, channel_id=channel_id)
+        refusal = read_refusal(
+            user_id=user_id,
+            channel_id=channel_id,
+            allowed_channels=deps.settings.allowed_channels,
+            allowed_users=deps.settings.allowed_users,
+        )
         deps.spawn(
             _show_page(deps, respond, task_filter, before_id, page, refusal),
             name="pmteam-list-page",

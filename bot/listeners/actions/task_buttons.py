@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
+from bot.core.access import read_refusal
 from bot.services.deps import Deps, log
-from bot.services.status import read_refusal
 from bot.services.task_moves import (
     MOVE_FOR_ACTION,
     MoveRefused,
@@ -35,7 +36,7 @@ def click_origin(body: dict[str, Any]) -> ClickOrigin:
     )
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
+def register(app: AsyncApp, deps: Deps, *, wake_worker: Callable[[], None]) -> None:
     async def handle_task_button(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
@@ -49,7 +50,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
         task_id, origin = int(value), click_origin(body)
         responder = respond if origin.response_url else None
         settings = deps.settings
-        refusal = read_refusal(settings, user_id=user_id, channel_id=origin.channel_id)
+        refusal = read_refusal(
+            user_id=user_id,
+            channel_id=origin.channel_id,
+            allowed_channels=settings.allowed_channels,
+            allowed_users=settings.allowed_users,
+        )
         try:
             if refusal is not None:
                 raise MoveRefused(refusal)
@@ -86,8 +92,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         deps.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="done")
         log.info("task moved", task=outcome.task.ref, move=move.value, user=user_id)
-        if outcome.reopened_turn_id is not None and deps.wake_worker is not None:
-            deps.wake_worker()
+        if outcome.reopened_turn_id is not None:
+            wake_worker()
         deps.spawn(
             after_move(deps, outcome=outcome, user_id=user_id, origin=origin, respond=responder),
             name="pmteam-after-move",

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
+from bot.core.access import read_refusal
 from bot.core.pm_grammar import (
     ListTasks,
     PmCommand,
@@ -19,9 +20,9 @@ from bot.core.pm_grammar import (
     parse_pm_command,
 )
 from bot.services.deps import Deps, log
+from bot.services.standups import StandupRunner, post_standup_now, standup_preview
 from bot.services.status import (
     load_task_detail,
-    read_refusal,
     report_for_repost,
     status_overview,
     task_page,
@@ -43,18 +44,28 @@ from bot.slack.blocks.status import (
 from storage.queries import TaskFilter
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
+def register(app: AsyncApp, deps: Deps, *, standups: StandupRunner) -> None:
     async def handle_pm_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         command = parse_pm_command(str(body.get("text") or ""))
         user_id = str(body.get("user_id") or "")
         channel_id = str(body.get("channel_id") or "") or None
         try:
-            refusal = read_refusal(deps.settings, user_id=user_id, channel_id=channel_id)
+            refusal = read_refusal(
+                user_id=user_id,
+                channel_id=channel_id,
+                allowed_channels=deps.settings.allowed_channels,
+                allowed_users=deps.settings.allowed_users,
+            )
             if refusal is not None:
                 blocks = build_notice_blocks(refusal)
             else:
                 blocks = await answer(
-                    deps, command, user_id=user_id, channel_id=channel_id, respond=respond
+                    deps,
+                    command,
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    respond=respond,
+                    standups=standups,
                 )
         except Exception:
             # Never a stack trace (or Slack's "dispatch_failed") for the person typing.
@@ -75,6 +86,7 @@ async def answer(
     user_id: str,
     channel_id: str | None,
     respond: AsyncRespond,
+    standups: StandupRunner,
 ) -> list[Block]:
     """The ephemeral answer to one `/pm` command; slow work goes on after the ack."""
     sessions = deps.sessions
@@ -109,7 +121,7 @@ async def answer(
             return await _repost(deps, task_id=task_id, respond=respond)
         case Standup(post=post):
             deps.spawn(
-                _standup(deps, post=post, channel_id=channel_id, respond=respond),
+                _standup(standups, post=post, channel_id=channel_id, respond=respond),
                 name="pmteam-pm-standup",
             )
             doing = "Posting the standup now" if post else "Preparing a standup preview"
@@ -154,16 +166,14 @@ async def _post_report(deps: Deps, *, task_id: int, channel: str, respond: Async
 
 
 async def _standup(
-    deps: Deps, *, post: bool, channel_id: str | None, respond: AsyncRespond
+    standups: StandupRunner, *, post: bool, channel_id: str | None, respond: AsyncRespond
 ) -> None:
-    from bot.services.standups import post_standup_now, standup_preview
-
     try:
         if post:
-            confirmation = await post_standup_now(deps, channel_id=channel_id)
+            confirmation = await post_standup_now(standups, channel_id=channel_id)
             await _say(respond, confirmation)
         else:
-            text, blocks = await standup_preview(deps, channel_id=channel_id)
+            text, blocks = await standup_preview(standups, channel_id=channel_id)
             await respond(text=text, blocks=blocks, response_type="ephemeral")
     except Exception:
         log.exception("standup from /pm failed", post=post, channel=channel_id)

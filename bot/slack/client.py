@@ -1,0 +1,72 @@
+"""The Web API client pmteam uses, who it is in the workspace, and lookups every surface shares."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    team_id: str
+    bot_user_id: str
+    bot_id: str
+    scopes: frozenset[str] = frozenset()
+
+
+def build_slack_client(
+    settings: Settings, token: str | None = None, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """A Web API client that retries Slack's 429s (honouring Retry-After), 5xx and resets.
+
+    Pass a long-lived `session` in a long-running process: without one, slack_sdk opens a new
+    HTTP session (and connection) for every call."""
+    bot_token = token or (
+        settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    )
+    return AsyncWebClient(
+        token=bot_token,
+        base_url=settings.slack_api_url,
+        session=session,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+async def fetch_identity(client: AsyncWebClient) -> BotIdentity:
+    response = await client.auth_test()
+    scopes = response.headers.get("x-oauth-scopes", "") if response.headers else ""
+    return BotIdentity(
+        team_id=str(response["team_id"]),
+        bot_user_id=str(response["user_id"]),
+        bot_id=str(response.get("bot_id") or ""),
+        scopes=frozenset(s.strip() for s in scopes.split(",") if s.strip()),
+    )
+
+
+async def permalink(
+    client: AsyncWebClient, *, channel: str, ts: str, timeout: float | None = None
+) -> str | None:
+    """A message's link, or None when Slack refuses (or, with `timeout`, is slow): every
+    surface that shows one still works without it."""
+    try:
+        response = await asyncio.wait_for(
+            client.chat_getPermalink(channel=channel, message_ts=ts), timeout=timeout
+        )
+    except (SlackApiError, TimeoutError):
+        return None
+    return str(response.get("permalink") or "") or None

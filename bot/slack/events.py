@@ -1,0 +1,67 @@
+"""Slack event payloads read into the messages intake records: pure, no Web API calls."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from storage.intake import IntakeMessage
+
+# Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
+# A file share with text is still a request; one without text is skipped below.
+_ACTIONABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+
+
+def strip_bot_mention(text: str, bot_user_id: str) -> str:
+    cleaned = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+
+
+def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
+    return str(event.get("team") or body.get("team_id") or "")
+
+
+def parse_mention(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | None:
+    event = body.get("event") or {}
+    if event.get("bot_id") or event.get("subtype") or not event.get("user"):
+        return None
+    text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
+    if not text:
+        return None
+    ts = str(event["ts"])
+    return IntakeMessage(
+        team_id=_team_of(body, event),
+        channel_id=str(event["channel"]),
+        user_id=str(event["user"]),
+        text=text,
+        message_ts=ts,
+        thread_ts=str(event.get("thread_ts") or ts),
+        source="mention",
+    )
+
+
+def parse_direct_message(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | None:
+    """A person's message in a DM or assistant thread with pmteam; None for everything to ignore."""
+    event = body.get("event") or {}
+    if event.get("channel_type") != "im":
+        return None  # channel messages reach pmteam as app_mention
+    if event.get("subtype") not in _ACTIONABLE_SUBTYPES:
+        return None
+    if event.get("bot_id") or event.get("app_id") or not event.get("user"):
+        return None
+    if event.get("user") == bot_user_id:
+        return None
+    text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
+    if not text:
+        return None  # a file shared with no words: nothing to work on
+    ts = str(event["ts"])
+    thread_ts = event.get("thread_ts")
+    return IntakeMessage(
+        team_id=_team_of(body, event),
+        channel_id=str(event["channel"]),
+        user_id=str(event["user"]),
+        text=text,
+        message_ts=ts,
+        thread_ts=str(thread_ts or ts),
+        source="assistant" if thread_ts else "dm",
+    )
