@@ -9,8 +9,8 @@ import pytest
 
 from agents.reports import CompletionReport
 from bot.core.pm_grammar import Period
+from bot.core.task_rules import TaskMove, move_refusal
 from bot.services.status import period_start
-from bot.services.task_moves import TaskMove, move_refusal
 from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN
 from bot.slack.blocks.status import (
     HomeBoard,

@@ -5,12 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.task_rules import (
+    REOPENED_NOTE,
+    TARGET_STATUS,
+    MoveRefused,
+    TaskMove,
+    acknowledged_by,
+    move_refusal,
+)
 from bot.services.deps import Deps, log
 from bot.services.home import publish_home, refresh_homes
 from bot.services.status import Sessions, load_task_detail
@@ -33,25 +40,15 @@ from bot.slack.blocks.status import (
 from bot.slack.client import permalink
 from bot.slack.posting import post_key
 from storage.intake import record_intake
-from storage.models import Report, Task, TaskEvent, TaskStatus
+from storage.models import Report, Task, TaskStatus
 from storage.queries import latest_report, task_events
 from storage.records import find_post
 from storage.tasks import (
-    IllegalTransition,
     apply_transition,
-    can_transition,
-    describe_status,
     record_task_event,
 )
 
 PERMALINK_TIMEOUT = 1.0
-
-
-class TaskMove(StrEnum):
-    ACKNOWLEDGE = "acknowledge"
-    MARK_BLOCKED = "mark_blocked"
-    MARK_DONE = "mark_done"
-    REOPEN = "reopen"
 
 
 MOVE_FOR_ACTION: dict[str, TaskMove] = {
@@ -60,61 +57,6 @@ MOVE_FOR_ACTION: dict[str, TaskMove] = {
     ACTION_MARK_DONE: TaskMove.MARK_DONE,
     ACTION_REOPEN: TaskMove.REOPEN,
 }
-_TARGET: dict[TaskMove, TaskStatus] = {
-    TaskMove.MARK_BLOCKED: TaskStatus.BLOCKED,
-    TaskMove.MARK_DONE: TaskStatus.COMPLETED,
-    TaskMove.REOPEN: TaskStatus.QUEUED,
-}
-# While a turn is queued or running, its report will set the status: a person's move then
-# would be overwritten (or make the finishing turn's move illegal).
-BUSY = frozenset({TaskStatus.QUEUED, TaskStatus.WORKING})
-REOPENED_NOTE = "reopened"
-
-
-class MoveRefused(Exception):
-    """A move this person may not make, or the task can't make; the message is for them."""
-
-
-def may_change_status(*, user_id: str, task: Task, pm_users: Sequence[str]) -> bool:
-    """The requester and the PMs may change a task's status; everyone when no PMs are set."""
-    return not pm_users or user_id in pm_users or user_id == task.requester_id
-
-
-def move_refusal(
-    *,
-    move: TaskMove,
-    task: Task,
-    user_id: str,
-    pm_users: Sequence[str],
-    report: Report | None,
-    acknowledged_by: str | None,
-) -> str | None:
-    """Why `user_id` can't make this move on `task` now, in a sentence; None when they can."""
-    if move is TaskMove.ACKNOWLEDGE:
-        if pm_users and user_id not in pm_users:
-            return "Only a project manager (PMTEAM_PM_USERS) can acknowledge reports."
-        if report is None:
-            return f"{task.ref} has no report to acknowledge yet."
-        if acknowledged_by is not None:
-            return f"{task.ref}'s latest report was already acknowledged by <@{acknowledged_by}>."
-        return None
-    if not may_change_status(user_id=user_id, task=task, pm_users=pm_users):
-        return (
-            f"Only <@{task.requester_id}> (who asked for {task.ref}) or a project manager "
-            "can change its status."
-        )
-    status = TaskStatus(task.status)
-    if status in BUSY:
-        if move is TaskMove.REOPEN:
-            return f"{task.ref} is already {describe_status(status)}; it needs no reopening."
-        return (
-            f"{task.ref} is {describe_status(status)} right now; its report will set the "
-            "status. Use the buttons once it has reported."
-        )
-    target = _TARGET[move]
-    if not can_transition(status, target):
-        return str(IllegalTransition(task, target))
-    return None
 
 
 @dataclass(frozen=True)
@@ -122,11 +64,6 @@ class MoveOutcome:
     task: Task
     move: TaskMove
     reopened_turn_id: int | None = None
-
-
-def _acknowledged_by(events: Sequence[TaskEvent]) -> str | None:
-    acks = [e for e in events if e.kind == "acknowledged"]
-    return acks[-1].actor if acks else None
 
 
 async def check_move(
@@ -162,7 +99,7 @@ async def _refusal_now(
         user_id=user_id,
         pm_users=pm_users,
         report=report,
-        acknowledged_by=_acknowledged_by(events),
+        acknowledged_by=acknowledged_by(events),
     )
 
 
@@ -222,7 +159,7 @@ async def apply_move(
         apply_transition(
             session=session,
             task=task,
-            to_status=_TARGET[move],
+            to_status=TARGET_STATUS[move],
             actor=user_id,
             note=reason if move is TaskMove.MARK_BLOCKED else "marked done",
         )

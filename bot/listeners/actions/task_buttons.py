@@ -9,16 +9,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from bot.core.access import read_refusal
+from bot.core.task_rules import MoveRefused, TaskMove
 from bot.services.deps import Deps, log
-from bot.services.task_moves import (
-    MOVE_FOR_ACTION,
-    MoveRefused,
-    TaskMove,
-    after_move,
-    apply_move,
-    check_move,
-    tell,
-)
+from bot.services.task_moves import MOVE_FOR_ACTION, after_move, apply_move, check_move, tell
 from bot.slack.blocks.status import ClickOrigin, build_blocked_modal
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.core.task_rules import MoveRefused, TaskMove
 from bot.services.deps import Deps, log
-from bot.services.task_moves import MoveRefused, TaskMove, after_move, apply_move
+from bot.services.task_moves import after_move, apply_move
 from bot.slack.blocks.status import BLOCKED_MODAL, REASON_BLOCK, REASON_INPUT, decode_modal_origin
 
 
