@@ -34,6 +34,7 @@ from bot.runtime.worker import Worker, worker_identity
 from bot.services.deps import Deps
 from bot.services.housekeeping import Housekeeping
 from bot.services.intake import Intake, IntakeWriter
+from bot.services.queue import TurnQueue
 from bot.services.standups import StandupRunner
 from bot.services.turns import TurnPipeline
 from bot.slack.client import build_slack_client, fetch_identity
@@ -41,6 +42,7 @@ from bot.slack.posting import Poster
 from bot.slack.reactions import SeenMarks
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+from storage.models import Turn
 from storage.types import utcnow
 
 log = structlog.get_logger("pmteam")
@@ -225,7 +227,7 @@ class Pmteam:
     intake: Intake
     standups: StandupRunner
     bolt: AsyncApp
-    worker: Worker
+    worker: Worker[Turn]
     http_runner: web.AppRunner | None = None
     socket_handler: AsyncSocketModeHandler | None = None
     http_port: int | None = None
@@ -282,11 +284,10 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         poster=Poster(client=client, sessions=sessions),
     )
     worker = Worker(
-        sessions=sessions,
+        queue=TurnQueue(sessions, on_failed=pipeline.on_failed),
         process=pipeline.process,
         concurrency=settings.max_concurrent_tasks,
         lease_seconds=settings.lease_seconds,
-        on_expired=pipeline.on_expired,
         # With the scheduler its `lease-sweeper` job is the one sweeper of the process.
         sweep_interval=None if scheduler else 60.0,
     )

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
 from storage.db import sync_url
@@ -27,9 +30,6 @@ def upgrade(database_url: str | URL, revision: str = "head") -> None:
 
 
 def current_revision(database_url: str | URL) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-
     engine = create_engine(sync_url(database_url))
     try:
         with engine.connect() as connection:
@@ -39,6 +39,4 @@ def current_revision(database_url: str | URL) -> str | None:
 
 
 def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
-
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.worker import TurnLease, Worker
+from bot.services.queue import TurnQueue
 from storage.db import create_blocking_engine
 from storage.intake import IntakeMessage, commit_intakes, record_intake
 from storage.models import Turn
@@ -62,10 +63,10 @@ def _worker(
     sessions: async_sessionmaker[AsyncSession],
     process: Callable[[Turn, TurnLease], Any],
     concurrency: int,
-) -> Worker:
+) -> Worker[Turn]:
     # A poll far longer than any test: whatever is claimed was claimed because of a wake-up.
     return Worker(
-        sessions=sessions,
+        queue=TurnQueue(sessions),
         process=process,
         concurrency=concurrency,
         lease_seconds=60,

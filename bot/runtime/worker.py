@@ -6,28 +6,44 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 import structlog
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from storage.models import Turn
-from storage.queue import (
-    ExpiredLeases,
-    LeaseLost,
-    claim_next_turn,
-    expire_leases,
-    heartbeat,
-    release_turn,
-)
 
 log = structlog.get_logger("pmteam.worker")
 
-TurnProcessor = Callable[[Turn, "TurnLease"], Awaitable[None]]
-ExpiryHandler = Callable[[ExpiredLeases], Awaitable[None]]
+
+class Claimed(Protocol):
+    """What the worker needs of a claimed turn: its id, and what to log it under."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def task_id(self) -> int: ...
+
+    @property
+    def channel_id(self) -> str: ...
+
+
+T = TypeVar("T", bound=Claimed)
+T_co = TypeVar("T_co", bound=Claimed, covariant=True)
+
+
+class Queue(Protocol[T_co]):
+    """The queue the worker is given (the services implement it on the database)."""
+
+    async def claim(self, *, owner: str, lease_seconds: float) -> T_co | None: ...
+
+    async def heartbeat(self, *, turn_id: int, owner: str, lease_seconds: float) -> bool: ...
+
+    async def release(self, *, turn_id: int, owner: str) -> bool: ...
+
+    async def sweep(self) -> int: ...
 
 
 def worker_identity() -> str:
@@ -44,12 +60,11 @@ class TurnLease:
 
 
 @dataclass
-class Worker:
-    sessions: async_sessionmaker[AsyncSession]
-    process: TurnProcessor
+class Worker(Generic[T]):
+    queue: Queue[T]
+    process: Callable[[T, TurnLease], Awaitable[None]]
     concurrency: int
     lease_seconds: float
-    on_expired: ExpiryHandler | None = None
     owner: str = field(default_factory=worker_identity)
     poll_interval: float = 2.0  # other replicas' turns are noticed at least this often
     # None when the scheduler's `lease-sweeper` job sweeps instead (one sweeper per process).
@@ -118,20 +133,11 @@ class Worker:
             )
             self._loops.append(sweeper)
 
-    async def sweep(self) -> ExpiredLeases:
-        async with self.sessions() as session:
-            expired = await expire_leases(session=session)
-        if expired.requeued or expired.failed:
-            log.warning(
-                "leases expired",
-                requeued=[t.id for t in expired.requeued],
-                failed=[t.id for t in expired.failed],
-            )
-            if expired.requeued:
-                self.wake()
-            if self.on_expired is not None:
-                await self.on_expired(expired)
-        return expired
+    async def sweep(self) -> int:
+        requeued = await self.queue.sweep()
+        if requeued:
+            self.wake()
+        return requeued
 
     async def stop(self) -> None:
         """Stop claiming, let running turns finish for a grace period, release the rest."""
@@ -168,10 +174,7 @@ class Worker:
             # completion no longer match and it stops instead of racing the new one.
             owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
             try:
-                async with self.sessions() as session:
-                    turn = await claim_next_turn(
-                        session=session, owner=owner, lease_seconds=self.lease_seconds
-                    )
+                turn = await self.queue.claim(owner=owner, lease_seconds=self.lease_seconds)
             except Exception:
                 log.exception("claiming a turn failed; retrying shortly")
                 await asyncio.sleep(self.poll_interval)
@@ -185,9 +188,7 @@ class Worker:
             assert turn.id is not None
             if self._stopping:
                 # Claimed while shutdown began: hand it straight back.
-                with contextlib.suppress(LeaseLost):
-                    async with self.sessions() as session:
-                        await release_turn(session=session, turn_id=turn.id, owner=owner)
+                await self.queue.release(turn_id=turn.id, owner=owner)
                 return
             task = asyncio.create_task(self._run(turn, owner), name=f"pmteam-turn-{turn.id}")
             self._in_flight[owner] = task
@@ -199,22 +200,27 @@ class Worker:
             finally:
                 self._in_flight.pop(owner, None)
 
-    async def _run(self, turn: Turn, owner: str) -> None:
+    async def _run(self, turn: T, owner: str) -> None:
         assert turn.id is not None
         lease = TurnLease(turn_id=turn.id, owner=owner)
         self._leases[owner] = lease
-        beat = asyncio.create_task(self._heartbeat(lease))
+        work = asyncio.current_task()
+        assert work is not None
+        beat = asyncio.create_task(self._heartbeat(lease, work))
         try:
             with structlog.contextvars.bound_contextvars(
                 task=f"T-{turn.task_id}", turn=turn.id, channel=turn.channel_id
             ):
                 await self.process(turn, lease)
         except asyncio.CancelledError:
+            if lease.lost.is_set():
+                # Another worker holds the turn now: stop here, posting and saving nothing more.
+                log.warning("lease lost; the turn was stopped", turn=turn.id)
+                return
             # Shutting down mid-turn: hand the turn back untouched for another worker.
-            with contextlib.suppress(LeaseLost, Exception):
-                async with self.sessions() as session:
-                    await release_turn(session=session, turn_id=turn.id, owner=lease.owner)
-                log.info("turn released for another worker", turn=turn.id)
+            with contextlib.suppress(Exception):
+                if await self.queue.release(turn_id=turn.id, owner=lease.owner):
+                    log.info("turn released for another worker", turn=turn.id)
             raise
         except Exception:
             log.exception("turn processing crashed", turn=turn.id)
@@ -224,22 +230,25 @@ class Worker:
                 await beat
             self._leases.pop(owner, None)
 
-    async def _heartbeat(self, lease: TurnLease) -> None:
+    async def _heartbeat(self, lease: TurnLease, work: asyncio.Task[None]) -> None:
+        """Renew the lease; once it is lost (or can't be renewed before it runs out), the turn
+        is cancelled, because another worker may already have taken it over."""
         interval = max(self.lease_seconds / 3, 0.05)
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.sessions() as session:
-                    held = await heartbeat(
-                        session=session,
-                        turn_id=lease.turn_id,
-                        owner=lease.owner,
-                        lease_seconds=self.lease_seconds,
-                    )
+                held = await self.queue.heartbeat(
+                    turn_id=lease.turn_id, owner=lease.owner, lease_seconds=self.lease_seconds
+                )
             except Exception:
                 log.exception("heartbeat failed", turn=lease.turn_id)
-                continue
+                held = time.monotonic() - renewed < self.lease_seconds
+            else:
+                if held:
+                    renewed = time.monotonic()
             if not held:
                 log.warning("lease lost", turn=lease.turn_id)
                 lease.lost.set()
+                work.cancel()
                 return

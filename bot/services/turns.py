@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, SlackPost, Task, TaskStatus, Turn
 from storage.queries import search_tasks
-from storage.queue import ExpiredLeases, LeaseLost, complete_turn, fail_turn
+from storage.queue import LeaseLost, complete_turn, fail_turn
 from storage.records import find_post, save_answer
 from storage.types import utcnow
 
@@ -447,9 +448,9 @@ class TurnPipeline:
             log.error("could not tell the thread about a failure", error=exc.response.get("error"))
         await self._swap_reaction(turn, FAILED_REACTION)
 
-    async def on_expired(self, expired: ExpiredLeases) -> None:
+    async def on_failed(self, failed: Sequence[Turn]) -> None:
         """Turns that ran out of attempts are said to have failed, in their threads."""
-        for turn in expired.failed:
+        for turn in failed:
             async with self.deps.sessions() as session:
                 task = await session.get(Task, turn.task_id)
             if task is not None:
