@@ -59,7 +59,7 @@ async def test_a_turn_whose_lease_is_taken_over_is_cancelled(
             await started.wait()
         # Another replica took the turn over (its lease ran out during a pause, say).
         async with sessions() as session:
-            await session.execute(update(Turn).values(lease_owner="another-replica"))
+            await session.exec(update(Turn).values(lease_owner="another-replica"))  # type: ignore[call-overload]
             await session.commit()
         async with asyncio.timeout(3):
             while not outcome:
