@@ -6,9 +6,6 @@ from __future__ import annotations
 class AgentError(Exception):
     """A turn could not finish; `str(error)` says what happened and what to do next."""
 
-    # Whether running the same turn again later is likely to work.
-    retryable: bool = False
-
     def __init__(
         self,
         message: str,
@@ -27,8 +24,6 @@ class AgentError(Exception):
 class ModelUnavailable(AgentError):
     """The Anthropic API was overloaded, rate-limited or unreachable after the SDK's retries."""
 
-    retryable = True
-
 
 class ModelRejected(AgentError):
     """The API refused the request itself (key, model name, permissions, a bad request)."""
@@ -41,13 +36,9 @@ class ModelRefused(AgentError):
 class TurnIncomplete(AgentError):
     """The model started but did not finish: a dropped stream, or a turn that never ended."""
 
-    retryable = True
-
 
 class ContextTooLong(TurnIncomplete):
     """The thread no longer fits the model's context window, even with older messages left out."""
-
-    retryable = False
 
 
 class ReportUnavailable(AgentError):
