@@ -360,16 +360,21 @@ async def _ask(
 # Text layouts (DESIGN §3); Block Kit renders the same content on the Slack side.
 
 _BRANCH, _LAST = "├── ", "└── "
-_DELIVERABLE_KINDS = {
+# What a report calls each kind of deliverable and handoff; a standup line says it shorter.
+KIND_LABELS: dict[str, str] = {
     "system": "Systems built",
     "api_integration": "API integrations",
     "data_storage": "Data/storage",
-}
-_HANDOFF_KINDS = {
     "needed_from_others": "Needed from others",
     "infrastructure_blocker": "Infrastructure blocker",
     "integration_endpoint_ready": "Integration endpoint ready",
 }
+SHORT_KIND_LABELS: dict[str, str] = {
+    **{kind: label.lower() for kind, label in KIND_LABELS.items()},
+    "integration_endpoint_ready": "endpoint ready",
+}
+# The handoffs that mean the work waits on someone else.
+WAITING_KINDS = ("needed_from_others", "infrastructure_blocker")
 
 
 def status_line(status: ReportStatus) -> str:
@@ -410,12 +415,8 @@ def render_self_assessment(report: CompletionReport, gaps: Sequence[str] = ()) -
 def render_pm_report(report: CompletionReport, gaps: Sequence[str] = ()) -> str:
     """The report posted to the coordination channel."""
     scores = [(PM_AXES[k], getattr(report.pm_scores, k)) for k in PM_AXES]
-    deliverables = [
-        f"• {_DELIVERABLE_KINDS[d.kind]}: {d.description}" for d in report.key_deliverables
-    ]
-    handoffs = [
-        f"• {_HANDOFF_KINDS[h.kind]}: {h.description}" for h in report.dependencies_handoffs
-    ]
+    deliverables = [f"• {KIND_LABELS[d.kind]}: {d.description}" for d in report.key_deliverables]
+    handoffs = [f"• {KIND_LABELS[h.kind]}: {h.description}" for h in report.dependencies_handoffs]
     lines = [
         "PROJECT MANAGER REPORT - Backend Engineer Agent",
         f"Task: {report.task}",

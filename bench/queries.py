@@ -37,13 +37,13 @@ from sqlalchemy import event  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from bot.services.status import home_board, home_tasks, load_task_detail, status_overview, task_page  # noqa: E402
-from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN  # noqa: E402
-from bot.slack.blocks.status import (  # noqa: E402
-    build_home_view,
+from bot.slack.blocks.home import build_home_view  # noqa: E402
+from bot.slack.blocks.pm import (  # noqa: E402
     build_status_blocks,
     build_task_detail_blocks,
     build_task_list_blocks,
 )
+from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN  # noqa: E402
 from storage.db import create_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.queries import ListKind, TaskFilter, standup_activity  # noqa: E402

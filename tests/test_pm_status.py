@@ -11,14 +11,9 @@ from agents.reports import CompletionReport
 from bot.core.pm_grammar import Period
 from bot.core.task_rules import TaskMove, move_refusal
 from bot.services.status import period_start
+from bot.slack.blocks.home import HomeBoard, build_home_view
+from bot.slack.blocks.pm import build_task_list_blocks, decode_page, encode_page
 from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN
-from bot.slack.blocks.status import (
-    HomeBoard,
-    build_home_view,
-    build_task_list_blocks,
-    decode_page,
-    encode_page,
-)
 from storage.models import Report, Task, TaskStatus
 from storage.queries import ListKind, TaskFilter, UsageSummary
 from tests.e2e.conftest import report_json

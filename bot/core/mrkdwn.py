@@ -24,7 +24,25 @@ def neutralise_mentions(text: str) -> str:
     return _PLAIN_MENTION.sub(lambda m: f"@{_ZERO_WIDTH_JOINER}{m.group(1)}", text)
 
 
-def _fence_open_after(text: str, open_fence: str | None) -> str | None:
+def escape_mrkdwn(text: str) -> str:
+    """Model or user text inside mrkdwn: no control characters for links and mentions, and no
+    mass pings."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return neutralise_mentions(text)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, with an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` on one line (runs of white space become one space), then clipped: for a title
+    or a note quoted inside a list line."""
+    return clip(" ".join(text.split()), limit)
+
+
+def fence_open_after(text: str, open_fence: str | None) -> str | None:
     """Which code fence (```lang) is still open after `text`, given the one open before it."""
     for line in text.split("\n"):
         stripped = line.strip()
@@ -45,7 +63,7 @@ def split_markdown(text: str, limit: int = DEFAULT_PART_LIMIT) -> list[str]:
         candidate = current + paragraph
         if len(candidate) <= limit:
             current = candidate
-            open_fence = _fence_open_after(paragraph, open_fence)
+            open_fence = fence_open_after(paragraph, open_fence)
             continue
         if current and open_fence is None:
             parts.append(current.rstrip("\n"))
@@ -58,7 +76,7 @@ def split_markdown(text: str, limit: int = DEFAULT_PART_LIMIT) -> list[str]:
                     parts.append((current.rstrip("\n") + closing).rstrip())
                     current = open_fence + "\n" if open_fence else ""
                 current += piece
-                open_fence = _fence_open_after(piece, open_fence)
+                open_fence = fence_open_after(piece, open_fence)
     if current.strip():
         parts.append(current.rstrip("\n"))
     return parts
@@ -72,7 +90,7 @@ def _paragraphs(text: str) -> list[str]:
     open_fence: str | None = None
     for line in text.splitlines(keepends=True):
         current += line
-        open_fence = _fence_open_after(line, open_fence)
+        open_fence = fence_open_after(line, open_fence)
         if open_fence is None and line.strip() == "":
             blocks.append(current)
             current = ""

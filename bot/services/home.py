@@ -10,8 +10,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.services.deps import Deps, log
 from bot.services.status import home_board, home_tasks
+from bot.slack.blocks.home import HomeBoard, build_home_view
 from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN
-from bot.slack.blocks.status import HomeBoard, build_home_view
 from storage.records import recent_home_visitors, record_home_visit
 
 # Boards opened within this window are live: status changes republish them.

@@ -11,8 +11,8 @@ import structlog
 from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
 
+from bot.core.mrkdwn import clip, escape_mrkdwn
 from bot.services.deps import Deps
-from bot.slack.blocks.report import _clip, _escape
 from bot.slack.posting import post_metadata
 from storage.housekeeping import purge_task_text
 from storage.models import Task
@@ -41,9 +41,9 @@ def build_nudge_text(task: Task, *, now: datetime, timezone: ZoneInfo) -> str:
     """The one reminder an overdue task gets, in its thread, addressed to its requester."""
     assert task.estimate_due_at is not None
     due = task.estimate_due_at.astimezone(timezone)
-    estimate = _escape(_clip(task.estimated_time or "an estimate", 80))
+    estimate = escape_mrkdwn(clip(task.estimated_time or "an estimate", 80))
     return (
-        f"<@{task.requester_id}> :alarm_clock: {task.ref} ({_escape(_clip(task.title, 120))}) "
+        f"<@{task.requester_id}> :alarm_clock: {task.ref} ({escape_mrkdwn(clip(task.title, 120))}) "
         f"was estimated at {estimate}, and that ran out {_ago(now - task.estimate_due_at)} ago "
         f"({due:%a} {due.day} {due:%b %H:%M %Z}). Is it still in progress? Mention me here "
         "with an update to pick it up again, or mark it done or blocked with the buttons on "

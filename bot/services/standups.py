@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.core.cron import adhoc_period_key, crontab_trigger, last_fire_time, period_key
 from bot.runtime.worker import worker_identity
 from bot.services.deps import Deps
-from bot.slack.blocks.report import Block, context
+from bot.slack.blocks.common import Block, context
 from bot.slack.blocks.standup import (
     StandupView,
     build_standup_blocks,

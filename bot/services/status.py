@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.pm_grammar import Period
-from bot.slack.blocks.status import HomeBoard
+from bot.slack.blocks.home import HomeBoard
 from storage.models import Report, Task, TaskStatus
 from storage.queries import (
     TaskDetail,

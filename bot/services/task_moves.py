@@ -21,20 +21,17 @@ from bot.core.task_rules import (
 from bot.services.deps import Deps, log
 from bot.services.home import publish_home, refresh_homes
 from bot.services.status import Sessions, load_task_detail
+from bot.slack.blocks.common import plain_fallback, stored_report
+from bot.slack.blocks.modal import ClickOrigin
+from bot.slack.blocks.pm import build_task_detail_blocks
 from bot.slack.blocks.report import (
     ACTION_ACKNOWLEDGE,
     ACTION_MARK_BLOCKED,
     ACTION_MARK_DONE,
     ACTION_REOPEN,
+    build_activity_block,
     build_report_blocks,
     report_fallback_text,
-)
-from bot.slack.blocks.status import (
-    ClickOrigin,
-    build_activity_block,
-    build_task_detail_blocks,
-    plain_fallback,
-    stored_report,
     with_activity,
 )
 from bot.slack.client import permalink

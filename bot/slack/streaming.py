@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.mrkdwn import DEFAULT_PART_LIMIT, neutralise_mentions
+from bot.core.mrkdwn import DEFAULT_PART_LIMIT, fence_open_after, neutralise_mentions
 
 # Errors that mean "this workspace or surface can't stream": fall back to post + update.
 _NO_STREAMING = frozenset(
@@ -157,7 +157,7 @@ class AnswerStream:
         self._last_flush = self.clock()
 
     async def _emit(self, chunk: str) -> None:
-        self._fence = _fence_after(chunk, self._fence)
+        self._fence = fence_open_after(chunk, self._fence)
         self._part += chunk
         if self._streaming:
             try:
@@ -230,11 +230,3 @@ class AnswerStream:
 def _last_boundary(text: str) -> int:
     """Flush up to the last whitespace, so no word (or mention) is cut in two."""
     return max(text.rfind(" "), text.rfind("\n")) + 1
-
-
-def _fence_after(chunk: str, fence: str | None) -> str | None:
-    for line in chunk.split("\n"):
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            fence = None if fence is not None else stripped
-    return fence

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import Pmteam
+from bot.slack.blocks.modal import BLOCKED_MODAL
 from bot.slack.blocks.report import (
     ACTION_ACKNOWLEDGE,
     ACTION_MARK_BLOCKED,
     ACTION_MARK_DONE,
     ACTION_REOPEN,
 )
-from bot.slack.blocks.status import BLOCKED_MODAL
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.models import Task, TaskEvent, TaskStatus, Turn, TurnStatus

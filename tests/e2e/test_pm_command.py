@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import Pmteam
-from bot.slack.blocks.status import ACTION_LIST_NEXT, HELP_TEXT
+from bot.slack.blocks.pm import ACTION_LIST_NEXT, HELP_TEXT
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from storage.models import LLMCall, Report, Task, TaskStatus

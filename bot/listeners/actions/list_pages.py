@@ -9,12 +9,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from bot.core.access import read_refusal
 from bot.services.deps import Deps, log
 from bot.services.status import task_page
-from bot.slack.blocks.status import (
+from bot.slack.blocks.common import plain_fallback
+from bot.slack.blocks.pm import (
     ACTION_LIST_NEXT,
     build_notice_blocks,
     build_task_list_blocks,
     decode_page,
-    plain_fallback,
 )
 from storage.queries import TaskFilter
 

@@ -12,7 +12,7 @@ from bot.core.access import read_refusal
 from bot.core.task_rules import MoveRefused, TaskMove
 from bot.services.deps import Deps, log
 from bot.services.task_moves import MOVE_FOR_ACTION, after_move, apply_move, check_move, tell
-from bot.slack.blocks.status import ClickOrigin, build_blocked_modal
+from bot.slack.blocks.modal import ClickOrigin, build_blocked_modal
 
 
 def click_origin(body: dict[str, Any]) -> ClickOrigin:

@@ -29,8 +29,8 @@ from bot.services.status import (
     usage_report,
 )
 from bot.services.task_moves import report_card, thread_permalink
-from bot.slack.blocks.status import (
-    Block,
+from bot.slack.blocks.common import Block, plain_fallback, stored_report
+from bot.slack.blocks.pm import (
     build_help_blocks,
     build_notice_blocks,
     build_status_blocks,
@@ -38,8 +38,6 @@ from bot.slack.blocks.status import (
     build_task_list_blocks,
     build_unrecognised_blocks,
     build_usage_blocks,
-    plain_fallback,
-    stored_report,
 )
 from storage.queries import TaskFilter
 

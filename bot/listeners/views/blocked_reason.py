@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from bot.core.task_rules import MoveRefused, TaskMove
 from bot.services.deps import Deps, log
 from bot.services.task_moves import after_move, apply_move
-from bot.slack.blocks.status import BLOCKED_MODAL, REASON_BLOCK, REASON_INPUT, decode_modal_origin
+from bot.slack.blocks.modal import BLOCKED_MODAL, REASON_BLOCK, REASON_INPUT, decode_modal_origin
 
 
 def submitted_reason(view: dict[str, Any]) -> str:

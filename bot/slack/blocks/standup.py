@@ -10,18 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agents.pm import StandupData, StandupTask
-from agents.reports import ScoreAxis
-from bot.slack.blocks.report import SECTION_LIMIT, Block, _clip, _escape, context, header, section
+from agents.reports import SHORT_KIND_LABELS, WAITING_KINDS, ScoreAxis
+from bot.core.mrkdwn import clip, escape_mrkdwn
+from bot.slack.blocks.common import SECTION_LIMIT, Block, context, header, section
 from storage.models import Report, Task, TaskStatus
 from storage.standups import StandupDigest
 
 LINE_LIMIT = 400
-_WAITING_KINDS = ("needed_from_others", "infrastructure_blocker")
-_HANDOFF_LABEL = {
-    "needed_from_others": "needed from others",
-    "infrastructure_blocker": "infrastructure blocker",
-    "integration_endpoint_ready": "endpoint ready",
-}
 
 
 def _local(moment: datetime, timezone: ZoneInfo) -> str:
@@ -72,7 +67,7 @@ def _handoffs(report: Report | None, kinds: Sequence[str] | None = None) -> list
         if isinstance(item, dict):
             kind, text = str(item.get("kind") or ""), str(item.get("description") or "")
             if kinds is None or kind in kinds:
-                label = _HANDOFF_LABEL.get(kind)
+                label = SHORT_KIND_LABELS.get(kind)
                 found.append(f"{label}: {text}" if label and kinds is None else text)
         elif isinstance(item, str) and kinds is None:
             found.append(item)
@@ -116,7 +111,7 @@ class StandupView:
     def ref(self, task: Task) -> str:
         url = self.links.get(task.id or 0)
         name = f"<{url}|{task.ref}>" if url else task.ref
-        return f"{name} {_escape(_clip(task.title, 120))}"
+        return f"{name} {escape_mrkdwn(clip(task.title, 120))}"
 
     def completed_lines(self) -> list[str]:
         lines = []
@@ -133,7 +128,7 @@ class StandupView:
             if task.status == TaskStatus.WORKING:
                 parts.append("being worked on now")
             if task.estimated_time:
-                parts.append(f"estimate {_escape(_clip(task.estimated_time, 80))}")
+                parts.append(f"estimate {escape_mrkdwn(clip(task.estimated_time, 80))}")
             if task.estimate_due_at is not None and task.estimate_due_at < now:
                 overdue = format_duration(now - task.estimate_due_at)
                 parts.append(f":warning: *overdue* by {overdue}")
@@ -144,24 +139,24 @@ class StandupView:
         now = self.digest.until
         lines = []
         for task, report in self.digest.blocked:
-            reason = _escape(_clip(task.status_reason or "no reason given", 240))
+            reason = escape_mrkdwn(clip(task.status_reason or "no reason given", 240))
             blocked_for = format_duration(now - task.updated_at)
             line = f"• {self.ref(task)} — blocked {blocked_for}: {reason}"
-            waiting = [w for w in _handoffs(report, _WAITING_KINDS) if w not in reason]
+            waiting = [w for w in _handoffs(report, WAITING_KINDS) if w not in reason]
             if waiting:
-                line += " · waiting on: " + _escape(_clip("; ".join(waiting), 240))
+                line += " · waiting on: " + escape_mrkdwn(clip("; ".join(waiting), 240))
             lines.append(line)
         return lines
 
     def red_flag_lines(self) -> list[str]:
         return [
-            f"• {self.ref(task)}: " + _escape(_clip("; ".join(_red_flags(report)), 300))
+            f"• {self.ref(task)}: " + escape_mrkdwn(clip("; ".join(_red_flags(report)), 300))
             for report, task in self.digest.red_flags
         ]
 
     def handoff_lines(self) -> list[str]:
         return [
-            f"• {self.ref(task)}: " + _escape(_clip("; ".join(_handoffs(report)), 300))
+            f"• {self.ref(task)}: " + escape_mrkdwn(clip("; ".join(_handoffs(report)), 300))
             for report, task in self.digest.handoffs
         ]
 
@@ -184,7 +179,7 @@ def list_section(title: str, lines: Sequence[str]) -> Block:
     """A titled list that stays within Slack's section limit: what doesn't fit is counted."""
     text = title
     for index, line in enumerate(lines):
-        line = _clip(line, LINE_LIMIT)
+        line = clip(line, LINE_LIMIT)
         rest = len(lines) - index
         more = f"\n…and {rest} more"
         if len(text) + 1 + len(line) + len(more) > SECTION_LIMIT:
@@ -223,7 +218,7 @@ def build_standup_blocks(view: StandupView) -> list[Block]:
     if view.note:
         blocks.append(context(f":hourglass_flowing_sand: {view.note}"))
     if view.narrative:
-        blocks.append(section(_escape(view.narrative)))
+        blocks.append(section(escape_mrkdwn(view.narrative)))
     lim = digest.limit
     sections = (
         (":white_check_mark: *Completed*", digest.completed, view.completed_lines()),
@@ -250,8 +245,8 @@ def standup_fallback_text(view: StandupView) -> str:
         f"{c['blocked']} blocked, {c['red_flags']} new red flags, {c['handoffs']} handoffs waiting."
     )
     if view.narrative:
-        text += " " + _escape(view.narrative)
-    return _clip(text, 3000)
+        text += " " + escape_mrkdwn(view.narrative)
+    return clip(text, 3000)
 
 
 def standup_data(view: StandupView) -> StandupData:
@@ -267,7 +262,7 @@ def standup_data(view: StandupView) -> StandupData:
         return detail
 
     def blocked_detail(task: Task, report: Report | None) -> str:
-        waiting = _handoffs(report, _WAITING_KINDS)
+        waiting = _handoffs(report, WAITING_KINDS)
         reason = task.status_reason or "no reason given"
         return reason + (f"; waiting on: {'; '.join(waiting)}" if waiting else "")
 

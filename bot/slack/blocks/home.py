@@ -1,0 +1,126 @@
+"""Block Kit for the App Home tab: the task board every visitor sees, plus their own tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agents.reports import RED_FLAG_BELOW, CompletionReport, ReportStatus, status_line
+from bot.core.mrkdwn import escape_mrkdwn, one_line
+from bot.slack.blocks.common import (
+    HOME_BLOCK_LIMIT,
+    Block,
+    build_counts_fields,
+    button,
+    context,
+    fit_blocks,
+    header,
+    section,
+    stored_report,
+    task_line,
+    usage_fields,
+    when,
+)
+from storage.models import Report, Task, TaskStatus
+from storage.queries import UsageSummary
+
+_SHORT_AXES = {
+    "system_architecture_design": "Arch",
+    "implementation_feasibility": "Feas",
+    "scalability_performance": "Scale",
+    "risk_assessment": "Risk",
+    "integration_reliability": "Integ",
+}
+
+
+@dataclass(frozen=True)
+class HomeBoard:
+    """Everything the board shows; the shared part is built once for every viewer."""
+
+    counts: dict[TaskStatus, int]
+    blocked: list[Task]
+    reports: list[tuple[Report, Task]]
+    red_flags: list[tuple[Report, Task]]
+    usage: UsageSummary
+    week_start: datetime
+    built_at: datetime
+
+
+def build_home_view(
+    board: HomeBoard,
+    mine: Sequence[Task],
+    *,
+    notice: str | None = None,
+    acknowledge_action: str,
+    reopen_action: str,
+) -> dict[str, Any]:
+    """The Home tab; kept under Slack's 100-block limit whatever the data."""
+    blocks: list[Block] = [header("pmteam — task board")]
+    if notice:
+        blocks.append(section(f":warning: {notice}"))
+    blocks.append(build_counts_fields(board.counts))
+
+    blocks += [{"type": "divider"}, section(f"*:no_entry: Blocked* ({len(board.blocked)} shown)")]
+    for task in board.blocked[:10]:
+        reason = escape_mrkdwn(one_line(task.status_reason or "no reason given", 200))
+        blocks.append(
+            {
+                **section(
+                    f"*{task.ref}* {escape_mrkdwn(one_line(task.title, 100))}\n_{reason}_\n"
+                    f"waiting: <@{task.requester_id}> since {when(task.updated_at)}"
+                ),
+                "accessory": button("Reopen", reopen_action, str(task.id)),
+            }
+        )
+    if not board.blocked:
+        blocks.append(context("Nothing is blocked."))
+
+    blocks += [{"type": "divider"}, section("*Your open tasks*")]
+    if mine:
+        blocks.append(section("\n".join(f"• {task_line(t, show_requester=False)}" for t in mine)))
+    else:
+        blocks.append(context("None — mention me in a thread to start one."))
+
+    blocks += [{"type": "divider"}, section("*Last 10 reports*")]
+    for report, task in board.reports[:10]:
+        parsed = stored_report(report)
+        if parsed is None:
+            summary = "report could not be read"
+        else:
+            summary = f"{escape_mrkdwn(one_line(parsed.task, 120))}\n{short_scores(parsed)}"
+        status = (
+            status_line(ReportStatus(report.status)) if parsed else escape_mrkdwn(report.status)
+        )
+        blocks.append(
+            {
+                **section(f"*{task.ref}* {status} · {when(report.created_at)}\n{summary}"),
+                "accessory": button("Acknowledge", acknowledge_action, str(task.id)),
+            }
+        )
+    if not board.reports:
+        blocks.append(context("No reports yet."))
+
+    since = when(board.week_start)
+    blocks += [{"type": "divider"}, section(f"*:red_circle: Red flags this week* (since {since})")]
+    flag_lines: list[str] = []
+    for report, task in board.red_flags[:10]:
+        parsed = stored_report(report)
+        flags = parsed.red_flags if parsed else []
+        for flag in flags[:3]:
+            explanation = escape_mrkdwn(one_line(flag.explanation, 140))
+            flag_lines.append(f"• *{task.ref}* {flag.axis.label}: {explanation}")
+    blocks.append(section("\n".join(flag_lines)) if flag_lines else context("None this week."))
+
+    blocks += [{"type": "divider"}, section("*Usage this week*"), usage_fields(board.usage)]
+    blocks.append(context(f"Updated {when(board.built_at)} · `/pm help` for commands"))
+    return {"type": "home", "blocks": fit_blocks(blocks, HOME_BLOCK_LIMIT)}
+
+
+def short_scores(report: CompletionReport) -> str:
+    parts = []
+    for key, label in _SHORT_AXES.items():
+        score = getattr(report.pm_scores, key)
+        parts.append(f"{label} {score}" + (" :warning:" if score < RED_FLAG_BELOW else ""))
+    return " · ".join(parts)
