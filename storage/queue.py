@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -284,3 +284,11 @@ async def expire_leases(
             requeued.append(turn)
     await session.commit()
     return ExpiredLeases(requeued=requeued, failed=failed)
+
+
+async def queued_turn_count(*, session: AsyncSession) -> int:
+    """How many turns wait for a worker (the `pmteam_queue_depth` gauge)."""
+    found = await session.exec(
+        select(func.count()).select_from(Turn).where(col(Turn.status) == TurnStatus.QUEUED)
+    )
+    return int(found.one())

@@ -13,6 +13,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.runtime.metrics import Metrics
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
+Collect = Callable[[], Awaitable[None]]
 
 
 def build_http_app(
@@ -20,7 +21,9 @@ def build_http_app(
     bolt: AsyncApp | None,
     metrics: Metrics,
     readiness: ReadinessCheck,
+    collect: Collect | None = None,
 ) -> web.Application:
+    """`collect` sets the gauges just before /metrics renders them."""
     app = web.Application(client_max_size=2 * 1024 * 1024)
 
     def refuse(problem: str) -> web.StreamResponse:
@@ -63,6 +66,8 @@ def build_http_app(
         )
 
     async def metrics_text(_request: web.Request) -> web.StreamResponse:
+        if collect is not None:
+            await collect()
         return web.Response(text=metrics.render(), content_type="text/plain")
 
     if bolt is not None:

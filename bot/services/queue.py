@@ -9,7 +9,14 @@ import structlog
 
 from bot.services.deps import Sessions
 from storage.models import Turn
-from storage.queue import LeaseLost, claim_next_turn, expire_leases, heartbeat, release_turn
+from storage.queue import (
+    LeaseLost,
+    claim_next_turn,
+    expire_leases,
+    heartbeat,
+    queued_turn_count,
+    release_turn,
+)
 
 log = structlog.get_logger("pmteam.worker")
 
@@ -40,6 +47,11 @@ class TurnQueue:
         except LeaseLost:
             return False
         return True
+
+    async def depth(self) -> int:
+        """Turns waiting for a worker, across every replica."""
+        async with self.sessions() as session:
+            return await queued_turn_count(session=session)
 
     async def sweep(self) -> int:
         """Expired leases back to the queue (or failed, after their last attempt); returns how

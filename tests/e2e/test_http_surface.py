@@ -14,6 +14,7 @@ import pytest
 from bot.app import Pmteam
 from sandbox.slack import FakeSlack
 from sandbox.slack.workspace import User
+from storage.intake import record_intake
 from storage.models import Task, Turn, TurnStatus
 from tests.e2e.conftest import (
     ALICE,
@@ -234,6 +235,42 @@ async def test_health_and_readiness(pmteam: Pmteam) -> None:
     status, body = await get(pmteam, "/readyz")
     assert status == 200
     assert json.loads(body) == {"status": "ok", "checks": {"database": "ok", "slack": "ok"}}
+
+
+async def test_readiness_probes_reuse_a_recent_slack_check(
+    pmteam: Pmteam, fake_slack: FakeSlack
+) -> None:
+    before = len(fake_slack.calls_to("auth.test"))
+    for _ in range(5):
+        status, _body = await get(pmteam, "/readyz")
+        assert status == 200
+    # A load balancer probing every few seconds costs one auth.test, not one per probe.
+    assert len(fake_slack.calls_to("auth.test")) == before + 1
+
+
+async def test_metrics_show_the_queue_the_workers_and_the_reactions_waiting(
+    pmteam: Pmteam, fake_slack: FakeSlack
+) -> None:
+    await pmteam.worker.stop()  # nothing claims: what is queued stays queued
+    async with pmteam.deps.sessions() as session:
+        for n in range(3):
+            ts = f"1700000000.00000{n}"
+            await record_intake(
+                session=session,
+                team_id="T1",
+                channel_id=ENGINEERING,
+                thread_ts=ts,
+                message_ts=ts,
+                user_id=ALICE,
+                text=f"task {n}",
+                source="mention",
+            )
+        await session.commit()
+    status, metrics = await get(pmteam, "/metrics")
+    assert status == 200
+    assert "# TYPE pmteam_queue_depth gauge\npmteam_queue_depth 3\n" in metrics
+    assert "pmteam_workers_busy 0\n" in metrics
+    assert "pmteam_seen_marks_waiting 0\n" in metrics
 
 
 async def test_readiness_fails_when_slack_is_down(pmteam: Pmteam, fake_slack: FakeSlack) -> None:
