@@ -10,29 +10,15 @@ from bot.core.mrkdwn import clip, escape_mrkdwn, fence_open_after, one_line, spl
 from bot.slack.blocks.common import HEADER_LIMIT, SECTION_LIMIT, header, score_tree, section
 from bot.slack.blocks.pm import build_report_summary_blocks
 from bot.slack.blocks.report import build_matrix_blocks, build_report_blocks
-from storage.models import Report, Task, TaskStatus
+from storage.models import Report, TaskStatus
 from tests.e2e.conftest import report_json
+from tests.test_pm_status import task
 
 NOW = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
 
 
 def completion_report(**overrides: Any) -> CompletionReport:
     return CompletionReport.model_validate(report_json(**overrides), context={"gaps": []})
-
-
-def a_task() -> Task:
-    return Task(
-        id=7,
-        team_id="T1",
-        channel_id="C1",
-        thread_ts="1.1",
-        requester_id="U0ALICE",
-        title="Design the orders API",
-        request_text="Design the orders API",
-        status=TaskStatus.COMPLETED,
-        created_at=NOW,
-        updated_at=NOW,
-    )
 
 
 def all_text(blocks: list[dict[str, Any]]) -> str:
@@ -106,7 +92,7 @@ def test_the_card_the_matrix_and_the_status_summary_draw_the_same_tree() -> None
         ],
     )
     report = CompletionReport.model_validate(data, context={"gaps": []})
-    card = all_text(build_report_blocks(report, a_task(), None))
+    card = all_text(build_report_blocks(report, task(TaskStatus.COMPLETED), None))
     stored = Report(task_id=7, turn_id=1, status="COMPLETED", data=data, created_at=NOW)
     summary = all_text(build_report_summary_blocks(stored))
     line = "`├──` Scalability & Performance: *4/9* :warning:"
@@ -121,7 +107,7 @@ def test_the_card_names_each_kind_as_the_plain_text_report_does() -> None:
             {"kind": "integration_endpoint_ready", "description": "POST /payments is live"}
         ],
     )
-    card = all_text(build_report_blocks(report, a_task(), None))
+    card = all_text(build_report_blocks(report, task(TaskStatus.COMPLETED), None))
     plain = render_pm_report(report)
     for line in ("API integrations: Stripe webhooks", "Integration endpoint ready: POST /payments"):
         assert line in card and line in plain
