@@ -215,6 +215,14 @@ class ReportOutcome:
     usage: UsageTotals = field(default_factory=UsageTotals)
 
 
+def stored_outcome(data: dict[str, Any], gaps: Sequence[str]) -> ReportOutcome:
+    """A report as it was stored, read as leniently as it was kept: a report kept with gaps
+    (a score out of range, a missing red flag) reads back with those gaps, not as an error."""
+    read_gaps: list[str] = []
+    report = CompletionReport.model_validate(data, context={"gaps": read_gaps})
+    return ReportOutcome(report=report, gaps=tuple(dict.fromkeys([*gaps, *read_gaps])))
+
+
 def parse_report(text: str) -> CompletionReport:
     """The report in `text` (strict); raises ValueError with what is wrong."""
     return _validate(text, context=None)

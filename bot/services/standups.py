@@ -31,7 +31,7 @@ from bot.slack.blocks.standup import (
     standup_fallback_text,
 )
 from bot.slack.client import permalink
-from bot.slack.posting import METADATA_EVENT_TYPE, post_metadata
+from bot.slack.posting import find_keyed_message, post_metadata
 from storage.models import Task
 from storage.standups import (
     ClaimResult,
@@ -398,27 +398,14 @@ class StandupRunner:
     ) -> str | None:
         """The ts of this standup's message if an earlier attempt posted it: found by the key
         in its metadata, among the channel's messages since the claim was first taken."""
-        key = standup_post_key(channel_id, period)
         oldest = f"{(claimed_at - timedelta(minutes=1)).timestamp():.6f}"
-        cursor: str | None = None
-        for _page in range(HISTORY_PAGES):
-            response = await self.deps.client.conversations_history(
-                channel=channel_id,
-                oldest=oldest,
-                include_all_metadata=True,
-                limit=200,
-                cursor=cursor,
-            )
-            for message in response.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == key:
-                    return str(message["ts"])
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return None
-        log.warning("standup not found in the channel's recent history", pages=HISTORY_PAGES)
-        return None
+        return await find_keyed_message(
+            self.deps.client,
+            key=standup_post_key(channel_id, period),
+            channel=channel_id,
+            oldest=oldest,
+            max_pages=HISTORY_PAGES,
+        )
 
     async def post(self, claim: StandupClaim, content: StandupContent) -> str:
         """Post the standup if the claim is still ours; returns the message ts."""

@@ -24,7 +24,7 @@ from agents.engineer import (
 from agents.errors import AgentError
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
-from agents.reports import CompletionReport, ReportOutcome, ReportStatus, write_report
+from agents.reports import ReportOutcome, ReportStatus, stored_outcome, write_report
 from agents.tools.find_related_tasks import RelatedTask
 from bot.core.estimates import parse_estimate
 from bot.core.mrkdwn import neutralise_mentions, split_markdown
@@ -40,7 +40,7 @@ from bot.slack.blocks.report import (
     report_fallback_text,
 )
 from bot.slack.client import permalink
-from bot.slack.posting import Poster, post_key, post_metadata
+from bot.slack.posting import Poster, messages, post_key, post_metadata
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, SlackPost, Task, TaskStatus, Turn
@@ -290,13 +290,15 @@ class TurnPipeline:
 
     async def _thread_messages(self, turn: Turn, task: Task) -> list[dict[str, Any]]:
         try:
-            response = await self.deps.client.conversations_replies(
-                channel=turn.channel_id, ts=task.thread_ts, limit=200
-            )
+            return [
+                message
+                async for message in messages(
+                    self.deps.client, channel=turn.channel_id, thread_ts=task.thread_ts
+                )
+            ]
         except SlackApiError as exc:
             log.warning("could not read the thread", error=exc.response.get("error"))
             return []
-        return list(response.get("messages") or [])
 
     async def _assistant_status(self, turn: Turn, task: Task, status: str) -> None:
         try:
@@ -320,9 +322,7 @@ class TurnPipeline:
         if stored is not None:
             # An earlier attempt wrote (and may have posted) this report: a new one could
             # disagree with what the PM was already shown.
-            outcome = ReportOutcome(
-                report=CompletionReport.model_validate(stored.data), gaps=tuple(stored.gaps)
-            )
+            outcome = stored_outcome(stored.data, stored.gaps)
         else:
             # The engineer's own conversation and prefix: the report call reads it from cache.
             outcome = await write_report(

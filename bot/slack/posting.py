@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.records import find_post, record_post
 
 METADATA_EVENT_TYPE = "pmteam_post"
+PAGE_SIZE = 200  # Slack's largest page of conversations.replies / .history
+CHANNEL_PAGES = 1  # a channel post is looked for among the newest messages only
 
 
 def post_key(turn_id: int, kind: str) -> str:
@@ -21,6 +24,69 @@ def post_key(turn_id: int, kind: str) -> str:
 
 def post_metadata(key: str, **extra: Any) -> dict[str, Any]:
     return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key, **extra}}
+
+
+def carries_key(message: dict[str, Any], key: str) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == key)
+
+
+async def messages(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None = None,
+    oldest: str | None = None,
+    with_metadata: bool = False,
+    max_pages: int | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """A thread's replies (`thread_ts`) or a channel's history, page after page: a long thread
+    has more than one page, and what is looked for may be on any of them."""
+    cursor: str | None = None
+    pages = 0
+    while max_pages is None or pages < max_pages:
+        kwargs: dict[str, Any] = {"channel": channel, "limit": PAGE_SIZE}
+        if cursor:
+            kwargs["cursor"] = cursor
+        if oldest:
+            kwargs["oldest"] = oldest
+        if with_metadata:
+            kwargs["include_all_metadata"] = True
+        if thread_ts:
+            response = await client.conversations_replies(ts=thread_ts, **kwargs)
+        else:
+            response = await client.conversations_history(**kwargs)
+        pages += 1
+        for message in response.get("messages") or []:
+            yield message
+        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return
+
+
+async def find_keyed_message(
+    client: AsyncWebClient,
+    *,
+    key: str,
+    channel: str,
+    thread_ts: str | None = None,
+    oldest: str | None = None,
+    max_pages: int | None = None,
+) -> str | None:
+    """The ts of the message whose metadata carries `key`: a post an earlier attempt made but
+    could not record. Slack's errors are the caller's to handle."""
+    async for message in messages(
+        client,
+        channel=channel,
+        thread_ts=thread_ts,
+        oldest=oldest,
+        with_metadata=True,
+        max_pages=max_pages,
+    ):
+        if carries_key(message, key):
+            return str(message["ts"])
+    return None
 
 
 @dataclass
@@ -44,22 +110,15 @@ class Poster:
 
     async def find_in_slack(self, *, key: str, channel: str, thread_ts: str | None) -> str | None:
         try:
-            if thread_ts:
-                response = await self.client.conversations_replies(
-                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
-                )
-            else:
-                response = await self.client.conversations_history(
-                    channel=channel, include_all_metadata=True, limit=100
-                )
+            return await find_keyed_message(
+                self.client,
+                key=key,
+                channel=channel,
+                thread_ts=thread_ts,
+                max_pages=None if thread_ts else CHANNEL_PAGES,
+            )
         except SlackApiError:
             return None
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == key:
-                return str(message.get("ts"))
-        return None
 
     async def record(
         self, *, key: str, kind: str, channel: str, ts: str | None, turn_id: int | None
