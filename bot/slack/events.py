@@ -17,8 +17,20 @@ def strip_bot_mention(text: str, bot_user_id: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
 
 
-def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
-    return str(event.get("team") or body.get("team_id") or "")
+def _intake_message(
+    body: dict[str, Any], event: dict[str, Any], text: str, *, source: str
+) -> IntakeMessage:
+    ts = str(event["ts"])
+    return IntakeMessage(
+        team_id=str(event.get("team") or body.get("team_id") or ""),
+        channel_id=str(event["channel"]),
+        user_id=str(event["user"]),
+        text=text,
+        message_ts=ts,
+        # The thread the task lives in: the message's own ts when it starts one.
+        thread_ts=str(event.get("thread_ts") or ts),
+        source=source,
+    )
 
 
 def parse_mention(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | None:
@@ -28,16 +40,7 @@ def parse_mention(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | Non
     text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
     if not text:
         return None
-    ts = str(event["ts"])
-    return IntakeMessage(
-        team_id=_team_of(body, event),
-        channel_id=str(event["channel"]),
-        user_id=str(event["user"]),
-        text=text,
-        message_ts=ts,
-        thread_ts=str(event.get("thread_ts") or ts),
-        source="mention",
-    )
+    return _intake_message(body, event, text, source="mention")
 
 
 def parse_direct_message(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | None:
@@ -54,14 +57,5 @@ def parse_direct_message(body: dict[str, Any], bot_user_id: str) -> IntakeMessag
     text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
     if not text:
         return None  # a file shared with no words: nothing to work on
-    ts = str(event["ts"])
-    thread_ts = event.get("thread_ts")
-    return IntakeMessage(
-        team_id=_team_of(body, event),
-        channel_id=str(event["channel"]),
-        user_id=str(event["user"]),
-        text=text,
-        message_ts=ts,
-        thread_ts=str(thread_ts or ts),
-        source="assistant" if thread_ts else "dm",
-    )
+    source = "assistant" if event.get("thread_ts") else "dm"
+    return _intake_message(body, event, text, source=source)
