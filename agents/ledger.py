@@ -13,7 +13,7 @@ from storage.records import record_llm_call, save_report, save_research
 
 
 class StorageLedger:
-    """A `UsageSink` and `ResearchSink` on the pmteam database; one session per write."""
+    """A `UsageSink` and `ResearchSink` on the pmteam database; one transaction per write."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -35,14 +35,14 @@ class StorageLedger:
             stop_reason=call.stop_reason[:40] if call.stop_reason else None,
             request_id=call.request_id[:100] if call.request_id else None,
         )
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
             await record_llm_call(session=session, call=row)
 
     async def save_research(self, research: Research, ref: TurnRef) -> None:
         await self.store_research(research, ref)
 
     async def store_research(self, research: Research, ref: TurnRef) -> ResearchRequest:
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
             return await save_research(
                 session=session,
                 task_id=ref.task_id,
@@ -58,7 +58,7 @@ class StorageLedger:
     async def save_report(self, outcome: ReportOutcome, *, task_id: int, turn_id: int) -> Report:
         """Store a turn's report once (a retried turn gets the stored one back)."""
         report = outcome.report
-        async with self._sessions() as session:
+        async with self._sessions.begin() as session:
             return await save_report(
                 session=session,
                 task_id=task_id,

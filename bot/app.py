@@ -57,6 +57,7 @@ JOB_STANDUP_CHECK = "standup-check"
 JOB_NUDGES = "task-nudges"
 JOB_RETENTION = "retention"
 JOB_DEDUPE_KEYS = "dedupe-keys"
+JOB_TASK_COUNTS = "task-counts"
 
 
 def standup_job_id(channel_id: str) -> str:
@@ -169,6 +170,7 @@ def build_scheduler(
       the process was down, and recovery of one whose claim was left by a crashed process.
     - `lease-sweeper` (every minute): turns whose lease expired go back to the queue. The
       worker sweeps once when it starts; from then on this job is the one sweeper.
+    - `task-counts` (every minute): the rows the task counts are summed from, folded.
     - `task-nudges` (every 5 minutes), `retention` and `dedupe-keys` (hourly).
     """
     settings = deps.settings
@@ -192,6 +194,7 @@ def build_scheduler(
     if sweep is not None:
         jobs.add(JOB_LEASE_SWEEPER, sweep, IntervalTrigger(minutes=1, timezone=timezone))
     jobs.add(JOB_NUDGES, housekeeping.nudge_overdue_tasks, IntervalTrigger(minutes=5))
+    jobs.add(JOB_TASK_COUNTS, housekeeping.compact_task_counts, IntervalTrigger(minutes=1))
     jobs.add(
         JOB_DEDUPE_KEYS,
         housekeeping.drop_old_dedupe_keys,

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_blocking_sa_engine
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSessionTransaction,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# An execution option: how a connection's SQLite transaction begins (DEFERRED or IMMEDIATE).
+SQLITE_BEGIN = "pmteam_sqlite_begin"
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -79,11 +88,13 @@ def checkpoint_wal(engine: Engine) -> None:
 def install_sqlite_pragmas(
     sync_engine: Any, *, wal_autocheckpoint: bool = True, synced: bool = False
 ) -> None:
-    """WAL, a busy timeout and foreign keys; every transaction starts with BEGIN IMMEDIATE.
+    """WAL, a busy timeout and foreign keys; a transaction starts with BEGIN IMMEDIATE unless
+    its connection asks for another kind (`SQLITE_BEGIN`; a read session asks for DEFERRED).
 
     A deferred SQLite transaction that reads and then writes can fail at once with
     SQLITE_BUSY when another connection wrote in between (the busy timeout does not help
-    there). Taking the write lock at BEGIN makes every transaction wait its turn instead.
+    there). Taking the write lock at BEGIN makes every writer wait its turn instead; a
+    transaction that only reads needs no lock and, in WAL mode, blocks no writer.
     """
 
     @event.listens_for(sync_engine, "connect")
@@ -102,7 +113,8 @@ def install_sqlite_pragmas(
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        begin = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {begin}")
 
 
 def dialect_name(session: AsyncSession) -> str:
@@ -111,5 +123,36 @@ def dialect_name(session: AsyncSession) -> str:
     return bind.dialect.name
 
 
+def insert(session: AsyncSession, model: type[SQLModel]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT in the session's dialect, for its ON CONFLICT clause (both spell it alike):
+    a get-then-insert would race another transaction inserting the same key."""
+    if dialect_name(session) == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+class Session(AsyncSession):
+    """A session whose explicit transaction is a write and whose implicit one is a read.
+
+    `async with sessions.begin() as session:` is a use case that writes: it commits on exit,
+    rolls back on an error, and on SQLite holds the write lock from BEGIN (IMMEDIATE).
+    `async with sessions() as session:` only reads: its transaction begins when the first
+    query needs one, DEFERRED on SQLite, and ends with the session, uncommitted.
+    """
+
+    def begin(self) -> AsyncSessionTransaction:
+        return _WriteTransaction(self)
+
+
+class _WriteTransaction(AsyncSessionTransaction):
+    async def start(self, is_ctxmanager: bool = False) -> Self:
+        await super().start(is_ctxmanager)
+        # Connect now, so BEGIN IMMEDIATE waits for the lock here rather than at whichever
+        # statement happens to come first.
+        await self.session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+        return self
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    reads = engine.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+    return async_sessionmaker(reads, class_=Session, expire_on_commit=False)

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,47 +26,22 @@ from storage.models import (
     Turn,
 )
 
-# count_by_status folds the trigger-appended deltas into one row per status past this many.
-COMPACT_COUNTS_AFTER = 1000
-
 
 async def count_by_status(*, session: AsyncSession) -> dict[TaskStatus, int]:
     """How many tasks are in each status (every status present, zero when none).
 
-    Sums `task_count_delta` (kept by triggers on `task`) instead of scanning the tasks, and
-    compacts it when it has grown; the compaction commits the session.
+    Sums `task_count_delta` (kept by triggers on `task`) instead of scanning the tasks;
+    housekeeping keeps that table short (`compact_task_counts`).
     """
     rows = await session.exec(
-        select(TaskCountDelta.status, func.sum(TaskCountDelta.delta), func.count()).group_by(
+        select(TaskCountDelta.status, func.sum(TaskCountDelta.delta)).group_by(
             col(TaskCountDelta.status)
         )
     )
     counts = dict.fromkeys(TaskStatus, 0)
-    deltas = 0
-    for status, total, entries in rows.all():
+    for status, total in rows.all():
         counts[TaskStatus(status)] = int(total or 0)
-        deltas += entries
-    if deltas > COMPACT_COUNTS_AFTER:
-        await compact_task_counts(session=session)
     return counts
-
-
-async def compact_task_counts(*, session: AsyncSession) -> None:
-    """Replace the delta rows with one total per status, in one transaction.
-
-    Safe with concurrent writers and compactors: each compactor re-adds exactly the rows its
-    DELETE removed (a row deleted by another compactor is not returned here).
-    """
-    deleted = await session.exec(
-        delete(TaskCountDelta).returning(col(TaskCountDelta.status), col(TaskCountDelta.delta))
-    )
-    totals: dict[str, int] = {}
-    for status, delta in deleted.all():
-        totals[status] = totals.get(status, 0) + delta
-    session.add_all(
-        TaskCountDelta(status=status, delta=total) for status, total in totals.items() if total
-    )
-    await session.commit()
 
 
 class ListKind(StrEnum):
@@ -192,20 +167,6 @@ async def recent_reports(
     return list(result.all())
 
 
-async def red_flag_reports(
-    *, session: AsyncSession, since: datetime, until: datetime | None = None, limit: int = 50
-) -> list[tuple[Report, Task]]:
-    query = (
-        select(Report, Task)
-        .join(Task, col(Task.id) == col(Report.task_id))
-        .where(col(Report.created_at) >= since, col(Report.red_flag_count) > 0)
-    )
-    if until is not None:
-        query = query.where(col(Report.created_at) < until)
-    result = await session.exec(query.order_by(col(Report.id).desc()).limit(limit))
-    return list(result.all())
-
-
 async def blocked_tasks(*, session: AsyncSession, limit: int = 20) -> list[Task]:
     result = await session.exec(
         select(Task)
@@ -257,9 +218,14 @@ class UsageSummary:
 
 
 async def usage_since(
-    *, session: AsyncSession, since: datetime, until: datetime | None = None
+    *,
+    session: AsyncSession,
+    since: datetime,
+    until: datetime | None = None,
+    channel_id: str | None = None,
 ) -> UsageSummary:
-    """Tokens, web searches and cost by agent and model over a period."""
+    """Tokens, web searches and cost by agent and model over a period: of every model call,
+    or of those made for tasks asked in one channel."""
     # Nine columns: more than sqlmodel.select's typed overloads take, so plain SQLAlchemy.
     query = sa_select(
         col(LLMCall.agent),
@@ -274,16 +240,20 @@ async def usage_since(
     ).where(col(LLMCall.created_at) >= since)
     if until is not None:
         query = query.where(col(LLMCall.created_at) < until)
-    # Nine columns: past what SQLModel's `exec` types, so through the session's connection.
+    if channel_id is not None:
+        query = query.join(Task, col(Task.id) == col(LLMCall.task_id)).where(
+            col(Task.channel_id) == channel_id
+        )
+    # Past what SQLModel's `exec` types, so through the session's connection.
     result = await (await session.connection()).execute(
         query.group_by(col(LLMCall.agent), col(LLMCall.model)).order_by(
             col(LLMCall.agent), col(LLMCall.model)
         )
     )
-    return usage_summary(result.all())
+    return _usage_summary(result.all())
 
 
-def usage_summary(rows: Iterable[Sequence[Any]]) -> UsageSummary:
+def _usage_summary(rows: Iterable[Sequence[Any]]) -> UsageSummary:
     """Rows of (agent, model, calls, input, output, cache read, cache write, searches, cost)."""
     return UsageSummary(
         rows=[
@@ -300,62 +270,6 @@ def usage_summary(rows: Iterable[Sequence[Any]]) -> UsageSummary:
             )
             for agent, model, calls, inp, out, cread, cwrite, searches, cost in rows
         ]
-    )
-
-
-@dataclass(frozen=True)
-class StandupActivity:
-    """What a standup covers for the period [since, until)."""
-
-    completed: list[tuple[Task, Report | None]]
-    in_progress: list[tuple[Task, Report | None]]
-    blocked: list[Task]
-    red_flags: list[tuple[Report, Task]]
-    handoffs: list[tuple[Report, Task]]
-    usage: UsageSummary
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.completed or self.in_progress or self.blocked or self.red_flags)
-
-
-async def standup_activity(
-    *, session: AsyncSession, since: datetime, until: datetime, limit: int = 25
-) -> StandupActivity:
-    completed = await session.exec(
-        select(Task)
-        .where(
-            col(Task.status) == TaskStatus.COMPLETED,
-            col(Task.updated_at) >= since,
-            col(Task.updated_at) < until,
-        )
-        .order_by(col(Task.updated_at).desc())
-        .limit(limit)
-    )
-    # One index range per status, merged here: an IN list would read and sort every task
-    # in progress (tens of thousands at scale) to find the newest few.
-    progress_tasks: list[Task] = []
-    for status in (TaskStatus.IN_PROGRESS, TaskStatus.WORKING):
-        rows = await session.exec(
-            select(Task)
-            .where(col(Task.status) == status)
-            .order_by(col(Task.updated_at).desc())
-            .limit(limit)
-        )
-        progress_tasks += rows.all()
-    progress_tasks = sorted(progress_tasks, key=lambda t: t.updated_at, reverse=True)[:limit]
-    completed_tasks = list(completed.all())
-    reports = await latest_reports(
-        session=session, task_ids=[t.id for t in completed_tasks + progress_tasks if t.id]
-    )
-    recent = await reports_in_period(session=session, since=since, until=until, limit=200)
-    return StandupActivity(
-        completed=[(task, reports.get(task.id or 0)) for task in completed_tasks],
-        in_progress=[(task, reports.get(task.id or 0)) for task in progress_tasks],
-        blocked=await blocked_tasks(session=session, limit=limit),
-        red_flags=[(r, t) for r, t in recent if r.red_flag_count > 0][:limit],
-        handoffs=[(r, t) for r, t in recent if r.data.get("dependencies_handoffs")][:limit],
-        usage=await usage_since(session=session, since=since, until=until),
     )
 
 

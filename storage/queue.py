@@ -45,11 +45,13 @@ async def claim_next_turn(
     lease_seconds: float,
     now: datetime | None = None,
 ) -> Turn | None:
-    """Claim the oldest runnable turn for `owner`, or return None when there is none.
+    """Claim the oldest runnable turn for `owner`, or return None when there is none; the
+    caller commits.
 
     PostgreSQL locks the candidate row with SKIP LOCKED so replicas never wait on each
     other; SQLite (one writer at a time) claims with a compare-and-set UPDATE. Either way
-    the partial unique index on running turns refuses a second running turn for a task.
+    the partial unique index on running turns refuses a second running turn for a task; that
+    attempt is undone to its savepoint and the next candidate tried.
     """
     for _attempt in range(5):
         query = _claimable_turns()
@@ -57,48 +59,52 @@ async def claim_next_turn(
             query = query.with_for_update(skip_locked=True, of=Turn)
         candidate = (await session.exec(query)).first()
         if candidate is None:
-            await session.commit()
             return None
         assert candidate.id is not None
-        # Read the clock only now: on SQLite the select above may have waited for the write
-        # lock, and a start time from before the wait can precede the previous turn's finish.
+        # Read the clock only now: the transaction may have waited for SQLite's write lock,
+        # and a start time from before the wait can precede the previous turn's finish.
         claimed_at = now or utcnow()
         try:
-            result = await session.exec(
-                update(Turn)
-                .where(col(Turn.id) == candidate.id, col(Turn.status) == TurnStatus.QUEUED)
-                .values(
-                    status=TurnStatus.RUNNING,
-                    lease_owner=owner,
-                    lease_expires_at=claimed_at + timedelta(seconds=lease_seconds),
-                    heartbeat_at=claimed_at,
-                    started_at=claimed_at,
-                )
-            )
-            if result.rowcount != 1:
-                await session.rollback()
-                continue
-            task = await session.get(Task, candidate.task_id, populate_existing=True)
-            assert task is not None
-            if task.status != TaskStatus.WORKING and can_transition(
-                task.status, TaskStatus.WORKING
-            ):
-                apply_transition(
+            async with session.begin_nested():
+                claimed = await _claim(
                     session=session,
-                    task=task,
-                    to_status=TaskStatus.WORKING,
-                    actor=BOT_ACTOR,
+                    turn=candidate,
+                    owner=owner,
+                    lease_seconds=lease_seconds,
                     now=claimed_at,
                 )
-            # Load the claimed row before the commit: a refresh after it would open a new
-            # transaction and leave it open (on SQLite, BEGIN IMMEDIATE holds the write lock).
-            await session.refresh(candidate)
-            await session.commit()
         except IntegrityError:
-            await session.rollback()
             continue
-        return candidate
+        if claimed:
+            return candidate
     return None
+
+
+async def _claim(
+    *, session: AsyncSession, turn: Turn, owner: str, lease_seconds: float, now: datetime
+) -> bool:
+    """Compare-and-set the queued turn to running for `owner` and its task to working."""
+    result = await session.exec(
+        update(Turn)
+        .where(col(Turn.id) == turn.id, col(Turn.status) == TurnStatus.QUEUED)
+        .values(
+            status=TurnStatus.RUNNING,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            heartbeat_at=now,
+            started_at=now,
+        )
+    )
+    if result.rowcount != 1:
+        return False
+    task = await session.get(Task, turn.task_id, populate_existing=True)
+    assert task is not None
+    if task.status != TaskStatus.WORKING and can_transition(task.status, TaskStatus.WORKING):
+        apply_transition(
+            session=session, task=task, to_status=TaskStatus.WORKING, actor=BOT_ACTOR, now=now
+        )
+    await session.refresh(turn)  # the UPDATE bypassed the copy this session holds
+    return True
 
 
 async def heartbeat(
@@ -120,7 +126,6 @@ async def heartbeat(
         )
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
     )
-    await session.commit()
     return bool(result.rowcount == 1)
 
 
@@ -133,7 +138,6 @@ async def _held_turn(*, session: AsyncSession, turn_id: int, owner: str) -> tupl
     # expiry and a claim by another worker; only the row in the database counts.
     turn = await session.get(Turn, turn_id, with_for_update=True, populate_existing=True)
     if turn is None or turn.status != TurnStatus.RUNNING or turn.lease_owner != owner:
-        await session.rollback()
         raise LeaseLost(f"turn {turn_id} is not held by {owner}")
     task = await session.get(Task, turn.task_id, populate_existing=True)
     assert task is not None
@@ -152,7 +156,10 @@ async def complete_turn(
     estimate_due_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Turn:
-    """Mark the turn done and, in the same transaction, set the task status from the report."""
+    """Mark the turn done and, in the same transaction, set the task status from the report.
+
+    When a follow-up turn of the task is already queued the task goes back to queued
+    instead: there is work pending, whatever this turn's report says."""
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
     now = now or utcnow()  # read once the turn is locked, not before waiting for it
     turn.status = TurnStatus.DONE
@@ -161,6 +168,8 @@ async def complete_turn(
     turn.lease_owner = None
     turn.lease_expires_at = None
     session.add(turn)
+    if await _follow_up_queued(session=session, turn=turn):
+        task_status, status_note = TaskStatus.QUEUED, "a follow-up is queued"
     if task_status is not None and task.status != task_status:
         apply_transition(
             session=session,
@@ -175,8 +184,20 @@ async def complete_turn(
         task.estimate_due_at = estimate_due_at
         task.nudged_at = None
     session.add(task)
-    await session.commit()
     return turn
+
+
+async def _follow_up_queued(*, session: AsyncSession, turn: Turn) -> bool:
+    found = await session.exec(
+        select(Turn.id)
+        .where(
+            col(Turn.task_id) == turn.task_id,
+            col(Turn.id) != turn.id,
+            col(Turn.status) == TurnStatus.QUEUED,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def fail_turn(
@@ -191,7 +212,6 @@ async def fail_turn(
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
     now = now or utcnow()  # read once the turn is locked, not before waiting for it
     _mark_failed(session=session, turn=turn, task=task, reason=reason, now=now)
-    await session.commit()
     return turn
 
 
@@ -223,7 +243,6 @@ async def release_turn(
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
     now = now or utcnow()  # read once the turn is locked, not before waiting for it
     _requeue(session=session, turn=turn, task=task, note="worker shut down", now=now)
-    await session.commit()
     return turn
 
 
@@ -282,7 +301,6 @@ async def expire_leases(
         else:
             _requeue(session=session, turn=turn, task=task, note="lease expired", now=now)
             requeued.append(turn)
-    await session.commit()
     return ExpiredLeases(requeued=requeued, failed=failed)
 
 

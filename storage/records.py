@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import insert
 from storage.models import (
     DedupeKey,
     HomeVisit,
@@ -18,7 +18,9 @@ from storage.models import (
     ResearchRequest,
     SlackPost,
     Turn,
+    TurnStatus,
 )
+from storage.queue import LeaseLost
 from storage.types import utcnow
 
 
@@ -34,13 +36,8 @@ async def save_report(
     gaps: list[str] | None = None,
     now: datetime | None = None,
 ) -> Report:
-    """Store a turn's report once; a retried turn gets the stored one back."""
-    existing = (await session.exec(select(Report).where(col(Report.turn_id) == turn_id))).first()
-    if existing is not None:
-        # End the read transaction like the insert path does: left open on SQLite it would
-        # hold the write lock (BEGIN IMMEDIATE) for as long as the caller keeps the session.
-        await session.commit()
-        return existing
+    """Store a turn's report once; a retried turn gets the stored one back. Concurrent saves
+    of one turn's report store the first and all return it."""
     report = Report(
         task_id=task_id,
         turn_id=turn_id,
@@ -51,9 +48,17 @@ async def save_report(
         gaps=gaps or [],
         created_at=now or utcnow(),
     )
-    session.add(report)
-    await session.commit()
-    return report
+    await session.exec(
+        insert(session, Report)
+        .values(report.model_dump(exclude={"id"}))
+        .on_conflict_do_nothing(index_elements=[col(Report.turn_id)])
+    )
+    stored = await session.exec(
+        select(Report)
+        .where(col(Report.turn_id) == turn_id)
+        .execution_options(populate_existing=True)
+    )
+    return stored.one()
 
 
 async def save_research(
@@ -81,13 +86,13 @@ async def save_research(
         created_at=now or utcnow(),
     )
     session.add(row)
-    await session.commit()
+    await session.flush()
     return row
 
 
 async def record_llm_call(*, session: AsyncSession, call: LLMCall) -> LLMCall:
     session.add(call)
-    await session.commit()
+    await session.flush()
     return call
 
 
@@ -105,28 +110,30 @@ async def record_post(
     turn_id: int | None = None,
 ) -> SlackPost:
     """Remember a Slack post by its idempotency key (turn id + kind); keeps the first one."""
-    post = SlackPost(key=key, kind=kind, channel_id=channel_id, ts=ts, turn_id=turn_id)
-    session.add(post)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        existing = await find_post(session=session, key=key)
-        await session.commit()  # as in save_report: never return inside a transaction
-        assert existing is not None
-        return existing
-    return post
+    await session.exec(
+        insert(session, SlackPost)
+        .values(
+            SlackPost(key=key, kind=kind, channel_id=channel_id, ts=ts, turn_id=turn_id).model_dump(
+                exclude={"id"}
+            )
+        )
+        .on_conflict_do_nothing(index_elements=[col(SlackPost.key)])
+    )
+    stored = await session.exec(
+        select(SlackPost).where(col(SlackPost.key) == key).execution_options(populate_existing=True)
+    )
+    return stored.one()
 
 
 async def claim_dedupe_key(*, session: AsyncSession, key: str, now: datetime | None = None) -> bool:
     """True the first time a key is seen (e.g. a Slack event id), False on every repeat."""
-    session.add(DedupeKey(key=key, created_at=now or utcnow()))
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        return False
-    return True
+    claimed = await session.exec(
+        insert(session, DedupeKey)
+        .values(key=key, created_at=now or utcnow())
+        .on_conflict_do_nothing(index_elements=[col(DedupeKey.key)])
+        .returning(col(DedupeKey.key))  # psycopg's rowcount is -1 here
+    )
+    return claimed.first() is not None
 
 
 async def drop_dedupe_keys(
@@ -134,19 +141,23 @@ async def drop_dedupe_keys(
 ) -> int:
     cutoff = (now or utcnow()) - older_than
     result = await session.exec(delete(DedupeKey).where(col(DedupeKey.created_at) < cutoff))
-    await session.commit()
     return int(result.rowcount)
 
 
 async def record_home_visit(
     *, session: AsyncSession, user_id: str, team_id: str, now: datetime | None = None
 ) -> None:
-    visit = await session.get(HomeVisit, user_id)
-    if visit is None:
-        visit = HomeVisit(user_id=user_id, team_id=team_id)
-    visit.opened_at = now or utcnow()
-    session.add(visit)
-    await session.commit()
+    """Remember when this person last opened the App Home (one row each, however many
+    visits arrive at once)."""
+    upsert = insert(session, HomeVisit).values(
+        user_id=user_id, team_id=team_id, opened_at=now or utcnow()
+    )
+    await session.exec(
+        upsert.on_conflict_do_update(
+            index_elements=[col(HomeVisit.user_id)],
+            set_={"team_id": upsert.excluded.team_id, "opened_at": upsert.excluded.opened_at},
+        )
+    )
 
 
 async def recent_home_visitors(
@@ -157,10 +168,19 @@ async def recent_home_visitors(
     return list(result.all())
 
 
-async def save_answer(*, session: AsyncSession, turn_id: int, answer_text: str) -> None:
-    """Keep the answer as soon as it is posted, so a retried turn can report without redoing it."""
-    turn = await session.get(Turn, turn_id)
-    if turn is not None:
-        turn.answer_text = answer_text
-        session.add(turn)
-        await session.commit()
+async def save_answer(*, session: AsyncSession, turn_id: int, owner: str, answer_text: str) -> None:
+    """Keep the answer as soon as it is posted, so a retried turn can report without redoing it.
+
+    Only while `owner` holds the turn: raises LeaseLost once another worker has it, whose own
+    answer must not be overwritten by this late one."""
+    saved = await session.exec(
+        update(Turn)
+        .where(
+            col(Turn.id) == turn_id,
+            col(Turn.lease_owner) == owner,
+            col(Turn.status) == TurnStatus.RUNNING,
+        )
+        .values(answer_text=answer_text)
+    )
+    if saved.rowcount != 1:
+        raise LeaseLost(f"turn {turn_id} is not held by {owner}")

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, or_, update
-from sqlalchemy import select as sa_select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import LLMCall, Report, Standup, Task, TaskStatus
-from storage.queries import UsageSummary, latest_reports, usage_since, usage_summary
+from storage.db import insert
+from storage.models import Report, Standup, Task, TaskStatus
+from storage.queries import UsageSummary, latest_reports, usage_since
 from storage.types import utcnow
 
 
@@ -46,9 +45,7 @@ async def find_standup(*, session: AsyncSession, channel_id: str, period: str) -
         .where(col(Standup.channel_id) == channel_id, col(Standup.period) == period)
         .execution_options(populate_existing=True)
     )
-    standup = result.first()
-    await session.commit()  # never leave a read transaction open (on SQLite it holds the lock)
-    return standup
+    return result.first()
 
 
 async def claim_standup(
@@ -64,7 +61,7 @@ async def claim_standup(
 
     The unique (channel_id, period) key lets one INSERT win; a claim whose lease ran out
     (its process died) is taken over with a compare-and-set UPDATE. Both work the same on
-    SQLite and PostgreSQL.
+    SQLite and PostgreSQL. The caller commits.
     """
     now = now or utcnow()
     row = Standup(
@@ -75,30 +72,31 @@ async def claim_standup(
         lease_expires_at=now + lease,
         created_at=now,
     )
-    session.add(row)
-    try:
-        await session.commit()
-        return StandupClaim(ClaimResult.CLAIMED, row)
-    except IntegrityError:
-        await session.rollback()
-    taken = await session.exec(
-        update(Standup)
-        .where(
-            col(Standup.channel_id) == channel_id,
-            col(Standup.period) == period,
-            col(Standup.status) == StandupStatus.CLAIMED,
-            col(Standup.lease_expires_at) < now,
-        )
-        .values(lease_owner=owner, lease_expires_at=now + lease)
+    inserted = await session.exec(
+        insert(session, Standup)
+        .values(row.model_dump(exclude={"id"}))
+        .on_conflict_do_nothing(index_elements=[col(Standup.channel_id), col(Standup.period)])
+        .returning(col(Standup.id))
     )
-    await session.commit()
-    existing = await find_standup(session=session, channel_id=channel_id, period=period)
-    assert existing is not None, "a standup row is never deleted"
-    if taken.rowcount == 1:
-        return StandupClaim(ClaimResult.RECLAIMED, existing)
-    if existing.status == StandupStatus.CLAIMED:
-        return StandupClaim(ClaimResult.BUSY, existing)
-    return StandupClaim(ClaimResult.DONE, existing)
+    result: ClaimResult | None = ClaimResult.CLAIMED if inserted.first() is not None else None
+    if result is None:
+        taken = await session.exec(
+            update(Standup)
+            .where(
+                col(Standup.channel_id) == channel_id,
+                col(Standup.period) == period,
+                col(Standup.status) == StandupStatus.CLAIMED,
+                col(Standup.lease_expires_at) < now,
+            )
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+        )
+        if taken.rowcount == 1:
+            result = ClaimResult.RECLAIMED
+    standup = await find_standup(session=session, channel_id=channel_id, period=period)
+    assert standup is not None, "a standup row is never deleted"
+    if result is None:
+        result = ClaimResult.BUSY if standup.status == StandupStatus.CLAIMED else ClaimResult.DONE
+    return StandupClaim(result, standup)
 
 
 async def renew_standup_lease(
@@ -114,7 +112,6 @@ async def renew_standup_lease(
         )
         .values(lease_expires_at=now + lease)
     )
-    await session.commit()
     return bool(result.rowcount == 1)
 
 
@@ -131,7 +128,6 @@ async def release_standup(
         )
         .values(lease_expires_at=now)
     )
-    await session.commit()
 
 
 async def record_standup_posted(
@@ -158,7 +154,6 @@ async def record_standup_posted(
         .where(col(Standup.id) == standup_id, col(Standup.status) == StandupStatus.CLAIMED)
         .values(**values)
     )
-    await session.commit()
     return bool(result.rowcount == 1)
 
 
@@ -168,7 +163,6 @@ async def record_standup_skipped(*, session: AsyncSession, standup_id: int, note
         .where(col(Standup.id) == standup_id, col(Standup.status) == StandupStatus.CLAIMED)
         .values(status=StandupStatus.SKIPPED, note=note, lease_owner=None, lease_expires_at=None)
     )
-    await session.commit()
     return bool(result.rowcount == 1)
 
 
@@ -184,9 +178,7 @@ async def last_posted_standup(
     if before is not None:
         query = query.where(col(Standup.posted_at) <= before)
     result = await session.exec(query.order_by(col(Standup.posted_at).desc()).limit(1))
-    standup = result.first()
-    await session.commit()
-    return standup
+    return result.first()
 
 
 # --- what a standup covers ----------------------------------------------------------------
@@ -262,13 +254,7 @@ async def standup_digest(
         session=session,
         task_ids=[t.id for t in (*completed, *in_progress, *blocked) if t.id is not None],
     )
-    if channel_id is None:
-        usage = await usage_since(session=session, since=since, until=until)
-    else:
-        usage = await channel_usage(
-            session=session, since=since, until=until, channel_id=channel_id
-        )
-    await session.commit()
+    usage = await usage_since(session=session, since=since, until=until, channel_id=channel_id)
     return StandupDigest(
         since=since,
         until=until,
@@ -375,35 +361,6 @@ async def _period_flags_and_handoffs(
     return red_flags, handoffs
 
 
-async def channel_usage(
-    *, session: AsyncSession, since: datetime, until: datetime, channel_id: str
-) -> UsageSummary:
-    """Like `usage_since`, for the model calls made for tasks asked in one channel."""
-    query = (
-        sa_select(
-            col(LLMCall.agent),
-            col(LLMCall.model),
-            func.count(),
-            func.sum(col(LLMCall.input_tokens)),
-            func.sum(col(LLMCall.output_tokens)),
-            func.sum(col(LLMCall.cache_read_tokens)),
-            func.sum(col(LLMCall.cache_write_tokens)),
-            func.sum(col(LLMCall.web_searches)),
-            func.sum(col(LLMCall.cost_usd)),
-        )
-        .join(Task, col(Task.id) == col(LLMCall.task_id))
-        .where(
-            col(Task.channel_id) == channel_id,
-            col(LLMCall.created_at) >= since,
-            col(LLMCall.created_at) < until,
-        )
-        .group_by(col(LLMCall.agent), col(LLMCall.model))
-        .order_by(col(LLMCall.agent), col(LLMCall.model))
-    )
-    result = await (await session.connection()).execute(query)  # nine columns: see usage_since
-    return usage_summary(result.all())
-
-
 # --- nudges -------------------------------------------------------------------------------
 
 
@@ -419,9 +376,7 @@ async def nudge_candidates(*, session: AsyncSession, now: datetime, limit: int =
         .order_by(col(Task.estimate_due_at))
         .limit(limit)
     )
-    tasks = list(result.all())
-    await session.commit()
-    return tasks
+    return list(result.all())
 
 
 async def mark_nudged(*, session: AsyncSession, task_id: int, now: datetime) -> bool:
@@ -436,7 +391,6 @@ async def mark_nudged(*, session: AsyncSession, task_id: int, now: datetime) -> 
         )
         .values(nudged_at=now)
     )
-    await session.commit()
     return bool(result.rowcount == 1)
 
 
@@ -447,4 +401,3 @@ async def unmark_nudged(*, session: AsyncSession, task_id: int, nudged_at: datet
         .where(col(Task.id) == task_id, col(Task.nudged_at) == nudged_at)
         .values(nudged_at=None)
     )
-    await session.commit()

@@ -1,10 +1,9 @@
-"""The task status state machine, with its TaskEvent history, and task lookups."""
+"""The task status state machine, with its TaskEvent history."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Task, TaskEvent, TaskStatus
@@ -81,32 +80,6 @@ def apply_transition(
     return event
 
 
-async def transition_task(
-    *,
-    session: AsyncSession,
-    task_id: int,
-    to_status: TaskStatus,
-    actor: str,
-    note: str | None = None,
-    now: datetime | None = None,
-) -> Task:
-    """Change a task's status through the state machine; raises IllegalTransition."""
-    # Check the move against the row as it is now (locked on PostgreSQL), not against a
-    # copy this session loaded earlier that another worker or person has since moved.
-    task = await session.get(Task, task_id, with_for_update=True, populate_existing=True)
-    if task is None:
-        raise LookupError(f"T-{task_id} does not exist")
-    try:
-        apply_transition(
-            session=session, task=task, to_status=to_status, actor=actor, note=note, now=now
-        )
-    except IllegalTransition:
-        await session.rollback()
-        raise
-    await session.commit()
-    return task
-
-
 async def record_task_event(
     *,
     session: AsyncSession,
@@ -121,28 +94,5 @@ async def record_task_event(
         task_id=task_id, kind=kind, actor=actor, note=note, created_at=now or utcnow()
     )
     session.add(event)
-    await session.commit()
+    await session.flush()
     return event
-
-
-async def _task_for_thread(
-    *, session: AsyncSession, team_id: str, channel_id: str, thread_ts: str
-) -> Task | None:
-    result = await session.exec(
-        select(Task).where(
-            Task.team_id == team_id, Task.channel_id == channel_id, Task.thread_ts == thread_ts
-        )
-    )
-    return result.first()
-
-
-async def get_task(*, session: AsyncSession, task_id: int) -> Task | None:
-    return await session.get(Task, task_id)
-
-
-async def task_for_thread(
-    *, session: AsyncSession, team_id: str, channel_id: str, thread_ts: str
-) -> Task | None:
-    return await _task_for_thread(
-        session=session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
-    )

@@ -45,7 +45,7 @@ async def publish_home(
 
 async def open_home(deps: Deps, *, user_id: str, team_id: str) -> None:
     """`app_home_opened`: remember the visit (so changes refresh it), then publish."""
-    async with deps.sessions() as session:
+    async with deps.sessions.begin() as session:
         await record_home_visit(session=session, user_id=user_id, team_id=team_id)
     await publish_home(deps, user_id=user_id)
 

@@ -1,4 +1,4 @@
-"""Housekeeping jobs: one nudge per overdue estimate, text retention, old dedupe keys."""
+"""Housekeeping jobs: one nudge per overdue estimate, text retention, dedupe keys, counts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core.mrkdwn import clip, escape_mrkdwn
 from bot.services.deps import Deps
 from bot.slack.posting import post_metadata
-from storage.housekeeping import purge_task_text
+from storage.housekeeping import PURGE_BATCH, compact_task_counts, purge_task_text
 from storage.models import Task
 from storage.records import drop_dedupe_keys
 from storage.standups import mark_nudged, nudge_candidates, unmark_nudged
@@ -80,7 +80,7 @@ class Housekeeping:
         nudged: list[int] = []
         for task in candidates:
             assert task.id is not None
-            async with sessions() as session:
+            async with sessions.begin() as session:
                 if not await mark_nudged(session=session, task_id=task.id, now=now):
                     continue  # another replica nudged it, or it moved on meanwhile
             try:
@@ -101,10 +101,10 @@ class Housekeeping:
                     log.warning("nudge not possible; not retried", task=task.ref, error=error)
                 else:
                     log.warning("nudge not posted; retried next run", task=task.ref, error=error)
-                    async with sessions() as session:
+                    async with sessions.begin() as session:
                         await unmark_nudged(session=session, task_id=task.id, nudged_at=now)
                 continue
-            async with sessions() as session:
+            async with sessions.begin() as session:
                 await record_task_event(
                     session=session,
                     task_id=task.id,
@@ -122,16 +122,28 @@ class Housekeeping:
         days = self.deps.settings.retention_days
         if days <= 0:
             return 0
-        async with self.deps.sessions() as session:
-            purged = await purge_task_text(
-                session=session, older_than=timedelta(days=days), now=self.clock()
-            )
+        now, purged = self.clock(), 0
+        while True:
+            # A transaction per batch: SQLite's write lock is never held for the whole purge.
+            async with self.deps.sessions.begin() as session:
+                batch = await purge_task_text(
+                    session=session, older_than=timedelta(days=days), now=now
+                )
+            purged += batch
+            if batch < PURGE_BATCH:
+                break
         if purged:
             log.info("retention: message text removed", tasks=purged, older_than_days=days)
         return purged
 
     async def drop_old_dedupe_keys(self) -> int:
-        async with self.deps.sessions() as session:
+        async with self.deps.sessions.begin() as session:
             return await drop_dedupe_keys(
                 session=session, older_than=DEDUPE_KEYS_KEPT, now=self.clock()
             )
+
+    async def compact_task_counts(self) -> int:
+        """Fold the per-change rows behind the task counts into one per status, so counting
+        stays a sum of a few rows; returns how many rows were folded."""
+        async with self.deps.sessions.begin() as session:
+            return await compact_task_counts(session=session)

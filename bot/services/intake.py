@@ -203,7 +203,7 @@ async def claim_reply(
     """True the first time pmteam answers this message without taking it (a refusal), False
     for Slack's retries of it: they are acknowledged, not answered again."""
     key = f"reply:{message.team_id}:{message.channel_id}:{message.message_ts}"
-    async with sessions() as session:
+    async with sessions.begin() as session:
         return await claim_dedupe_key(session=session, key=key)
 
 

@@ -30,11 +30,11 @@ class TurnQueue:
     on_failed: FailedTurns | None = None
 
     async def claim(self, *, owner: str, lease_seconds: float) -> Turn | None:
-        async with self.sessions() as session:
+        async with self.sessions.begin() as session:
             return await claim_next_turn(session=session, owner=owner, lease_seconds=lease_seconds)
 
     async def heartbeat(self, *, turn_id: int, owner: str, lease_seconds: float) -> bool:
-        async with self.sessions() as session:
+        async with self.sessions.begin() as session:
             return await heartbeat(
                 session=session, turn_id=turn_id, owner=owner, lease_seconds=lease_seconds
             )
@@ -42,7 +42,7 @@ class TurnQueue:
     async def release(self, *, turn_id: int, owner: str) -> bool:
         """Hand a claimed turn back untouched; False when it was no longer ours to hand back."""
         try:
-            async with self.sessions() as session:
+            async with self.sessions.begin() as session:
                 await release_turn(session=session, turn_id=turn_id, owner=owner)
         except LeaseLost:
             return False
@@ -56,7 +56,7 @@ class TurnQueue:
     async def sweep(self) -> int:
         """Expired leases back to the queue (or failed, after their last attempt); returns how
         many turns were queued again."""
-        async with self.sessions() as session:
+        async with self.sessions.begin() as session:
             expired = await expire_leases(session=session)
         if expired.requeued or expired.failed:
             log.warning(

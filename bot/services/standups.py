@@ -307,7 +307,7 @@ class StandupRunner:
                 # looks in Slack first, in case the post had already gone out).
                 assert claim.standup.id is not None
                 with contextlib.suppress(Exception):
-                    async with self.deps.sessions() as session:
+                    async with self.deps.sessions.begin() as session:
                         await release_standup(
                             session=session,
                             standup_id=claim.standup.id,
@@ -338,7 +338,7 @@ class StandupRunner:
                 log.error("could not read the channel history", error=exc.response.get("error"))
                 return StandupResult(channel_id, period, Outcome.FAILED, detail=_slack_error(exc))
             if ts is not None:
-                async with self.deps.sessions() as session:
+                async with self.deps.sessions.begin() as session:
                     await record_standup_posted(
                         session=session,
                         standup_id=standup.id,
@@ -351,7 +351,7 @@ class StandupRunner:
                 log.info("standup found in Slack and recorded", ts=ts)
                 return StandupResult(channel_id, period, Outcome.RECOVERED, ts=ts)
         if skip_reason is not None:
-            async with self.deps.sessions() as session:
+            async with self.deps.sessions.begin() as session:
                 await record_standup_skipped(
                     session=session, standup_id=standup.id, note=f"skipped: {skip_reason}"
                 )
@@ -359,7 +359,7 @@ class StandupRunner:
             return StandupResult(channel_id, period, Outcome.SKIPPED, detail=skip_reason)
         content = await self.compose(channel_id, note=note, fallback_since=fallback_since, day=day)
         if content.empty and self.deps.settings.standup_skip_empty and not force:
-            async with self.deps.sessions() as session:
+            async with self.deps.sessions.begin() as session:
                 await record_standup_skipped(
                     session=session,
                     standup_id=standup.id,
@@ -383,7 +383,7 @@ class StandupRunner:
         return StandupResult(channel_id, period, Outcome.POSTED, ts=ts, content=content)
 
     async def claim(self, channel_id: str, period: str) -> StandupClaim:
-        async with self.deps.sessions() as session:
+        async with self.deps.sessions.begin() as session:
             return await claim_standup(
                 session=session,
                 channel_id=channel_id,
@@ -411,7 +411,7 @@ class StandupRunner:
         """Post the standup if the claim is still ours; returns the message ts."""
         standup = claim.standup
         assert standup.id is not None
-        async with self.deps.sessions() as session:
+        async with self.deps.sessions.begin() as session:
             held = await renew_standup_lease(
                 session=session,
                 standup_id=standup.id,
@@ -435,7 +435,7 @@ class StandupRunner:
 
     async def record(self, claim: StandupClaim, ts: str, content: StandupContent) -> None:
         assert claim.standup.id is not None
-        async with self.deps.sessions() as session:
+        async with self.deps.sessions.begin() as session:
             await record_standup_posted(
                 session=session,
                 standup_id=claim.standup.id,

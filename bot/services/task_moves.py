@@ -115,17 +115,15 @@ async def apply_move(
     Reopen queues a new turn in the task's thread (`reopen_ts` is its unique message key,
     e.g. the click's action_ts), so the engineer continues through the normal pipeline.
     """
-    async with sessions() as session:
+    async with sessions.begin() as session:
         # Lock the row (PostgreSQL) and read it as it is now, not a copy cached earlier.
         task = await session.get(Task, task_id, with_for_update=True, populate_existing=True)
         if task is None:
-            await session.rollback()
             raise MoveRefused(f"T-{task_id} doesn't exist.")
         refusal = await _refusal_now(
             session=session, task=task, move=move, user_id=user_id, pm_users=pm_users
         )
         if refusal is not None:
-            await session.rollback()
             raise MoveRefused(refusal)
         assert task.id is not None
         if move is TaskMove.ACKNOWLEDGE:
@@ -160,7 +158,6 @@ async def apply_move(
             actor=user_id,
             note=reason if move is TaskMove.MARK_BLOCKED else "marked done",
         )
-        await session.commit()
         return MoveOutcome(task=task, move=move)
 
 

@@ -94,7 +94,7 @@ class TurnPipeline:
             link = asyncio.create_task(
                 permalink(self.deps.client, channel=turn.channel_id, ts=task.thread_ts)
             )
-            answered = await self._answer(turn, task)
+            answered = await self._answer(turn, task, lease)
             if lease.lost.is_set():
                 raise LeaseLost("lease lost while answering")
             outcome = await self._report(turn, task, answered, link)
@@ -117,7 +117,7 @@ class TurnPipeline:
 
     # -- the answer -------------------------------------------------------------------------
 
-    async def _answer(self, turn: Turn, task: Task) -> Answered:
+    async def _answer(self, turn: Turn, task: Task, lease: TurnLease) -> Answered:
         assert turn.id is not None and task.id is not None
         # Checked on every attempt, not only after a crash: a turn handed back at shutdown
         # keeps attempts at 0 but may have answered already.
@@ -211,8 +211,10 @@ class TurnPipeline:
             ts = stream.message_ts[0] if stream.message_ts else None
             self.deps.metrics.inc("pmteam_slack_calls_total", stream.api_calls, kind="answer")
         # The text first, then the post record: a retry that finds the record has the text.
-        async with self.deps.sessions() as session:
-            await save_answer(session=session, turn_id=turn.id, answer_text=result.answer)
+        async with self.deps.sessions.begin() as session:
+            await save_answer(
+                session=session, turn_id=turn.id, owner=lease.owner, answer_text=result.answer
+            )
         await self.poster.record(
             key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
         )
@@ -382,7 +384,7 @@ class TurnPipeline:
             ]
             note = "; ".join(blockers)[:500] or "blocked (see the report)"
         estimate = parse_estimate(report.estimated_time)
-        async with self.deps.sessions() as session:
+        async with self.deps.sessions.begin() as session:
             await complete_turn(
                 session=session,
                 turn_id=turn.id,
@@ -427,7 +429,7 @@ class TurnPipeline:
         log.warning("turn failed", reason=reason)
         self.deps.metrics.inc("pmteam_turns_total", outcome="failed")
         try:
-            async with self.deps.sessions() as session:
+            async with self.deps.sessions.begin() as session:
                 await fail_turn(session=session, turn_id=turn.id, owner=lease.owner, reason=reason)
         except LeaseLost:
             return  # another worker holds it now and will speak for it

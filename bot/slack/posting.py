@@ -123,7 +123,7 @@ class Poster:
     async def record(
         self, *, key: str, kind: str, channel: str, ts: str | None, turn_id: int | None
     ) -> None:
-        async with self.sessions() as session:
+        async with self.sessions.begin() as session:
             await record_post(
                 session=session, key=key, kind=kind, channel_id=channel, ts=ts, turn_id=turn_id
             )

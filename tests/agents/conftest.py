@@ -54,7 +54,7 @@ def ledgered_model(
 @pytest_asyncio.fixture
 async def turn_ref(sessions: async_sessionmaker[AsyncSession]) -> TurnRef:
     """A real task and its first turn, so ledger rows can point at them."""
-    async with sessions() as session:
+    async with sessions.begin() as session:
         intake = await record_intake(
             session=session,
             team_id="T1",

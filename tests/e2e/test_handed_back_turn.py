@@ -29,7 +29,7 @@ async def _answered_then_handed_back(
 ) -> Turn:
     """An earlier process answered the mention (text saved, post recorded); the caller then
     hands the turn back."""
-    async with sessions() as session:
+    async with sessions.begin() as session:
         await record_intake(
             session=session,
             team_id="T0SANDBOX",
@@ -39,12 +39,17 @@ async def _answered_then_handed_back(
             user_id=ALICE,
             text="design the orders API",
         )
-    async with sessions() as session:
+    async with sessions.begin() as session:
         claimed = await claim_next_turn(session=session, owner="old-process", lease_seconds=60)
     assert claimed is not None and claimed.id is not None
-    async with sessions() as session:
-        await save_answer(session=session, turn_id=claimed.id, answer_text="Use cursor paging.")
-    async with sessions() as session:
+    async with sessions.begin() as session:
+        await save_answer(
+            session=session,
+            turn_id=claimed.id,
+            owner="old-process",
+            answer_text="Use cursor paging.",
+        )
+    async with sessions.begin() as session:
         await record_post(
             session=session,
             key=f"{claimed.id}:answer",
@@ -70,7 +75,7 @@ async def test_a_report_stored_by_an_earlier_attempt_is_reused_not_rewritten(
             {"kind": "infrastructure_blocker", "description": "needs a staging database"}
         ],
     )
-    async with sessions() as session:
+    async with sessions.begin() as session:
         await save_report(
             session=session,
             task_id=turn.task_id,
@@ -80,7 +85,7 @@ async def test_a_report_stored_by_an_earlier_attempt_is_reused_not_rewritten(
             red_flag_count=0,
             min_score=7,
         )
-    async with sessions() as session:
+    async with sessions.begin() as session:
         await release_turn(session=session, turn_id=turn.id, owner="old-process")
     await engine.dispose()
 
@@ -103,7 +108,7 @@ async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
     posted = await fake_slack.post_as_user(ALICE, ENGINEERING, "design the orders API")
     engine = create_engine(sqlite_url)
     sessions = session_factory(engine)
-    async with sessions() as session:
+    async with sessions.begin() as session:
         intake = await record_intake(
             session=session,
             team_id="T0SANDBOX",
@@ -113,12 +118,17 @@ async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
             user_id=ALICE,
             text="design the orders API",
         )
-    async with sessions() as session:
+    async with sessions.begin() as session:
         claimed = await claim_next_turn(session=session, owner="old-process", lease_seconds=60)
     assert claimed is not None and claimed.id == intake.turn.id
-    async with sessions() as session:
-        await save_answer(session=session, turn_id=claimed.id, answer_text="Use cursor paging.")
-    async with sessions() as session:
+    async with sessions.begin() as session:
+        await save_answer(
+            session=session,
+            turn_id=claimed.id,
+            owner="old-process",
+            answer_text="Use cursor paging.",
+        )
+    async with sessions.begin() as session:
         await record_post(
             session=session,
             key=f"{claimed.id}:answer",
@@ -127,7 +137,7 @@ async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
             ts="1.000001",
             turn_id=claimed.id,
         )
-    async with sessions() as session:
+    async with sessions.begin() as session:
         released = await release_turn(session=session, turn_id=claimed.id, owner="old-process")
     assert released.attempts == 0  # a hand-back is not a failed attempt
     await engine.dispose()

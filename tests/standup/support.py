@@ -58,7 +58,7 @@ async def add_task(
         fake_slack.workspace.add_message(
             Message(channel=channel, ts=thread_ts, text=title, user=requester)
         )
-    async with sessions() as session:
+    async with sessions.begin() as session:
         intake = await record_intake(
             session=session,
             team_id="T0SANDBOX",
@@ -73,7 +73,7 @@ async def add_task(
     assert task_id is not None
     if status == TaskStatus.QUEUED:
         return intake.task
-    async with sessions() as session:
+    async with sessions.begin() as session:
         turn = await claim_next_turn(session=session, owner="test", lease_seconds=60, now=at)
     assert turn is not None and turn.id is not None and turn.task_id == task_id
     report_status = {
@@ -83,7 +83,7 @@ async def add_task(
     }[status]
     estimated_time = f"{int(estimate.total_seconds() // 3600)} hours" if estimate else None
     data = report_json(task=title, status=report_status, estimated_time=estimated_time, **report)
-    async with sessions() as session:
+    async with sessions.begin() as session:
         await save_report(
             session=session,
             task_id=task_id,
@@ -94,7 +94,7 @@ async def add_task(
             min_score=min([*data["pm_scores"].values(), *data["self_assessment"].values()]),
             now=at,
         )
-    async with sessions() as session:
+    async with sessions.begin() as session:
         await complete_turn(
             session=session,
             turn_id=turn.id,

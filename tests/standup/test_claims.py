@@ -24,7 +24,7 @@ LEASE = timedelta(minutes=5)
 async def _claim(
     sessions: async_sessionmaker[AsyncSession], owner: str, now: datetime, period: str = "p1"
 ) -> StandupClaim:
-    async with sessions() as session:
+    async with sessions.begin() as session:
         return await claim_standup(
             session=session, channel_id="C1", period=period, owner=owner, lease=LEASE, now=now
         )
@@ -49,7 +49,7 @@ async def test_one_of_many_concurrent_claims_wins_and_a_dead_claim_is_taken_over
 
     # The first owner has lost it: it may not post any more.
     assert winner.standup.id is not None
-    async with sessions() as session:
+    async with sessions.begin() as session:
         assert not await renew_standup_lease(
             session=session,
             standup_id=winner.standup.id,
@@ -72,7 +72,7 @@ async def test_the_previous_standup_is_the_latest_posted_one(
         claim = await _claim(sessions, "o", T0 + timedelta(days=index), period=period)
         assert claim.standup.id is not None
         if period != "p3":  # p3 is still being posted
-            async with sessions() as session:
+            async with sessions.begin() as session:
                 await record_standup_posted(
                     session=session,
                     standup_id=claim.standup.id,

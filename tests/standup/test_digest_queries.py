@@ -11,7 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.standups
 from storage.intake import Intake
-from storage.models import Report, Task, TaskStatus
+from storage.models import LLMCall, Report, Task, TaskStatus
+from storage.records import record_llm_call
 from storage.standups import standup_digest
 from tests.storage.support import T0, ask, file_report, force_status, minutes
 
@@ -170,7 +171,7 @@ async def test_red_flags_and_handoffs_are_limited_newest_first(
 ) -> None:
     if page is not None:
         # Small pages, so reading the period a page at a time is exercised with few reports.
-        monkeypatch.setattr(storage.standups, "_REPORT_PAGE", page, raising=False)
+        monkeypatch.setattr(storage.standups, "_REPORT_PAGE", page)
     flagged: list[int] = []
     handed_off: list[int] = []
     for n in range(5):
@@ -206,3 +207,78 @@ async def test_red_flags_and_handoffs_are_limited_newest_first(
     assert [r.id for r, _ in two.red_flags] == [flagged[4], flagged[3]]
     assert [r.id for r, _ in two.handoffs] == [handed_off[4], handed_off[3]]
     assert len(two.in_progress) <= 2
+
+
+async def spend(session: AsyncSession, *, task: Intake | None, cost: float, at: datetime) -> None:
+    """A model call for `task` (None: outside any task) that cost `cost`."""
+    call = LLMCall(
+        task_id=task.task.id if task else None,
+        agent="engineer",
+        model="claude-sonnet-5-5",
+        input_tokens=10,
+        cost_usd=cost,
+        created_at=at,
+    )
+    await record_llm_call(session=session, call=call)
+    await session.commit()
+
+
+async def test_the_digest_covers_the_period(session: AsyncSession) -> None:
+    inside, before, after = T0 + minutes(90), T0 - minutes(1), UNTIL + minutes(1)
+    done = await new_task(session, status=TaskStatus.COMPLETED, at=inside)
+    done_report = await file_report(
+        session, done, handoffs=["Ops: rotate the DB password"], at=inside
+    )
+    await new_task(session, status=TaskStatus.COMPLETED, at=before)
+    await new_task(session, status=TaskStatus.COMPLETED, at=after)
+    progress = await new_task(session, status=TaskStatus.IN_PROGRESS, at=inside)
+    flagged = await file_report(
+        session, progress, status="IN_PROGRESS", red_flags=2, at=inside + minutes(1)
+    )
+    working = await new_task(session, status=TaskStatus.WORKING, at=inside + minutes(2))
+    blocked = await new_task(session, status=TaskStatus.BLOCKED, at=inside)
+    old = await new_task(session, status=TaskStatus.COMPLETED, at=before)
+    await file_report(session, old, red_flags=4, handoffs=["stale"], at=before)
+    await spend(session, task=done, cost=0.5, at=inside)
+    await spend(session, task=done, cost=9.0, at=after)
+    await file_report(session, done, at=inside)  # the same turn: stored once
+
+    digest = await standup_digest(session=session, since=SINCE, until=UNTIL)
+
+    assert [(t.id, r.id if r else None) for t, r in digest.completed] == [
+        (done.task.id, done_report.id)
+    ]
+    assert [(t.id, r.id if r else None) for t, r in digest.in_progress] == [
+        (progress.task.id, flagged.id),
+        (working.task.id, None),
+    ]
+    assert task_ids(digest.blocked) == [blocked.task.id]
+    assert [(r.id, t.id) for r, t in digest.red_flags] == [(flagged.id, progress.task.id)]
+    assert [(r.id, t.id) for r, t in digest.handoffs] == [(done_report.id, done.task.id)]
+    assert [(r.calls, r.cost_usd) for r in digest.usage.rows] == [(1, 0.5)]
+    assert not digest.is_empty
+
+
+async def test_the_digest_of_an_empty_database_is_empty(session: AsyncSession) -> None:
+    digest = await standup_digest(session=session, since=SINCE, until=UNTIL)
+
+    assert digest.is_empty
+    assert digest.completed == digest.in_progress == digest.blocked == []
+    assert digest.red_flags == digest.handoffs == []
+    assert digest.usage.rows == []
+
+
+async def test_usage_in_one_channel_counts_the_calls_for_its_tasks(session: AsyncSession) -> None:
+    mine = await new_task(session, channel="C1")
+    other = await new_task(session, channel="C2")
+    await spend(session, task=mine, cost=0.25, at=T0)
+    await spend(session, task=mine, cost=0.5, at=T0 + minutes(1))
+    await spend(session, task=other, cost=4.0, at=T0)
+    await spend(session, task=None, cost=8.0, at=T0)
+    await spend(session, task=mine, cost=16.0, at=UNTIL)  # after the period
+
+    in_c1 = await standup_digest(session=session, since=SINCE, until=UNTIL, channel_id="C1")
+    everywhere = await standup_digest(session=session, since=SINCE, until=UNTIL)
+
+    assert [(r.calls, r.cost_usd) for r in in_c1.usage.rows] == [(2, 0.75)]
+    assert [(r.calls, r.cost_usd) for r in everywhere.usage.rows] == [(4, 12.75)]

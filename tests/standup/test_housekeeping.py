@@ -21,12 +21,14 @@ from storage.models import (
     Report,
     ResearchRequest,
     Task,
+    TaskCountDelta,
     TaskEvent,
     TaskStatus,
     Turn,
 )
+from storage.queries import count_by_status
 from storage.records import claim_dedupe_key, save_research
-from storage.tasks import transition_task
+from storage.tasks import apply_transition
 from tests.conftest import _truncate_postgres
 from tests.e2e.conftest import ALICE, ENGINEERING
 from tests.standup.conftest import Clock, open_runtime
@@ -150,9 +152,11 @@ async def test_a_new_estimate_can_be_nudged_again_once(
         )
         housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.nudge_overdue_tasks() == [task.id]
-        async with deps.sessions() as session:  # someone marks it blocked: no more nudges
-            await transition_task(
-                session=session, task_id=task.id or 0, to_status=TaskStatus.BLOCKED, actor=ALICE
+        async with deps.sessions.begin() as session:  # someone marks it blocked: no more nudges
+            blocked = await session.get(Task, task.id)
+            assert blocked is not None
+            apply_transition(
+                session=session, task=blocked, to_status=TaskStatus.BLOCKED, actor=ALICE
             )
         clock.advance(timedelta(days=1))
         assert await housekeeping.nudge_overdue_tasks() == []
@@ -176,7 +180,7 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
             status=TaskStatus.COMPLETED,
             at=T0 + timedelta(days=20),
         )
-        async with sessions() as session:
+        async with sessions.begin() as session:
             await save_research(
                 session=session,
                 task_id=old.id,
@@ -189,7 +193,6 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
                 web_searches=1,
             )
             session.add(LLMCall(task_id=old.id, agent="engineer", model="m", cost_usd=0.5))
-            await session.commit()
         housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.purge_old_text() == 1
         assert await housekeeping.purge_old_text() == 0
@@ -222,7 +225,7 @@ async def test_retention_is_off_by_default_and_old_dedupe_keys_are_dropped(
     clock = Clock(T0 + timedelta(days=400))
     async with runtime_for() as deps:
         await add_task(deps.sessions, title="Kept", status=TaskStatus.COMPLETED, at=T0)
-        async with deps.sessions() as session:
+        async with deps.sessions.begin() as session:
             await claim_dedupe_key(
                 session=session, key="Ev-old", now=clock.now - timedelta(hours=25)
             )
@@ -259,3 +262,19 @@ async def test_nudges_on_postgres_too(
         results = await asyncio.gather(*(housekeeping.nudge_overdue_tasks() for _ in range(4)))
     assert sorted(sum(results, [])) == [task.id]
     assert len(_replies(fake_slack, task)) == 1
+
+
+async def test_task_counts_are_folded_and_stay_the_same(runtime_for: RuntimeFor) -> None:
+    async with runtime_for() as deps:
+        for n in range(3):
+            await add_task(deps.sessions, title=f"Task {n}", status=TaskStatus.COMPLETED, at=T0)
+        async with deps.sessions() as session:
+            before = await count_by_status(session=session)
+            rows = (await session.exec(select(func.count()).select_from(TaskCountDelta))).one()
+        housekeeping = Housekeeping(deps=deps)
+        assert await housekeeping.compact_task_counts() == rows
+        async with deps.sessions() as session:
+            after = await count_by_status(session=session)
+            left = (await session.exec(select(func.count()).select_from(TaskCountDelta))).one()
+    assert before == after and after[TaskStatus.COMPLETED] == 3
+    assert left == 1  # queued and working net to zero and are dropped

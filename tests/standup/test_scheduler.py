@@ -19,6 +19,7 @@ from bot.app import (
     JOB_NUDGES,
     JOB_RETENTION,
     JOB_STANDUP_CHECK,
+    JOB_TASK_COUNTS,
     Pmteam,
     standup_job_id,
     start,
@@ -77,6 +78,7 @@ async def test_pmteam_run_schedules_each_job_once_with_a_stable_id(
                 JOB_NUDGES,
                 JOB_RETENTION,
                 JOB_DEDUPE_KEYS,
+                JOB_TASK_COUNTS,
             ]
         )
         assert str(jobs.scheduler.timezone) == "Europe/Berlin"

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.intake import Intake, record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus, Turn
 from storage.records import save_report
+from storage.tasks import BOT_ACTOR, apply_transition
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning; tests pass explicit times
 
@@ -29,8 +30,9 @@ async def ask(
     source: str = "mention",
     now: datetime | None = None,
 ) -> Intake:
-    """A Slack message in `thread`; the thread's first message when `ts` is not given."""
-    return await record_intake(
+    """A Slack message in `thread`, committed; the thread's first message when `ts` is not
+    given."""
+    intake = await record_intake(
         session=session,
         team_id=team,
         channel_id=channel,
@@ -41,6 +43,27 @@ async def ask(
         source=source,
         now=now,
     )
+    await session.commit()
+    return intake
+
+
+async def move_task(
+    session: AsyncSession,
+    task_id: int,
+    to_status: TaskStatus,
+    *,
+    actor: str = BOT_ACTOR,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Task:
+    """Move a task through the state machine and commit, as a use case would."""
+    task = await session.get(Task, task_id, populate_existing=True)
+    assert task is not None
+    apply_transition(
+        session=session, task=task, to_status=to_status, actor=actor, note=note, now=now
+    )
+    await session.commit()
+    return task
 
 
 async def force_status(session: AsyncSession, task_id: int, status: TaskStatus) -> None:
@@ -98,7 +121,7 @@ async def file_report(
     at: datetime = T0,
 ) -> Report:
     assert intake.task.id is not None and intake.turn.id is not None
-    return await save_report(
+    report = await save_report(
         session=session,
         task_id=intake.task.id,
         turn_id=intake.turn.id,
@@ -108,6 +131,8 @@ async def file_report(
         min_score=5 if red_flags else 7,
         now=at,
     )
+    await session.commit()
+    return report
 
 
 def minutes(n: float) -> timedelta:

@@ -127,6 +127,7 @@ async def test_follow_up_while_working_leaves_status(
     await ask(session, thread=THREAD)
     claimed = await claim_next_turn(session=session, owner="worker-1", lease_seconds=60)
     assert claimed is not None
+    await session.commit()
     events_before = len(await load_events(sessions, 1))
 
     follow_up = await ask(session, thread=THREAD, ts="1700000100.000200", user="U2")

@@ -17,16 +17,14 @@ from storage.queries import (
     count_by_status,
     list_tasks,
     recent_reports,
-    red_flag_reports,
+    reports_in_period,
     search_tasks,
-    standup_activity,
     task_detail,
     tasks_for_user,
     usage_since,
 )
 from storage.records import record_llm_call, save_research
-from storage.tasks import transition_task
-from tests.storage.support import T0, ask, file_report, minutes
+from tests.storage.support import T0, ask, file_report, minutes, move_task
 
 # The state machine's way from queued to each status.
 PATHS: dict[TaskStatus, list[TaskStatus]] = {
@@ -52,9 +50,7 @@ async def make_task(
     intake = await ask(session, thread=thread, user=user, channel=channel, now=at)
     assert intake.task.id is not None
     for step in PATHS[status]:
-        await transition_task(
-            session=session, task_id=intake.task.id, to_status=step, actor="pmteam", now=at
-        )
+        await move_task(session, intake.task.id, step, now=at)
     return intake
 
 
@@ -287,7 +283,7 @@ async def test_recent_reports_newest_first_with_their_tasks(session: AsyncSessio
     assert [r.created_at for r, _ in since] == [T0 + minutes(3), T0 + minutes(2)]
 
 
-async def test_red_flag_reports_within_since_and_until(session: AsyncSession) -> None:
+async def test_reports_in_period_within_since_and_until(session: AsyncSession) -> None:
     day = timedelta(days=1)
     spec = [
         ("before", 2, T0 - minutes(1)),
@@ -301,12 +297,20 @@ async def test_red_flag_reports_within_since_and_until(session: AsyncSession) ->
         intake = await make_task(session, f"{n}.0", TaskStatus.COMPLETED)
         made[name] = (await file_report(session, intake, red_flags=flags, at=at)).id
 
-    bounded = await red_flag_reports(session=session, since=T0, until=T0 + day)
-    open_ended = await red_flag_reports(session=session, since=T0)
+    bounded = await reports_in_period(
+        session=session, since=T0, until=T0 + day, red_flags_only=True
+    )
+    open_ended = await reports_in_period(session=session, since=T0, red_flags_only=True)
+    every_report = await reports_in_period(session=session, since=T0, until=T0 + day)
 
     assert [r.id for r, _ in bounded] == [made["inside"], made["at_since"]]
     assert [r.id for r, _ in open_ended] == [made["at_until"], made["inside"], made["at_since"]]
     assert all(task.id == report.task_id for report, task in open_ended)
+    assert [r.id for r, _ in every_report] == [
+        made["inside"],
+        made["inside_no_flags"],
+        made["at_since"],
+    ]
 
 
 async def test_blocked_tasks_most_recently_blocked_first(session: AsyncSession) -> None:
@@ -365,54 +369,6 @@ async def test_usage_of_an_empty_period_is_zero(session: AsyncSession) -> None:
 
     assert usage.rows == []
     assert (usage.cost_usd, usage.tokens, usage.web_searches, usage.cache_share) == (0, 0, 0, 0.0)
-
-
-async def test_standup_activity_covers_the_period(session: AsyncSession) -> None:
-    since, until = T0, T0 + timedelta(days=1)
-    inside, before, after = T0 + minutes(90), T0 - minutes(1), until + minutes(1)
-
-    done = await make_task(session, "1.0", TaskStatus.COMPLETED, at=inside)
-    done_report = await file_report(
-        session, done, handoffs=["Ops: rotate the DB password"], at=inside
-    )
-    await make_task(session, "2.0", TaskStatus.COMPLETED, at=before)
-    await make_task(session, "3.0", TaskStatus.COMPLETED, at=after)
-    progress = await make_task(session, "4.0", TaskStatus.IN_PROGRESS, at=inside)
-    flagged = await file_report(
-        session, progress, status="IN_PROGRESS", red_flags=2, at=inside + minutes(1)
-    )
-    working = await make_task(session, "5.0", TaskStatus.WORKING, at=inside + minutes(2))
-    blocked = await make_task(session, "6.0", TaskStatus.BLOCKED, at=inside)
-    old = await make_task(session, "7.0", TaskStatus.COMPLETED, at=before)
-    await file_report(session, old, red_flags=4, handoffs=["stale"], at=before)
-    await record_llm_call(session=session, call=llm_call(input_tokens=10, cost=0.5, at=inside))
-    await record_llm_call(session=session, call=llm_call(input_tokens=99, cost=9.0, at=after))
-    await file_report(session, done, at=inside)  # the same turn: stored once
-
-    activity = await standup_activity(session=session, since=since, until=until)
-
-    assert [(t.id, r.id if r else None) for t, r in activity.completed] == [
-        (done.task.id, done_report.id)
-    ]
-    assert [(t.id, r.id if r else None) for t, r in activity.in_progress] == [
-        (working.task.id, None),
-        (progress.task.id, flagged.id),
-    ]
-    assert ids(activity.blocked) == [blocked.task.id]
-    assert [(r.id, t.id) for r, t in activity.red_flags] == [(flagged.id, progress.task.id)]
-    assert [(r.id, t.id) for r, t in activity.handoffs] == [(done_report.id, done.task.id)]
-    assert [(r.calls, r.cost_usd) for r in activity.usage.rows] == [(1, 0.5)]
-    assert not activity.is_empty
-
-
-async def test_standup_activity_is_empty_on_an_empty_db(session: AsyncSession) -> None:
-    activity = await standup_activity(session=session, since=T0, until=T0 + timedelta(days=1))
-
-    assert activity.is_empty
-    assert activity.completed == activity.in_progress == []
-    assert activity.blocked == []
-    assert activity.red_flags == activity.handoffs == []
-    assert activity.usage.rows == []
 
 
 async def test_search_tasks_matches_title_or_request_words_newest_first(

@@ -31,8 +31,10 @@ LEASE = 300.0
 
 
 async def claim(session: AsyncSession, owner: str = "worker-1", now: datetime = T0) -> Turn:
+    """A claim, committed."""
     turn = await claim_next_turn(session=session, owner=owner, lease_seconds=LEASE, now=now)
     assert turn is not None, "expected a claimable turn"
+    await session.commit()
     return turn
 
 
@@ -53,6 +55,7 @@ async def test_claim_takes_oldest_runnable_turn_with_a_lease(
         await ask(session, thread=thread)
 
     turn = await claim_next_turn(session=session, owner="worker-1", lease_seconds=LEASE, now=T0)
+    await session.commit()
 
     assert turn is not None
     assert (turn.id, turn.task_id) == (1, 1)
@@ -91,19 +94,23 @@ async def test_claim_returns_none_when_every_turn_is_taken(session: AsyncSession
     assert await claim_next_turn(session=session, owner="w2", lease_seconds=LEASE) is None
 
 
-async def test_claim_leaves_no_transaction_open(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+async def test_a_claim_is_undone_when_its_transaction_is(
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    await ask(session, thread="1.1")
+    async with sessions() as setup:
+        await ask(setup, thread="1.1")
 
-    await claim(session)
+    with pytest.raises(RuntimeError):
+        async with sessions.begin() as session:
+            assert await claim_next_turn(session=session, owner="w1", lease_seconds=LEASE)
+            raise RuntimeError("the use case failed after claiming")
 
-    # On SQLite an open transaction holds the write lock (BEGIN IMMEDIATE) and would stall
-    # every other connection for the whole turn.
-    assert not session.in_transaction()
-    async with sessions() as other:
-        intake = await ask(other, thread="2.2")
-    assert intake.created
+    stored = await load_turn(sessions, 1)
+    assert (stored.status, stored.lease_owner) == (TurnStatus.QUEUED, None)
+    assert (await load_task(sessions, 1)).status == TaskStatus.QUEUED
+    async with sessions.begin() as session:
+        again = await claim_next_turn(session=session, owner="w2", lease_seconds=LEASE)
+    assert again is not None and again.lease_owner == "w2"
 
 
 async def test_follow_up_waits_while_first_turn_is_running(session: AsyncSession) -> None:
@@ -175,12 +182,12 @@ async def test_heartbeat_extends_the_lease(
     kept = await heartbeat(
         session=session, turn_id=turn.id, owner="w1", lease_seconds=LEASE, now=T0 + minutes(4)
     )
+    await session.commit()
 
     assert kept
     stored = await load_turn(sessions, turn.id)
     assert stored.heartbeat_at == T0 + minutes(4)
     assert stored.lease_expires_at == T0 + minutes(4) + timedelta(seconds=LEASE)
-    assert not session.in_transaction()
 
 
 async def test_heartbeat_from_wrong_owner_is_refused(
@@ -193,6 +200,7 @@ async def test_heartbeat_from_wrong_owner_is_refused(
     kept = await heartbeat(
         session=session, turn_id=turn.id, owner="w2", lease_seconds=LEASE, now=T0 + minutes(4)
     )
+    await session.commit()
 
     assert not kept
     stored = await load_turn(sessions, turn.id)
@@ -216,11 +224,13 @@ async def test_heartbeat_for_a_turn_no_longer_running_is_refused(
             await release_turn(session=session, turn_id=turn.id, owner="w1")
         case "expired":
             await expire_leases(session=session, now=T0 + timedelta(seconds=LEASE + 1))
+    await session.commit()
     before = await load_turn(sessions, turn.id)
 
     kept = await heartbeat(
         session=session, turn_id=turn.id, owner="w1", lease_seconds=LEASE, now=T0 + minutes(9)
     )
+    await session.commit()
 
     assert not kept
     after = await load_turn(sessions, turn.id)
@@ -246,6 +256,7 @@ async def test_complete_turn_sets_answer_and_task_status_together(
         estimate_due_at=due,
         now=T0 + minutes(3),
     )
+    await session.commit()
 
     assert done.status == TurnStatus.DONE
     stored = await load_turn(sessions, turn.id)
@@ -259,7 +270,36 @@ async def test_complete_turn_sets_answer_and_task_status_together(
     last = (await load_events(sessions, 1))[-1]
     assert (last.from_status, last.to_status) == ("working", "in_progress")
     assert (last.actor, last.note) == (BOT_ACTOR, "report: IN_PROGRESS")
-    assert not session.in_transaction()
+
+
+@pytest.mark.parametrize(
+    "reported", [TaskStatus.COMPLETED, TaskStatus.BLOCKED, TaskStatus.IN_PROGRESS]
+)
+async def test_a_queued_follow_up_keeps_the_task_queued_whatever_the_report_says(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], reported: TaskStatus
+) -> None:
+    # Asked again while the first turn ran: the board must show work pending, not a
+    # finished or blocked task whose buttons offer Reopen or Mark done.
+    first_id, second_id = await queue_thread(session, thread="1.1", turns=2)
+    await claim(session, owner="w1")
+
+    await complete_turn(
+        session=session,
+        turn_id=first_id,
+        owner="w1",
+        answer_text="Done with the first ask.",
+        task_status=reported,
+        status_note="waits on the vendor",
+        now=T0 + minutes(3),
+    )
+    await session.commit()
+
+    assert (await load_turn(sessions, first_id)).status == TurnStatus.DONE
+    task = await load_task(sessions, 1)
+    assert (task.status, task.status_reason) == (TaskStatus.QUEUED, None)
+    last = (await load_events(sessions, 1))[-1]
+    assert (last.from_status, last.to_status, last.actor) == ("working", "queued", BOT_ACTOR)
+    assert (await claim(session, owner="w2")).id == second_id
 
 
 async def test_fail_turn_keeps_the_reason_on_turn_and_task(
@@ -271,6 +311,7 @@ async def test_fail_turn_keeps_the_reason_on_turn_and_task(
     reason = "The model was overloaded; ask again in a few minutes."
 
     await fail_turn(session=session, turn_id=turn.id, owner="w1", reason=reason, now=T0)
+    await session.commit()
 
     stored = await load_turn(sessions, turn.id)
     assert (stored.status, stored.failure_reason) == (TurnStatus.FAILED, reason)
@@ -299,6 +340,7 @@ async def test_finishing_a_turn_held_by_another_worker_raises_lease_lost(
                 await fail_turn(session=session, turn_id=turn_id, owner="w2", reason="x")
             case "release":
                 await release_turn(session=session, turn_id=turn_id, owner="w2")
+    await session.rollback()
 
     stored = await load_turn(sessions, turn_id)
     assert (stored.status, stored.lease_owner, stored.answer_text) == ("running", "w1", None)
@@ -316,7 +358,7 @@ async def test_worker_whose_lease_was_taken_over_cannot_complete(
         turn = await claim(worker_a, owner="A")
         assert turn.id is not None
         turn_id = turn.id
-        async with sessions() as recovery:
+        async with sessions.begin() as recovery:
             await expire_leases(session=recovery, now=T0 + timedelta(seconds=LEASE + 1))
         async with sessions() as worker_b:
             taken = await claim(worker_b, owner="B")
@@ -337,6 +379,7 @@ async def test_release_requeues_without_counting_an_attempt(
     assert turn.id is not None
 
     await release_turn(session=session, turn_id=turn.id, owner="w1", now=T0 + minutes(1))
+    await session.commit()
 
     stored = await load_turn(sessions, turn.id)
     assert (stored.status, stored.attempts) == (TurnStatus.QUEUED, 0)
@@ -373,6 +416,7 @@ async def test_expired_lease_goes_back_to_queue_with_an_attempt_counted(
     assert turn.id is not None
 
     expired = await expire_leases(session=session, now=T0 + timedelta(seconds=LEASE + 1))
+    await session.commit()
 
     assert [t.id for t in expired.requeued] == [turn.id]
     assert expired.failed == []
@@ -394,6 +438,7 @@ async def test_third_expired_lease_fails_turn_and_task(
         turn = await claim(session, owner=f"w{attempt}")
         assert turn.id is not None
         outcomes.append(await expire_leases(session=session, now=late))
+        await session.commit()
 
     assert [len(o.requeued) for o in outcomes] == [1, 1, 0]
     assert [len(o.failed) for o in outcomes] == [0, 0, 1]
@@ -419,6 +464,7 @@ async def test_recovery_counts_attempts_from_the_database_not_a_cached_copy(
             async with sessions() as worker:
                 await claim(worker)
             results.append(await expire_leases(session=recovery, now=late))
+            await recovery.commit()
 
     assert [[t.id for t in r.requeued] for r in results] == [[1], [1], []]
     assert [t.id for t in results[-1].failed] == [1]

@@ -62,21 +62,22 @@ async def work(sessions: async_sessionmaker[AsyncSession], name: str, ledger: Le
     total = TASKS * TURNS_PER_TASK
     rng = random.Random(name)
     while ledger.finished < total:
-        async with sessions() as session:
+        async with sessions.begin() as session:
             turn = await claim_next_turn(session=session, owner=name, lease_seconds=LEASE_SECONDS)
-            if turn is None:
-                await asyncio.sleep(0.002)  # every runnable turn is taken; others are finishing
-                continue
-            assert turn.id is not None
-            running = ledger.running[turn.task_id]
-            if running:
-                ledger.overlaps.append((turn.task_id, turn.seq, set(running)))
-            running.add(turn.seq)
-            ledger.claims.append(Claim(next(ledger.counter), name, turn.id, turn.task_id, turn.seq))
-            await asyncio.sleep(rng.random() * 0.003)  # the "work", letting others interleave
-            # Leave the in-memory running set before the database marks the turn done, so
-            # the tracked interval lies strictly inside the turn's real running time.
-            running.discard(turn.seq)
+        if turn is None:
+            await asyncio.sleep(0.002)  # every runnable turn is taken; others are finishing
+            continue
+        assert turn.id is not None
+        running = ledger.running[turn.task_id]
+        if running:
+            ledger.overlaps.append((turn.task_id, turn.seq, set(running)))
+        running.add(turn.seq)
+        ledger.claims.append(Claim(next(ledger.counter), name, turn.id, turn.task_id, turn.seq))
+        await asyncio.sleep(rng.random() * 0.003)  # the "work", letting others interleave
+        # Leave the in-memory running set before the database marks the turn done, so
+        # the tracked interval lies strictly inside the turn's real running time.
+        running.discard(turn.seq)
+        async with sessions.begin() as session:
             await complete_turn(
                 session=session,
                 turn_id=turn.id,
@@ -84,7 +85,7 @@ async def work(sessions: async_sessionmaker[AsyncSession], name: str, ledger: Le
                 answer_text=f"answer {turn.task_id}.{turn.seq}",
                 task_status=TaskStatus.COMPLETED,
             )
-            ledger.finished += 1
+        ledger.finished += 1
 
 
 async def test_two_engines_drain_the_queue_once_each_in_thread_order(database_url: str) -> None:

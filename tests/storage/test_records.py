@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -21,6 +23,7 @@ from storage.models import (
     Turn,
     TurnStatus,
 )
+from storage.queue import LeaseLost, claim_next_turn
 from storage.records import (
     claim_dedupe_key,
     drop_dedupe_keys,
@@ -59,6 +62,7 @@ async def test_save_report_stores_the_report_as_json(
         gaps=["red flag for Risk Assessment missing"],
         now=T0,
     )
+    await session.commit()
 
     async with sessions() as fresh:
         stored = await fresh.get(Report, saved.id)
@@ -93,6 +97,7 @@ async def test_save_report_is_idempotent_per_turn(
         red_flag_count=2,
         min_score=3,
     )
+    await session.commit()
 
     assert retried.id == first.id
     assert (retried.status, retried.data["status"]) == ("COMPLETED", "COMPLETED")
@@ -144,6 +149,7 @@ async def test_save_research_round_trips_sources(
         web_searches=4,
         now=T0,
     )
+    await session.commit()
 
     async with sessions() as fresh:
         stored = await fresh.get(ResearchRequest, saved.id)
@@ -169,6 +175,7 @@ async def test_save_research_outside_a_task(
         live_sources=True,
         web_searches=0,
     )
+    await session.commit()
 
     async with sessions() as fresh:
         stored = await fresh.get(ResearchRequest, saved.id)
@@ -198,6 +205,7 @@ async def test_record_llm_call_adds_a_ledger_row(
     )
 
     saved = await record_llm_call(session=session, call=call)
+    await session.commit()
 
     assert saved.id is not None
     async with sessions() as fresh:
@@ -246,6 +254,7 @@ async def test_record_post_keeps_the_first_post_for_a_key(
         ts="1700000099.000900",
         turn_id=intake.turn.id,
     )
+    await session.commit()
 
     assert retried.id == first.id
     assert retried.ts == "1700000001.000100"
@@ -269,9 +278,9 @@ async def test_dedupe_key_is_claimed_once(session: AsyncSession) -> None:
 async def test_dedupe_key_claim_is_seen_by_another_replica(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with sessions() as replica_a:
+    async with sessions.begin() as replica_a:
         assert await claim_dedupe_key(session=replica_a, key="Ev0123")
-    async with sessions() as replica_b:
+    async with sessions.begin() as replica_b:
         assert not await claim_dedupe_key(session=replica_b, key="Ev0123")
 
 
@@ -282,6 +291,7 @@ async def test_drop_dedupe_keys_removes_only_old_keys(
     await claim_dedupe_key(session=session, key="recent", now=T0 - minutes(30))
 
     dropped = await drop_dedupe_keys(session=session, older_than=timedelta(hours=1), now=T0)
+    await session.commit()
 
     assert dropped == 1
     async with sessions() as fresh:
@@ -310,6 +320,7 @@ async def test_a_new_home_visit_updates_the_same_row(
     await record_home_visit(session=session, user_id="U2", team_id="T1", now=T0 - minutes(120))
 
     await record_home_visit(session=session, user_id="U2", team_id="T1", now=T0)
+    await session.commit()
 
     assert await count(sessions, HomeVisit) == 1
     async with sessions() as fresh:
@@ -322,21 +333,79 @@ async def test_save_answer_keeps_the_posted_answer_on_the_turn(
 ) -> None:
     intake = await ask(session)
     assert intake.turn.id is not None
+    await claim_next_turn(session=session, owner="w1", lease_seconds=60, now=T0)
 
-    await save_answer(session=session, turn_id=intake.turn.id, answer_text="Use keyset paging.")
+    await save_answer(
+        session=session, turn_id=intake.turn.id, owner="w1", answer_text="Use keyset paging."
+    )
+    await session.commit()
 
     async with sessions() as fresh:
         stored = await fresh.get(Turn, intake.turn.id)
     assert stored is not None
-    assert (stored.answer_text, stored.status) == ("Use keyset paging.", TurnStatus.QUEUED)
+    assert (stored.answer_text, stored.status) == ("Use keyset paging.", TurnStatus.RUNNING)
 
 
-async def test_save_answer_for_unknown_turn_changes_nothing(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+@pytest.mark.parametrize("held_by", ["another worker", "nobody"])
+async def test_save_answer_refuses_a_turn_this_worker_does_not_hold(
+    sessions: async_sessionmaker[AsyncSession], held_by: str
 ) -> None:
-    await save_answer(session=session, turn_id=404, answer_text="lost")
-    # With no turn, save_answer returns inside its read transaction (on SQLite that holds
-    # the write lock), so end the session before another one reads.
-    await session.close()
+    async with sessions() as session:
+        intake = await ask(session)
+    turn_id = intake.turn.id
+    assert turn_id is not None
+    if held_by == "another worker":
+        async with sessions.begin() as session:
+            await claim_next_turn(session=session, owner="w2", lease_seconds=60, now=T0)
 
-    assert await count(sessions, Turn) == 0
+    with pytest.raises(LeaseLost, match=f"turn {turn_id} is not held by w1"):
+        async with sessions.begin() as session:
+            await save_answer(session=session, turn_id=turn_id, owner="w1", answer_text="late")
+
+    async with sessions() as fresh:
+        stored = await fresh.get(Turn, turn_id)
+    assert stored is not None and stored.answer_text is None
+
+
+# Row-level races: SQLite takes the write lock at BEGIN, so its writers never interleave.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_concurrent_home_visits_of_one_person_keep_one_row(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async def visit(n: int) -> None:
+        async with sessions.begin() as session:
+            await record_home_visit(
+                session=session, user_id="U1", team_id="T1", now=T0 + minutes(n)
+            )
+
+    await asyncio.gather(*(visit(n) for n in range(8)))
+
+    assert await count(sessions, HomeVisit) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_concurrent_saves_of_a_turns_report_keep_the_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        intake = await ask(session)
+    assert intake.task.id is not None and intake.turn.id is not None
+    task_id, turn_id = intake.task.id, intake.turn.id
+
+    async def save(n: int) -> Report:
+        async with sessions.begin() as session:
+            return await save_report(
+                session=session,
+                task_id=task_id,
+                turn_id=turn_id,
+                status="COMPLETED",
+                data=report_data(attempt=n),
+                red_flag_count=0,
+                min_score=7,
+            )
+
+    saved = await asyncio.gather(*(save(n) for n in range(8)))
+
+    assert await count(sessions, Report) == 1
+    assert len({report.id for report in saved}) == 1
+    assert len({report.data["attempt"] for report in saved}) == 1

@@ -15,11 +15,17 @@ from storage.tasks import (
     IllegalTransition,
     can_transition,
     describe_status,
-    get_task,
     record_task_event,
-    transition_task,
 )
-from tests.storage.support import T0, ask, force_status, load_events, load_task, minutes
+from tests.storage.support import (
+    T0,
+    ask,
+    force_status,
+    load_events,
+    load_task,
+    minutes,
+    move_task,
+)
 
 ALLOWED = [(src, dst) for src, targets in ALLOWED_TRANSITIONS.items() for dst in sorted(targets)]
 REFUSED = [(src, dst) for src in TaskStatus for dst in TaskStatus if (src, dst) not in ALLOWED]
@@ -43,9 +49,7 @@ async def test_allowed_transition_moves_task_and_records_event(
     await ask(session)
     await force_status(session, 1, src)
 
-    moved = await transition_task(
-        session=session, task_id=1, to_status=dst, actor="U7", note="because", now=T0
-    )
+    moved = await move_task(session, 1, dst, actor="U7", note="because", now=T0)
 
     assert moved.status == dst
     task = await load_task(sessions, 1)
@@ -69,14 +73,15 @@ async def test_refused_transition_raises_and_changes_nothing(
     await force_status(session, 1, src)
 
     with pytest.raises(IllegalTransition) as caught:
-        await transition_task(session=session, task_id=1, to_status=dst, actor="U7")
+        await move_task(session, 1, dst, actor="U7")
 
     assert (caught.value.from_status, caught.value.to_status) == (src, dst)
+    assert not session.new and not session.dirty  # nothing half-done left to commit
+    await session.rollback()
     task = await load_task(sessions, 1)
     assert task.status == src
     assert task.updated_at == T0
     assert len(await load_events(sessions, 1)) == 1
-    assert not session.in_transaction()  # the failed move left nothing half-done
 
 
 async def test_illegal_move_message_names_task_and_both_statuses(session: AsyncSession) -> None:
@@ -84,7 +89,7 @@ async def test_illegal_move_message_names_task_and_both_statuses(session: AsyncS
     await force_status(session, 1, TaskStatus.COMPLETED)
 
     with pytest.raises(IllegalTransition) as caught:
-        await transition_task(session=session, task_id=1, to_status=TaskStatus.BLOCKED, actor="U7")
+        await move_task(session, 1, TaskStatus.BLOCKED, actor="U7")
 
     assert str(caught.value) == "T-1 is completed; it can't be moved to blocked."
 
@@ -94,43 +99,14 @@ async def test_move_to_current_status_says_already(session: AsyncSession) -> Non
     await force_status(session, 1, TaskStatus.COMPLETED)
 
     with pytest.raises(IllegalTransition, match=r"^T-1 is already completed\.$"):
-        await transition_task(
-            session=session, task_id=1, to_status=TaskStatus.COMPLETED, actor="U7"
-        )
+        await move_task(session, 1, TaskStatus.COMPLETED, actor="U7")
 
 
 async def test_queued_cannot_jump_to_in_progress(session: AsyncSession) -> None:
     await ask(session)
 
     with pytest.raises(IllegalTransition, match="T-1 is queued; it can't be moved to in progress"):
-        await transition_task(
-            session=session, task_id=1, to_status=TaskStatus.IN_PROGRESS, actor="U7"
-        )
-
-
-async def test_transition_of_unknown_task_raises_lookup_error(session: AsyncSession) -> None:
-    with pytest.raises(LookupError, match="T-404 does not exist"):
-        await transition_task(session=session, task_id=404, to_status=TaskStatus.QUEUED, actor="U7")
-
-
-async def test_transition_checks_the_current_status_not_a_stale_copy(
-    sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    async with sessions() as first:
-        await ask(first)
-    async with sessions() as stale, sessions() as other:
-        loaded = await get_task(session=stale, task_id=1)
-        assert loaded is not None and loaded.status == TaskStatus.QUEUED
-        await stale.commit()  # the copy stays in `stale`'s identity map
-        await transition_task(session=other, task_id=1, to_status=TaskStatus.COMPLETED, actor="U2")
-
-        with pytest.raises(IllegalTransition, match="T-1 is completed"):
-            await transition_task(
-                session=stale, task_id=1, to_status=TaskStatus.BLOCKED, actor="U3"
-            )
-
-    assert (await load_task(sessions, 1)).status == TaskStatus.COMPLETED
-    assert [e.to_status for e in await load_events(sessions, 1)] == ["queued", "completed"]
+        await move_task(session, 1, TaskStatus.IN_PROGRESS, actor="U7")
 
 
 async def test_acknowledgement_is_recorded_without_changing_status(
@@ -147,6 +123,7 @@ async def test_acknowledgement_is_recorded_without_changing_status(
         note="seen, chasing creds",
         now=T0 + minutes(5),
     )
+    await session.commit()
 
     assert event.id is not None
     task = await load_task(sessions, 1)
@@ -163,15 +140,9 @@ async def test_blocking_stores_reason_and_leaving_blocked_clears_it(
 ) -> None:
     await ask(session)
 
-    await transition_task(
-        session=session,
-        task_id=1,
-        to_status=TaskStatus.BLOCKED,
-        actor="pmteam",
-        note="needs read access to the orders DB",
-    )
+    await move_task(session, 1, TaskStatus.BLOCKED, note="needs read access to the orders DB")
     blocked = await load_task(sessions, 1)
-    await transition_task(session=session, task_id=1, to_status=TaskStatus.QUEUED, actor="U1")
+    await move_task(session, 1, TaskStatus.QUEUED, actor="U1")
     unblocked = await load_task(sessions, 1)
 
     assert blocked.status == TaskStatus.BLOCKED

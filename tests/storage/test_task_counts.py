@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.housekeeping import compact_task_counts
 from storage.models import Task, TaskCountDelta, TaskStatus
-from storage.queries import COMPACT_COUNTS_AFTER, compact_task_counts, count_by_status
-from storage.tasks import transition_task
-from tests.storage.support import ask, count, force_status
+from storage.queries import count_by_status
+from tests.storage.support import ask, count, force_status, move_task
 
 S = TaskStatus
 
@@ -32,7 +32,7 @@ async def test_counts_follow_intake_moves_follow_ups_and_deletes(session: AsyncS
     await ask(session, thread="3.3")
     assert first.task.id and second.task.id
     for step in (S.WORKING, S.COMPLETED):
-        await transition_task(session=session, task_id=first.task.id, to_status=step, actor="x")
+        await move_task(session, first.task.id, step, actor="x")
     await force_status(session, second.task.id, S.BLOCKED)  # a bulk UPDATE counts too
     await ask(session, thread="1.1", ts="1.5")  # a follow-up requeues the completed task
 
@@ -59,21 +59,44 @@ async def test_an_update_that_keeps_the_status_adds_no_delta(
     assert await count(sessions, TaskCountDelta) == before
 
 
-async def test_many_changes_are_compacted_to_one_row_per_status(
+async def test_counting_writes_nothing_however_many_deltas_there_are(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # A count is a read: it must not take SQLite's write lock, nor wait for PostgreSQL's.
+    intake = await ask(session, thread="1.1")
+    assert intake.task.id is not None
+    for _ in range(501):  # two delta rows per move: past where counting used to compact
+        await force_status(session, intake.task.id, S.BLOCKED)
+        await force_status(session, intake.task.id, S.QUEUED)
+    deltas = await count(sessions, TaskCountDelta)
+    assert deltas > 1000
+
+    async with sessions() as reader:
+        counts = await count_by_status(session=reader)
+        assert not reader.new and not reader.dirty and not reader.deleted
+
+    assert counts == {**dict.fromkeys(TaskStatus, 0), S.QUEUED: 1}
+    assert await count(sessions, TaskCountDelta) == deltas
+
+
+async def test_compaction_folds_the_deltas_into_one_row_per_status(
     session: AsyncSession, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     intake = await ask(session, thread="1.1")
+    await ask(session, thread="2.2")
     assert intake.task.id is not None
-    for _ in range(COMPACT_COUNTS_AFTER // 2 + 1):  # two delta rows per move
+    for _ in range(3):
         await force_status(session, intake.task.id, S.BLOCKED)
         await force_status(session, intake.task.id, S.QUEUED)
-    assert await count(sessions, TaskCountDelta) > COMPACT_COUNTS_AFTER
+    await force_status(session, intake.task.id, S.COMPLETED)
 
-    counts = await count_by_status(session=session)
+    async with sessions.begin() as housekeeping:
+        await compact_task_counts(session=housekeeping)
 
-    assert counts == {**dict.fromkeys(TaskStatus, 0), S.QUEUED: 1}
-    assert await count(sessions, TaskCountDelta) == 1  # blocked nets to zero and is dropped
-    assert await count_by_status(session=session) == counts
+    async with sessions() as reader:
+        counts = await count_by_status(session=reader)
+    assert counts == {**dict.fromkeys(TaskStatus, 0), S.QUEUED: 1, S.COMPLETED: 1}
+    assert await count(sessions, TaskCountDelta) == 2  # blocked nets to zero and is dropped
 
 
 async def test_concurrent_compactions_keep_the_totals(
@@ -84,7 +107,7 @@ async def test_concurrent_compactions_keep_the_totals(
             await ask(session, thread=f"{n}.1")
 
     async def compact() -> None:
-        async with sessions() as session:
+        async with sessions.begin() as session:
             await compact_task_counts(session=session)
 
     await asyncio.gather(*(compact() for _ in range(4)))
