@@ -108,35 +108,8 @@ async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
     posted = await fake_slack.post_as_user(ALICE, ENGINEERING, "design the orders API")
     engine = create_engine(sqlite_url)
     sessions = session_factory(engine)
-    async with sessions.begin() as session:
-        intake = await record_intake(
-            session=session,
-            team_id="T0SANDBOX",
-            channel_id=ENGINEERING,
-            thread_ts=posted.ts,
-            message_ts=posted.ts,
-            user_id=ALICE,
-            text="design the orders API",
-        )
-    async with sessions.begin() as session:
-        claimed = await claim_next_turn(session=session, owner="old-process", lease_seconds=60)
-    assert claimed is not None and claimed.id == intake.turn.id
-    async with sessions.begin() as session:
-        await save_answer(
-            session=session,
-            turn_id=claimed.id,
-            owner="old-process",
-            answer_text="Use cursor paging.",
-        )
-    async with sessions.begin() as session:
-        await record_post(
-            session=session,
-            key=f"{claimed.id}:answer",
-            kind="answer",
-            channel_id=ENGINEERING,
-            ts="1.000001",
-            turn_id=claimed.id,
-        )
+    claimed = await _answered_then_handed_back(sessions, posted.ts)
+    assert claimed.id is not None
     async with sessions.begin() as session:
         released = await release_turn(session=session, turn_id=claimed.id, owner="old-process")
     assert released.attempts == 0  # a hand-back is not a failed attempt
