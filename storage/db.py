@@ -54,40 +54,24 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(parsed, **kwargs)
 
 
-def create_blocking_engine(
-    url: str | URL, *, wal_autocheckpoint: bool = True, synced: bool = False, **kwargs: Any
-) -> Engine:
-    """The same database through a blocking driver, for work that runs in a thread of its own
-    (the intake writer: a whole batch in one hop, instead of one hop per statement).
+def create_blocking_engine(url: str | URL, *, synced: bool = False, **kwargs: Any) -> Engine:
+    """The same database through a blocking driver, for work that runs in a thread.
 
-    SQLite only:
-    - `wal_autocheckpoint=False`: this engine's commits never copy the WAL back into the
-      database themselves, so none of them pays for that copy and its fsync; the owner calls
-      `checkpoint_wal` from another thread instead.
-    - `synced=True`: a commit returns once the WAL is on disk (`synchronous=FULL`), so what
-      it wrote survives a power cut or an OS crash, not only a crash of the process. A
-      PostgreSQL commit is already that durable."""
-    engine = create_blocking_sa_engine(sync_url(url), **kwargs)
+    `synced=True` (SQLite): a commit returns once the WAL is on disk (`synchronous=FULL`), so
+    what it wrote survives a power cut or an OS crash, not only a crash of the process. A
+    PostgreSQL commit is already that durable."""
+    parsed = sync_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        # A connection the server dropped (a restart, a failover, an idle timeout) is
+        # replaced when it is taken from the pool, instead of failing the next commit.
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_blocking_sa_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
-        install_sqlite_pragmas(engine, wal_autocheckpoint=wal_autocheckpoint, synced=synced)
+        install_sqlite_pragmas(engine, synced=synced)
     return engine
 
 
-def checkpoint_wal(engine: Engine) -> None:
-    """Copy SQLite's WAL back into the database; PASSIVE, so it waits for no reader or
-    writer and blocks none. Blocking: run it in a thread."""
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        cursor.close()
-    finally:
-        connection.close()
-
-
-def install_sqlite_pragmas(
-    sync_engine: Any, *, wal_autocheckpoint: bool = True, synced: bool = False
-) -> None:
+def install_sqlite_pragmas(sync_engine: Any, *, synced: bool = False) -> None:
     """WAL, a busy timeout and foreign keys; a transaction starts with BEGIN IMMEDIATE unless
     its connection asks for another kind (`SQLITE_BEGIN`; a read session asks for DEFERRED).
 
@@ -107,8 +91,6 @@ def install_sqlite_pragmas(
         # NORMAL: a commit survives a crash of the process, and the fsync waits for the
         # checkpoint; FULL: every commit waits for its own fsync.
         cursor.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
-        if not wal_autocheckpoint:
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

@@ -1,11 +1,9 @@
-"""The intake writer: group commit in a thread of its own, and SQLite's WAL copied back into
-the database beside the ack path rather than by one of its commits."""
+"""The intake writer: group commit on the ack path, each message durable before its ack."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -30,14 +28,6 @@ def _message(n: int) -> IntakeMessage:
         thread_ts=ts,
         source="mention",
     )
-
-
-def _tasks_in_the_database_file(sqlite_url: str) -> int:
-    """Tasks in the main database file alone: `immutable` makes SQLite ignore the WAL, so
-    this counts only what a checkpoint has copied back."""
-    path = Path(sqlite_url.split("///", 1)[1])
-    with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as connection:
-        return int(connection.execute("SELECT COUNT(*) FROM task").fetchone()[0])
 
 
 async def test_a_burst_is_committed_in_a_few_batches_and_every_message_is_durable(
@@ -90,37 +80,6 @@ async def test_an_acked_message_is_on_disk_not_only_in_the_page_cache(sqlite_url
         await engine.dispose()
 
 
-async def test_commits_never_checkpoint_the_wal_themselves(sqlite_url: str) -> None:
-    # One message per commit: about 15 WAL pages each, so SQLite's own auto-checkpoint
-    # (every 1,000 pages) would have copied most of them back by the end.
-    writer = IntakeWriter(sqlite_url, checkpoint_every=3600)
-    try:
-        for n in range(150):
-            await writer.submit(_message(n))
-        await asyncio.sleep(0.2)  # the one checkpoint (after the first commit) has finished
-        assert writer.checkpoints == 1
-        # Only what the one checkpoint found (the first commit or two), not the other ~148.
-        assert _tasks_in_the_database_file(sqlite_url) < 20
-    finally:
-        await writer.close()
-
-
-async def test_the_checkpoint_thread_copies_the_wal_back(sqlite_url: str) -> None:
-    writer = IntakeWriter(sqlite_url, checkpoint_every=0.05)
-    try:
-        for n in range(40):
-            await writer.submit(_message(n))
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
-        await writer.submit(_message(99))  # a write after the interval starts another one
-        await asyncio.sleep(0.2)
-    finally:
-        await writer.close()
-
-    assert writer.checkpoints >= 2
-    assert _tasks_in_the_database_file(sqlite_url) == 41
-
-
 async def test_a_bad_message_fails_alone_and_its_neighbours_are_recorded(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -155,6 +114,27 @@ async def test_a_bad_message_fails_alone_and_its_neighbours_are_recorded(
         assert not isinstance(results[2], BaseException) and results[2].created
     else:  # SQLite doesn't enforce VARCHAR lengths: all three are recorded
         assert not [r for r in results if isinstance(r, BaseException)]
+
+
+async def test_a_database_failure_fails_the_batch_once_not_once_per_message(
+    sqlite_url: str,
+) -> None:
+    """A locked, full or broken database fails every message alike: trying each message of
+    the batch alone again would only hold all their acks (a lock waits out its busy timeout
+    each time) before failing them anyway."""
+    path = sqlite_url.split("///", 1)[1]
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE task_event")  # every intake of a new thread now fails
+    writer = IntakeWriter(sqlite_url)
+    try:
+        results = await asyncio.gather(
+            *(writer.submit(_message(n)) for n in range(3)), return_exceptions=True
+        )
+    finally:
+        await writer.close()
+
+    assert all(isinstance(r, Exception) and "no such table" in str(r) for r in results)
+    assert writer.batches == 1
 
 
 async def test_close_commits_what_it_took_and_refuses_the_rest(

@@ -15,8 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.runtime.worker import TurnLease, Worker
 from bot.services.queue import TurnQueue
 from storage.db import create_blocking_engine
-from storage.intake import IntakeMessage, commit_intakes, record_intake
+from storage.intake import IntakeMessage, record_intake, write_intakes
 from storage.models import Turn
+from storage.types import utcnow
 
 
 def _is_claim(statement: str) -> bool:
@@ -46,7 +47,7 @@ async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def _ask(sessions: async_sessionmaker[AsyncSession], n: int) -> None:
     ts = f"1700000000.{n:06d}"
-    async with sessions() as session:
+    async with sessions.begin() as session:
         await record_intake(
             session=session,
             team_id="T1",
@@ -154,8 +155,8 @@ async def test_a_wake_up_during_a_claim_is_not_slept_through(
         nonlocal armed
         if armed and _is_claim(statement):
             armed = False
-            with writer.connect() as connection:
-                commit_intakes(
+            with writer.begin() as connection:
+                write_intakes(
                     connection,
                     [
                         IntakeMessage(
@@ -168,6 +169,7 @@ async def test_a_wake_up_during_a_claim_is_not_slept_through(
                             source="mention",
                         )
                     ],
+                    utcnow(),
                 )
             worker.wake()
 

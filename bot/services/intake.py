@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,9 +16,17 @@ from bot.core.access import task_refusal
 from bot.core.rate_limit import RateLimiter
 from bot.services.deps import Deps, log
 from bot.slack.reactions import Mark
-from storage.db import checkpoint_wal, create_blocking_engine
-from storage.intake import IntakeMessage, IntakeRecord, commit_intakes
+from storage.db import create_blocking_engine
+from storage.intake import IntakeMessage, IntakeRecord, worth_retrying, write_intakes
 from storage.records import claim_dedupe_key
+from storage.types import utcnow
+
+ATTEMPTS = 3  # a race with another replica, or PostgreSQL breaking a deadlock, is retried
+
+# Errors about the values of one message (a key taken, a value too long): the rest of its
+# batch is recorded without it. Any other error (a locked or unreachable database) would fail
+# each message alone just the same, so the batch fails at once.
+DATA_ERRORS = (IntegrityError, DataError)
 
 
 class WriterClosed(RuntimeError):
@@ -31,35 +37,28 @@ class IntakeWriter:
     """Group commit for the ack path: listeners wait here for their turn to be durable.
 
     One transaction takes every message that arrived while the previous one was committing,
-    so a burst of events costs a few commits instead of one each. The transaction runs in a
-    thread of its own, on a blocking connection: the event loop hands a batch over once and
-    gets it back once, and goes on serving requests meanwhile (the database driver releases
-    the GIL while it works). A listener's `submit` returns only after the commit that holds
-    its message, so the ack still follows the commit.
+    so a burst of events costs a few commits instead of one each. A listener's `submit`
+    returns only after the commit that holds its message, so the ack follows the commit.
+
+    The transaction runs in a thread on a blocking connection: the event loop hands a batch
+    over once and gets it back once. Through aiosqlite every statement is several round trips
+    between the loop and the driver's thread, with the write lock held across them all; that
+    put the p99 ack at 20-36 ms at 200 events/s (bench/README.md).
     """
 
-    def __init__(
-        self, database_url: str, max_batch: int = 200, checkpoint_every: float = 1.0
-    ) -> None:
+    def __init__(self, database_url: str, max_batch: int = 200) -> None:
         self.database_url = database_url
         self.max_batch = max_batch
-        self.checkpoint_every = checkpoint_every
         self._pending: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]] = []
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._engine: Engine | None = None
-        self._connection: Connection | None = None  # kept open, used only in the thread
-        self._thread: ThreadPoolExecutor | None = None
-        self._checkpoint_thread: ThreadPoolExecutor | None = None
-        self._checkpoint: asyncio.Future[None] | None = None
-        self._checkpointed = float("-inf")  # the first batch starts one
         self._closing = False
         self.batches = 0
-        self.checkpoints = 0
 
     @property
     def engine(self) -> Engine | None:
-        """The blocking engine the writer commits through; None until its first message."""
+        """The engine the writer commits through; None until its first message."""
         return self._engine
 
     async def submit(self, message: IntakeMessage) -> IntakeRecord:
@@ -81,33 +80,17 @@ class IntakeWriter:
             with contextlib.suppress(Exception):
                 await self._runner
         self._fail_pending(WriterClosed("pmteam is shutting down; the event was not recorded"))
-        if self._checkpoint is not None:
-            with contextlib.suppress(Exception):
-                await self._checkpoint
-        if self._connection is not None and self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._connection.close)
-        for thread in (self._thread, self._checkpoint_thread):
-            if thread is not None:
-                thread.shutdown(wait=True)
         if self._engine is not None:
-            self._engine.dispose()
+            await asyncio.to_thread(self._engine.dispose)
 
     async def _run(self) -> None:
         if self._engine is None:  # made on first use: processes that never take a task skip it
             try:
                 # Synced: Slack is told an event is safe only once it is on disk.
-                engine = create_blocking_engine(
-                    self.database_url, wal_autocheckpoint=False, synced=True
-                )
+                self._engine = create_blocking_engine(self.database_url, synced=True)
             except Exception as exc:
                 self._fail_pending(exc)  # the next message tries again
                 raise
-            self._engine = engine
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmteam-intake")
-            if engine.dialect.name == "sqlite":
-                self._checkpoint_thread = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="pmteam-checkpoint"
-                )
         while True:
             while self._pending:
                 batch = self._pending[: self.max_batch]
@@ -126,75 +109,41 @@ class IntakeWriter:
 
     async def _write(self, batch: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]]) -> None:
         self.batches += 1
-        engine, messages = self._engine, [message for message, _ in batch]
-        assert engine is not None, "made by _run before the first batch"
         try:
-            intakes = await asyncio.get_running_loop().run_in_executor(
-                self._thread, self._commit, engine, messages
-            )
-        except Exception as exc:
-            if len(batch) > 1:
-                # One bad message must not fail its neighbours: retry them one by one.
-                for item in batch:
-                    await self._write([item])
+            records = await asyncio.to_thread(self._commit, [m for m, _ in batch])
+        except DATA_ERRORS as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
                 return
-            _, future = batch[0]
-            if not future.done():
-                future.set_exception(exc)
+            # One bad message must not fail its neighbours: retry them one by one.
+            for item in batch:
+                await self._write([item])
             return
-        for (_, future), intake in zip(batch, intakes, strict=True):
+        except Exception as exc:
+            _fail(batch, exc)
+            return
+        for (_, future), record in zip(batch, records, strict=True):
             if not future.done():
-                future.set_result(intake)
-        self._start_checkpoint(engine)
+                future.set_result(record)
 
-    def _commit(self, engine: Engine, messages: list[IntakeMessage]) -> list[IntakeRecord]:
-        """In the writer's thread, on the connection it keeps. A connection the server dropped
-        (a restart, a failover, an idle timeout) is replaced and the batch tried once more;
-        after any other failure the next batch starts on a new connection too."""
-        for attempt in (1, 2):
-            if self._connection is None:
-                self._connection = engine.connect()
+    def _commit(self, messages: list[IntakeMessage]) -> list[IntakeRecord]:
+        """The messages in one transaction, committed; tried again in a new one when another
+        replica got there first (see `worth_retrying`). Blocking: runs in a thread."""
+        assert self._engine is not None, "made by _run before the first batch"
+        for attempt in range(1, ATTEMPTS + 1):
             try:
-                return commit_intakes(self._connection, messages)
+                with self._engine.begin() as connection:
+                    return write_intakes(connection, messages, utcnow())
             except DBAPIError as exc:
-                self._drop_connection()
-                if attempt == 2 or not exc.connection_invalidated:
+                if attempt == ATTEMPTS or not worth_retrying(exc):
                     raise
-            except Exception:
-                self._drop_connection()
-                raise
-        raise AssertionError("unreachable: the second attempt returns or raises")
-
-    def _drop_connection(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                self._connection.close()
-            self._connection = None
-
-    def _start_checkpoint(self, engine: Engine) -> None:
-        """SQLite: copy the WAL back into the database beside the ack path, not on it.
-
-        About one commit in seventy would otherwise run the checkpoint itself, with an fsync,
-        and hold its acks for several milliseconds. At most one runs at a time, at most once
-        every `checkpoint_every` seconds while messages keep coming."""
-        if self._checkpoint_thread is None:
-            return
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return
-        now = time.monotonic()
-        if now - self._checkpointed < self.checkpoint_every:
-            return
-        self._checkpointed = now
-        self.checkpoints += 1
-        self._checkpoint = asyncio.get_running_loop().run_in_executor(
-            self._checkpoint_thread, checkpoint_wal, engine
-        )
-        self._checkpoint.add_done_callback(_log_checkpoint_failure)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _log_checkpoint_failure(done: asyncio.Future[None]) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        log.warning("WAL checkpoint failed; the next one will try again", exc_info=done.exception())
+def _fail(batch: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 async def claim_reply(

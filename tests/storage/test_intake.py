@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.intake import TITLE_LENGTH
 from storage.models import Task, TaskEvent, TaskStatus, Turn, TurnStatus
 from storage.queue import claim_next_turn
-from storage.tasks import transition_task
+from storage.tasks import apply_transition
 from tests.storage.support import T0, ask, count, load_events, load_task, load_turn
 
 THREAD = "1700000000.000100"
@@ -103,9 +103,9 @@ async def test_follow_up_requeues_finished_or_waiting_task(
     sessions: async_sessionmaker[AsyncSession],
     path: list[TaskStatus],
 ) -> None:
-    await ask(session, thread=THREAD)
+    first = await ask(session, thread=THREAD)
     for step in path:
-        await transition_task(session=session, task_id=1, to_status=step, actor="pmteam")
+        apply_transition(session=session, task=first.task, to_status=step, actor="pmteam")
     settled = path[-1]
 
     follow_up = await ask(session, thread=THREAD, ts="1700000100.000200", user="U2", now=T0)

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.intake import IntakeMessage, record_intake, record_intakes
 from storage.models import Task, TaskEvent, TaskStatus, Turn
-from storage.tasks import transition_task
+from storage.tasks import apply_transition
 
 
 def _message(ts: str, thread: str | None = None, user: str = "U1") -> IntakeMessage:
@@ -55,7 +55,7 @@ async def test_a_thread_and_its_follow_up_in_one_batch_are_turns_1_and_2(
 async def test_batch_mixes_recorded_messages_and_follow_ups_on_done_tasks(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with sessions() as session:
+    async with sessions.begin() as session:
         done = await record_intake(
             session=session,
             team_id="T1",
@@ -65,14 +65,9 @@ async def test_batch_mixes_recorded_messages_and_follow_ups_on_done_tasks(
             user_id="U1",
             text="first",
         )
-        assert done.task.id is not None
-        await transition_task(
-            session=session, task_id=done.task.id, to_status=TaskStatus.WORKING, actor="pmteam"
-        )
-        await transition_task(
-            session=session, task_id=done.task.id, to_status=TaskStatus.COMPLETED, actor="pmteam"
-        )
-    async with sessions() as session:
+        for step in (TaskStatus.WORKING, TaskStatus.COMPLETED):
+            apply_transition(session=session, task=done.task, to_status=step, actor="pmteam")
+    async with sessions.begin() as session:
         repeat, follow_up, fresh = await record_intakes(
             session=session,
             messages=[_message("1.1"), _message("1.5", thread="1.1", user="U2"), _message("9.1")],

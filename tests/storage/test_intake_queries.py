@@ -1,5 +1,5 @@
-"""The ack path's write as driver SQL: on the index, typed like the ORM's, and on a blocking
-connection as well as in an AsyncSession."""
+"""The statements intake runs: lookups on an index, timestamps the ORM reads back, and the
+caller's transaction left to the caller."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import create_blocking_engine, create_engine, session_factory
-from storage.intake import IntakeMessage, commit_intakes, record_intakes
+from storage.db import create_engine, session_factory
+from storage.intake import IntakeMessage, record_intakes
 from storage.models import Task, TaskEvent, Turn
 
 STAMP = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
@@ -74,6 +75,7 @@ async def test_timestamps_written_by_intake_read_back_through_the_orm(
     session: AsyncSession, sessions: async_sessionmaker[AsyncSession], stamp: datetime
 ) -> None:
     await record_intakes(session=session, messages=[_message("1.1")], now=stamp)
+    await session.commit()
     async with sessions() as fresh:
         task = (await fresh.exec(select(Task))).one()
         turn = (await fresh.exec(select(Turn))).one()
@@ -89,35 +91,6 @@ async def test_timestamps_written_by_intake_read_back_through_the_orm(
     assert [t.id for t in exactly] == [turn.id]
 
 
-async def test_a_blocking_connection_records_and_dedupes_like_a_session(
-    database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    blocking = create_blocking_engine(database_url)
-    try:
-        with blocking.connect() as connection:
-            first = commit_intakes(
-                connection, [_message("1.1"), _message("1.2", thread="1.1"), _message("1.1")]
-            )
-            again = commit_intakes(connection, [_message("1.2", thread="1.1")])
-    finally:
-        blocking.dispose()
-
-    assert [(r.task_ref, r.seq, r.created) for r in first] == [
-        ("T-1", 1, True),
-        ("T-1", 2, True),
-        ("T-1", 1, False),  # the retry within the batch gets the first turn back
-    ]
-    assert first[2].turn_id == first[0].turn_id
-    assert (again[0].turn_id, again[0].created) == (first[1].turn_id, False)
-    async with sessions() as session:
-        turns = (await session.exec(select(Turn).order_by(col(Turn.seq)))).all()
-        assert [(t.seq, t.message_ts, t.status) for t in turns] == [
-            (1, "1.1", "queued"),
-            (2, "1.2", "queued"),
-        ]
-        assert (await session.exec(select(Task))).one().status == "queued"
-
-
 async def test_a_naive_now_is_refused_before_anything_is_written(
     session: AsyncSession,
 ) -> None:
@@ -127,3 +100,21 @@ async def test_a_naive_now_is_refused_before_anything_is_written(
         )
     count = (await session.exec(text("SELECT COUNT(*) FROM task"))).one()  # type: ignore[call-overload]
     assert count[0] == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_failed_intake_leaves_the_callers_transaction_to_the_caller(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The caller owns the transaction: a failed intake inside its savepoint undoes that
+    savepoint alone, and what the caller wrote before it still commits."""
+    too_long = _message("1" * 40)  # longer than the column allows on PostgreSQL
+    async with sessions.begin() as session:
+        await record_intakes(session=session, messages=[_message("1.1")])
+        with pytest.raises(DBAPIError, match="too long"):
+            async with session.begin_nested():
+                await record_intakes(session=session, messages=[too_long])
+
+    async with sessions() as session:
+        tasks = (await session.exec(select(Task))).all()
+    assert [t.thread_ts for t in tasks] == ["1.1"]
