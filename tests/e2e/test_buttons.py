@@ -216,12 +216,10 @@ async def test_a_task_with_a_turn_under_way_refuses_reopen_and_done(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
     task = await finished_task(pmteam, fake_slack, fake_model, **IN_PROGRESS)
-    async with pmteam.deps.sessions() as session:
+    async with pmteam.deps.sessions.begin() as session:
         row = await session.get(Task, task.id)
         assert row is not None
         row.status = TaskStatus.WORKING  # as while a follow-up is being worked
-        session.add(row)
-        await session.commit()
 
     await click(pmteam, fake_slack, task, ACTION_REOPEN)
     await click(pmteam, fake_slack, task, ACTION_MARK_DONE)

@@ -131,12 +131,10 @@ async def test_a_status_change_refreshes_boards_opened_in_the_last_hour(
     )
     await open_home(pmteam, fake_slack, BOB)
     await open_home(pmteam, fake_slack, CAROL)
-    async with pmteam.deps.sessions() as session:  # Carol looked two hours ago
+    async with pmteam.deps.sessions.begin() as session:  # Carol looked two hours ago
         visit = await session.get(HomeVisit, CAROL)
         assert visit is not None
         visit.opened_at = utcnow() - timedelta(hours=2)
-        session.add(visit)
-        await session.commit()
     assert ":hourglass_flowing_sand: in progress\n*1*" in texts(home_blocks(fake_slack, BOB))
     before = len(published_for(fake_slack))
 

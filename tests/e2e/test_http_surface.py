@@ -252,7 +252,7 @@ async def test_metrics_show_the_queue_the_workers_and_the_reactions_waiting(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:
     await pmteam.worker.stop()  # nothing claims: what is queued stays queued
-    async with pmteam.deps.sessions() as session:
+    async with pmteam.deps.sessions.begin() as session:
         for n in range(3):
             ts = f"1700000000.00000{n}"
             await record_intake(
@@ -265,7 +265,6 @@ async def test_metrics_show_the_queue_the_workers_and_the_reactions_waiting(
                 text=f"task {n}",
                 source="mention",
             )
-        await session.commit()
     status, metrics = await get(pmteam, "/metrics")
     assert status == 200
     assert "# TYPE pmteam_queue_depth gauge\npmteam_queue_depth 3\n" in metrics
