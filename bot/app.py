@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -29,10 +30,12 @@ from agents.llm import ModelClient
 from bot.config import Settings
 from bot.core.rate_limit import RateLimiter
 from bot.listeners import build_bolt_app
+from bot.runtime.coalesce import Coalesced
 from bot.runtime.http import build_http_app
 from bot.runtime.scheduler import Job, JobScheduler
 from bot.runtime.worker import Worker, worker_identity
 from bot.services.deps import Deps
+from bot.services.home import refresh_homes
 from bot.services.housekeeping import Housekeeping
 from bot.services.intake import Intake, IntakeWriter
 from bot.services.queue import TurnQueue
@@ -301,6 +304,9 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         agent_settings=models.agent_settings,
         ledger=models.ledger,
         poster=Poster(client=client, sessions=sessions),
+        home_refresh=Coalesced(
+            partial(refresh_homes, deps), spawn=deps.spawn, name="pmteam-home-refresh"
+        ),
     )
     queue = TurnQueue(sessions, on_failed=pipeline.on_failed)
     worker = Worker(

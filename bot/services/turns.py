@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,19 @@ from agents.engineer import (
 from agents.errors import AgentError
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
-from agents.reports import ReportOutcome, ReportStatus, stored_outcome, write_report
+from agents.reports import (
+    WAITING_KINDS,
+    ReportOutcome,
+    ReportStatus,
+    stored_outcome,
+    write_report,
+)
 from agents.tools.find_related_tasks import RelatedTask
 from bot.core.estimates import parse_estimate
 from bot.core.mrkdwn import neutralise_mentions, split_markdown
+from bot.runtime.coalesce import Coalesced
 from bot.runtime.worker import TurnLease
 from bot.services.deps import Deps
-from bot.services.home import refresh_homes
 from bot.slack.blocks.report import (
     build_failure_text,
     build_matrix_blocks,
@@ -82,6 +89,8 @@ class TurnPipeline:
     agent_settings: AgentSettings
     ledger: StorageLedger
     poster: Poster
+    # Boards of recent visitors, refreshed after a turn; finishes in a burst share one refresh.
+    home_refresh: Coalesced
 
     async def process(self, turn: Turn, lease: TurnLease) -> None:
         assert turn.id is not None
@@ -89,11 +98,12 @@ class TurnPipeline:
             task = await session.get(Task, turn.task_id)
         assert task is not None and task.id is not None
         metrics = self.deps.metrics
+        # The permalink is fetched while the model works, not after it.
+        link = asyncio.create_task(
+            permalink(self.deps.client, channel=turn.channel_id, ts=task.thread_ts),
+            name=f"pmteam-permalink-{turn.id}",
+        )
         try:
-            # The permalink is fetched while the model works, not after it.
-            link = asyncio.create_task(
-                permalink(self.deps.client, channel=turn.channel_id, ts=task.thread_ts)
-            )
             answered = await self._answer(turn, task, lease)
             if lease.lost.is_set():
                 raise LeaseLost("lease lost while answering")
@@ -114,6 +124,9 @@ class TurnPipeline:
             await self._fail(
                 turn, task, lease, "something went wrong on my side (the details are in my logs)."
             )
+        finally:
+            # A turn that ends early (a failure, a lost lease) leaves nothing running behind it.
+            await _cancelled(link)
 
     # -- the answer -------------------------------------------------------------------------
 
@@ -365,7 +378,7 @@ class TurnPipeline:
         else:
             log.warning("PMTEAM_COORDINATION_CHANNEL is not set; the PM report was not posted")
         # The thread and the coordination channel are different channels: post both at once.
-        await asyncio.gather(*posts)
+        await _all_or_none(posts)
         return outcome
 
     # -- finishing --------------------------------------------------------------------------
@@ -378,9 +391,7 @@ class TurnPipeline:
         note: str | None = None
         if report.status is ReportStatus.BLOCKED:
             blockers = [
-                h.description
-                for h in report.dependencies_handoffs
-                if h.kind in ("infrastructure_blocker", "needed_from_others")
+                h.description for h in report.dependencies_handoffs if h.kind in WAITING_KINDS
             ]
             note = "; ".join(blockers)[:500] or "blocked (see the report)"
         estimate = parse_estimate(report.estimated_time)
@@ -399,7 +410,7 @@ class TurnPipeline:
         self.deps.spawn(
             self._swap_reaction(turn, FINISH_REACTION[report.status]), name="pmteam-reaction"
         )
-        self.deps.spawn(refresh_homes(self.deps), name="pmteam-home-refresh")
+        self.home_refresh.request()
         log.info(
             "turn done",
             status=report.status.value,
@@ -457,3 +468,21 @@ class TurnPipeline:
                 task = await session.get(Task, turn.task_id)
             if task is not None:
                 await self._say_failure(turn, task, turn.failure_reason or "it kept stopping.")
+
+
+async def _cancelled(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def _all_or_none(work: Sequence[Coroutine[Any, Any, Any]]) -> None:
+    """Run these at once; the first failure cancels the rest (none goes on posting after the
+    turn has failed) and is raised as itself, for the turn to report."""
+    tasks = [asyncio.create_task(coroutine) for coroutine in work]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            await _cancelled(task)
