@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ from storage.types import utcnow
 
 log = structlog.get_logger("pmteam")
 
-SWITCH_INTERVAL = 0.0005  # seconds
 SLACK_READY_FOR = 30.0  # seconds a successful auth.test answers /readyz
 RATE_LIMIT_WINDOW = 600.0  # seconds: PMTEAM_RATE_LIMIT_PER_USER counts new turns per 10 min
 
@@ -412,10 +410,6 @@ async def serve(settings: Settings) -> None:
     # view, so full collections (tens of ms over ~250k objects) don't stall requests.
     gc.collect()
     gc.freeze()
-    # The intake writer's thread and the event loop share the GIL. A thread that wants it
-    # back waits up to the switch interval (5 ms by default) before it may ask the holder to
-    # let go; an ack waiting on a commit would wait that long too.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
