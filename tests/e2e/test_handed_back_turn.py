@@ -1,19 +1,27 @@
-"""A turn handed back at shutdown is finished without redoing what already went out."""
+"""A turn taken up again (handed back at shutdown, or after its lease expired) is finished
+from what its earlier attempt left, without redoing what already went out: a report kept
+with gaps is reused as it was, and an answer posted deep in a long thread is found."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
+from sandbox.slack.workspace import Message
 from storage.db import create_engine, session_factory
 from storage.intake import record_intake
-from storage.models import Task, Turn
+from storage.models import Report, Task, Turn
 from storage.queue import claim_next_turn, release_turn
 from storage.records import record_post, save_answer, save_report
 from tests.e2e.conftest import (
     ALICE,
+    BOB,
+    BOT_TOKEN,
     COORDINATION,
     ENGINEERING,
     StartPmteam,
@@ -25,10 +33,10 @@ from tests.e2e.conftest import (
 
 
 async def _answered_then_handed_back(
-    sessions: async_sessionmaker[AsyncSession], thread_ts: str
+    sessions: async_sessionmaker[AsyncSession], thread_ts: str, *, recorded: bool = True
 ) -> Turn:
-    """An earlier process answered the mention (text saved, post recorded); the caller then
-    hands the turn back."""
+    """An earlier process answered the mention (text saved, and unless `recorded=False` the
+    post recorded); the caller then hands the turn back."""
     async with sessions.begin() as session:
         await record_intake(
             session=session,
@@ -49,15 +57,16 @@ async def _answered_then_handed_back(
             owner="old-process",
             answer_text="Use cursor paging.",
         )
-    async with sessions.begin() as session:
-        await record_post(
-            session=session,
-            key=f"{claimed.id}:answer",
-            kind="answer",
-            channel_id=ENGINEERING,
-            ts="1.000001",
-            turn_id=claimed.id,
-        )
+    if recorded:
+        async with sessions.begin() as session:
+            await record_post(
+                session=session,
+                key=f"{claimed.id}:answer",
+                kind="answer",
+                channel_id=ENGINEERING,
+                ts="1.000001",
+                turn_id=claimed.id,
+            )
     return claimed
 
 
@@ -125,3 +134,86 @@ async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
     assert len(fake_slack.workspace.messages(COORDINATION)) == 1
     (stored,) = await rows(pmteam, Turn)
     assert stored.answer_text == "Use cursor paging."
+
+
+async def test_a_report_kept_with_gaps_is_reused_when_the_turn_is_taken_up_again(
+    start_pmteam: StartPmteam, fake_slack: FakeSlack, fake_model: FakeModel, sqlite_url: str
+) -> None:
+    posted = await fake_slack.post_as_user(ALICE, ENGINEERING, "design the orders API")
+    engine = create_engine(sqlite_url)
+    sessions = session_factory(engine)
+    turn = await _answered_then_handed_back(sessions, posted.ts)
+    assert turn.id is not None
+    # What the report writer keeps after its re-ask: a score below 6 with no red flag for it.
+    scores: dict[str, Any] = {**report_json()["pm_scores"], "risk_assessment": 4}
+    gappy = report_json(pm_scores=scores)
+    async with sessions.begin() as session:
+        session.add(
+            Report(
+                task_id=turn.task_id,
+                turn_id=turn.id,
+                status="COMPLETED",
+                data=gappy,
+                red_flag_count=0,
+                min_score=4,
+                gaps=["risk_assessment is 4 but has no red flag"],
+            )
+        )
+    async with sessions.begin() as session:
+        await release_turn(session=session, turn_id=turn.id, owner="old-process")
+    await engine.dispose()
+
+    pmteam = await start_pmteam()
+    (done,) = await wait_until_idle(pmteam, fake_slack, turns=1)
+
+    assert done.status == "done", done.failure_reason
+    assert [r for r in fake_model.requests if r.path.endswith("/v1/messages")] == []
+    (card,) = fake_slack.workspace.messages(COORDINATION)
+    assert "risk_assessment is 4 but has no red flag" in str(card.blocks)
+    thread = [m.text for m in bot_messages(fake_slack, ENGINEERING, posted.ts)]
+    assert not any("went wrong" in text for text in thread)
+
+
+async def test_an_answer_posted_deep_in_a_long_thread_is_found_not_posted_again(
+    start_pmteam: StartPmteam, fake_slack: FakeSlack, sqlite_url: str
+) -> None:
+    posted = await fake_slack.post_as_user(ALICE, ENGINEERING, "design the orders API")
+    for n in range(250):  # more than one page of conversations.replies (200)
+        fake_slack.workspace.add_message(
+            Message(
+                channel=ENGINEERING,
+                ts=fake_slack.workspace.next_ts(),
+                text=f"thinking out loud, part {n}",
+                user=BOB,
+                thread_ts=posted.ts,
+            )
+        )
+    engine = create_engine(sqlite_url)
+    sessions = session_factory(engine)
+    turn = await _answered_then_handed_back(sessions, posted.ts, recorded=False)
+    assert turn.id is not None
+    # The earlier process posted its answer (keyed in the metadata), then died before it
+    # could record the post.
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
+    await client.chat_postMessage(
+        channel=ENGINEERING,
+        thread_ts=posted.ts,
+        text="Use cursor paging.",
+        metadata={"event_type": "pmteam_post", "event_payload": {"key": f"{turn.id}:answer"}},
+    )
+    async with sessions.begin() as session:
+        await release_turn(session=session, turn_id=turn.id, owner="old-process")
+    await engine.dispose()
+
+    pmteam = await start_pmteam()
+    (done,) = await wait_until_idle(pmteam, fake_slack, turns=1)
+
+    assert done.status == "done"
+    assert fake_slack.calls_to("chat.startStream") == []  # no second answer
+    answers = [
+        m
+        for m in bot_messages(fake_slack, ENGINEERING, posted.ts)
+        if m.text == "Use cursor paging."
+    ]
+    assert len(answers) == 1
+    assert len(await rows(pmteam, Report)) == 1
