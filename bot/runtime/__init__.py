@@ -1,1 +1,1 @@
-"""bot/deps"""
+"""Process infrastructure that is given its work: worker, scheduler, HTTP, metrics, logging."""

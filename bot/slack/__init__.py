@@ -1,1 +1,1 @@
-"""bot/slack"""
+"""What knows Slack's wire formats without Bolt: Block Kit, posting, streaming, reactions, the client."""

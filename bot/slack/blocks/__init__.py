@@ -1,1 +1,1 @@
-"""bot/slack/blocks"""
+"""Block Kit builders, one module per surface: pure functions from domain data to blocks."""
