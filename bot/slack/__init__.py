@@ -1,1 +1,1 @@
-"""What knows Slack's wire formats without Bolt: Block Kit, posting, streaming, reactions, the client."""
+"""Slack's wire formats without Bolt: Block Kit, posting, streaming, reactions, the client."""
