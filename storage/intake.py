@@ -83,7 +83,13 @@ class IntakeMessage:
     message_ts: str
     user_id: str
     text: str
-    source: str = "mention"
+    source: str = "mention"  # mention | dm | assistant | thread | reopen
+
+    @property
+    def starts_tasks(self) -> bool:
+        """A reply in a channel thread (`thread`) is a follow-up of the thread's task if it
+        has one, and nothing otherwise: it never starts a task of its own."""
+        return self.source != "thread"
 
     @property
     def message_key(self) -> SlackKey:
@@ -136,14 +142,15 @@ def worth_retrying(exc: DBAPIError) -> bool:
 
 def write_intakes(
     connection: Connection, messages: Sequence[IntakeMessage], now: datetime
-) -> list[IntakeRecord]:
+) -> list[IntakeRecord | None]:
     """Record the messages in the caller's transaction, in order; the caller commits.
 
     A new thread becomes a task (`queued`, with its first TaskEvent); every message becomes a
     queued turn with the next `seq` of its task; a follow-up on a finished or blocked task puts
     it back in the queue, with a TaskEvent. A message already recorded, or repeated within
-    the batch, gets its first turn back with `created=False`. Raises IntegrityError when
-    another replica recorded the same message or thread in between (`worth_retrying`).
+    the batch, gets its first turn back with `created=False`. A thread reply in a thread with
+    no task is not recorded: its record is None. Raises IntegrityError when another replica
+    recorded the same message or thread in between (`worth_retrying`).
     """
     turns: dict[SlackKey, tuple[int, int, int]] = {  # message key -> (turn id, task id, seq)
         (team, channel, ts): (turn_id, task_id, seq)
@@ -170,7 +177,7 @@ def write_intakes(
     requeued: dict[int, tuple[str, str]] = {}  # task id -> (from status, by whom)
     for message in messages:
         key = message.message_key
-        if key in turns or key in new_turns:
+        if key in turns or key in new_turns or message.thread_key not in tasks:
             continue
         task_id, status = tasks[message.thread_key]
         if status in REQUEUE_ON_FOLLOW_UP and task_id not in requeued:
@@ -208,9 +215,12 @@ def write_intakes(
             turns[key] = (turn_id, new_turns[key]["task_id"], new_turns[key]["seq"])
 
     first_seen: set[SlackKey] = set()
-    records = []
+    records: list[IntakeRecord | None] = []
     for message in messages:
         key = message.message_key
+        if key not in turns:
+            records.append(None)  # a reply in a thread that is not a task
+            continue
         turn_id, task_id, seq = turns[key]
         created = key in new_turns and key not in first_seen
         first_seen.add(key)
@@ -244,7 +254,7 @@ def _insert_tasks(
     rows: dict[SlackKey, dict[str, Any]] = {}
     for message in messages:
         key = message.thread_key
-        if message.message_key in turns or key in tasks or key in rows:
+        if not message.starts_tasks or message.message_key in turns or key in tasks or key in rows:
             continue
         rows[key] = {
             "team_id": message.team_id,
@@ -312,20 +322,23 @@ async def record_intakes(
     session: AsyncSession,
     messages: Sequence[IntakeMessage],
     now: datetime | None = None,
-) -> list[Intake]:
-    """`write_intakes` in this session's transaction, with the tasks and turns loaded; the
-    caller commits."""
+) -> list[Intake | None]:
+    """`write_intakes` in this session's transaction, with the tasks and turns loaded (None
+    for a thread reply outside any task); the caller commits."""
     stamp = now or utcnow()
     if stamp.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column; use datetime.now(UTC)")
 
-    def write(sync_session: Session) -> list[IntakeRecord]:
+    def write(sync_session: Session) -> list[IntakeRecord | None]:
         sync_session.flush()  # what the caller changed in this transaction is seen below
         return write_intakes(sync_session.connection(), messages, stamp)
 
     records = await session.run_sync(write)
-    intakes = []
+    intakes: list[Intake | None] = []
     for record in records:
+        if record is None:
+            intakes.append(None)
+            continue
         task = await session.get(Task, record.task_id, populate_existing=True)
         turn = await session.get(Turn, record.turn_id, populate_existing=True)
         assert task is not None and turn is not None, "recorded just above"
@@ -361,4 +374,6 @@ async def record_intake(
         source=source,
     )
     (intake,) = await record_intakes(session=session, messages=[message], now=now)
+    if intake is None:
+        raise LookupError(f"no task in thread {thread_ts} for a {source} message")
     return intake

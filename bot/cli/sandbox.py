@@ -14,6 +14,7 @@ import structlog
 
 from bot.app import Pmteam, start, stop
 from bot.config import Settings, load_settings
+from bot.slack.contract import BOT_EVENTS
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from sandbox.web import ModelNote, SandboxPage, attach_page
@@ -101,7 +102,12 @@ async def start_sandbox(
     """Start the fakes and pmteam wired to them; `stop_sandbox` undoes it (also on failure)."""
     model = None if anthropic_api_key else FakeModel(stream_delay=stream_delay)
     note = ModelNote(offline=True, text=OFFLINE_NOTE) if model else ModelNote(False, CLAUDE_NOTE)
-    slack = FakeSlack(signing_secret=SIGNING_SECRET, token=BOT_TOKEN, app_token=APP_TOKEN)
+    slack = FakeSlack(
+        signing_secret=SIGNING_SECRET,
+        token=BOT_TOKEN,
+        app_token=APP_TOKEN,
+        subscriptions=BOT_EVENTS,  # what manifest.yml subscribes to, as a real install would
+    )
     page = attach_page(slack, model=note)
     await slack.start(host=host, port=port)
     try:

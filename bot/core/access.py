@@ -24,10 +24,11 @@ def task_refusal(
 ) -> str | None:
     """Why pmteam won't take a task from this person here, in a sentence; None when it will.
 
-    The channel list applies to mentions only: a DM or the assistant pane is always allowed."""
+    The channel list applies to channels only: a DM or the assistant pane is always allowed."""
     if allowed_users and user_id not in allowed_users:
         return TASK_REFUSED_USER
-    if allowed_channels and source == "mention" and channel_id not in allowed_channels:
+    in_a_channel = source in ("mention", "thread")
+    if allowed_channels and in_a_channel and channel_id not in allowed_channels:
         return TASK_REFUSED_CHANNEL
     return None
 

@@ -29,6 +29,10 @@ ATTEMPTS = 3  # a race with another replica, or PostgreSQL breaking a deadlock, 
 DATA_ERRORS = (IntegrityError, DataError)
 
 
+# A message waiting for its commit, and where its record (None: a reply outside any task) goes.
+Pending = tuple[IntakeMessage, "asyncio.Future[IntakeRecord | None]"]
+
+
 class WriterClosed(RuntimeError):
     """The intake writer is shutting down and takes no more messages."""
 
@@ -49,7 +53,7 @@ class IntakeWriter:
     def __init__(self, database_url: str, max_batch: int = 200) -> None:
         self.database_url = database_url
         self.max_batch = max_batch
-        self._pending: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]] = []
+        self._pending: list[Pending] = []
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._engine: Engine | None = None
@@ -61,11 +65,12 @@ class IntakeWriter:
         """The engine the writer commits through; None until its first message."""
         return self._engine
 
-    async def submit(self, message: IntakeMessage) -> IntakeRecord:
+    async def submit(self, message: IntakeMessage) -> IntakeRecord | None:
+        """The message's record once it is committed; None for a thread reply outside any task."""
         if self._closing:
             # Bolt answers 500 and Slack delivers the event again later, to a running pmteam.
             raise WriterClosed("pmteam is shutting down; the event was not recorded")
-        future: asyncio.Future[IntakeRecord] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[IntakeRecord | None] = asyncio.get_running_loop().create_future()
         self._pending.append((message, future))
         self._wake.set()
         if self._runner is None or self._runner.done():
@@ -107,7 +112,7 @@ class IntakeWriter:
             if not future.done():
                 future.set_exception(exc)
 
-    async def _write(self, batch: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]]) -> None:
+    async def _write(self, batch: list[Pending]) -> None:
         self.batches += 1
         try:
             records = await asyncio.to_thread(self._commit, [m for m, _ in batch])
@@ -126,7 +131,7 @@ class IntakeWriter:
             if not future.done():
                 future.set_result(record)
 
-    def _commit(self, messages: list[IntakeMessage]) -> list[IntakeRecord]:
+    def _commit(self, messages: list[IntakeMessage]) -> list[IntakeRecord | None]:
         """The messages in one transaction, committed; tried again in a new one when another
         replica got there first (see `worth_retrying`). Blocking: runs in a thread."""
         assert self._engine is not None, "made by _run before the first batch"
@@ -140,7 +145,7 @@ class IntakeWriter:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _fail(batch: list[tuple[IntakeMessage, asyncio.Future[IntakeRecord]]], exc: Exception) -> None:
+def _fail(batch: list[Pending], exc: Exception) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)
@@ -156,6 +161,14 @@ async def claim_reply(
         return await claim_dedupe_key(session=session, key=key)
 
 
+BARE_MENTION_REPLY = (
+    "Hi! I'm pmteam, your team's backend engineer. Mention me with a task in a thread and I'll "
+    "research it, answer here and report to your project manager. For example:\n"
+    "• _@pmteam design a paginated REST API for orders_\n"
+    "• _@pmteam why is this query slow? `SELECT … FROM invoices WHERE …`_\n"
+    "• _@pmteam plan a durable job queue on PostgreSQL_\n"
+    "Once I'm on a thread, reply in it to follow up; no need to mention me again."
+)
 RATE_LIMITED_REPLY = (
     "You've sent me a lot of tasks in the last few minutes; I'm working through them. "
     "Please wait a little and mention me again."
@@ -183,6 +196,18 @@ class Intake:
             allowed_channels=settings.allowed_channels,
             allowed_users=settings.allowed_users,
         )
+        if message.source == "thread":
+            # Chat in a thread: a follow-up if the thread is a task, otherwise not pmteam's
+            # business. Never answered with a refusal: nobody addressed pmteam.
+            # Not rate-limited: a thread's turns run one at a time, whoever writes in it.
+            if refusal is None:
+                await self._record(message)
+            return
+        if refusal is None and not message.text:
+            deps.metrics.inc("pmteam_intake_total", outcome="bare_mention")
+            if await claim_reply(sessions=deps.sessions, message=message):
+                deps.spawn(self._reply(message, BARE_MENTION_REPLY), name="pmteam-bare-mention")
+            return
         if refusal is None and not self.limiter.allow(message.user_id, message.message_ts):
             deps.metrics.inc("pmteam_intake_total", outcome="rate_limited")
             log.warning("rate limited", user=message.user_id, ts=message.message_ts)
@@ -193,7 +218,14 @@ class Intake:
             if await claim_reply(sessions=deps.sessions, message=message):
                 deps.spawn(self._reply(message, refusal), name="pmteam-refusal")
             return
+        await self._record(message)
+
+    async def _record(self, message: IntakeMessage) -> None:
+        deps = self.deps
         intake = await self.writer.submit(message)
+        if intake is None:
+            deps.metrics.inc("pmteam_intake_total", outcome="ignored")
+            return
         if not intake.created:
             deps.metrics.inc("pmteam_intake_total", outcome="duplicate")
             log.info("duplicate delivery ignored", ts=message.message_ts, task=intake.task_ref)

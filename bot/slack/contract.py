@@ -14,11 +14,11 @@ BOT_SCOPES: frozenset[str] = frozenset(
     {
         "app_mentions:read",  # app_mention events
         "assistant:write",  # assistant.threads.setStatus / setTitle / setSuggestedPrompts
-        "channels:history",  # conversations.replies for a thread's context in public channels
+        "channels:history",  # message.channels (follow-ups in a task's thread), thread context
         "channels:read",  # conversations.info: is the bot in the coordination channel?
         "chat:write",  # answers, streams, reports, standups, ephemeral replies
         "commands",  # /pm
-        "groups:history",  # thread context in private channels the bot was invited to
+        "groups:history",  # message.groups and thread context in private channels
         "groups:read",  # conversations.info for private channels
         "im:history",  # message.im events and DM thread context
         "reactions:write",  # 👀 when a task is seen, ✅ ⏳ ❌ when it finishes
@@ -29,6 +29,8 @@ BOT_SCOPES: frozenset[str] = frozenset(
 BOT_EVENTS: frozenset[str] = frozenset(
     {
         "app_mention",
+        "message.channels",  # a reply in a task's thread is a follow-up, mention or not
+        "message.groups",
         "message.im",
         "app_home_opened",
         "assistant_thread_started",

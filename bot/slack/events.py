@@ -37,9 +37,8 @@ def parse_mention(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | Non
     event = body.get("event") or {}
     if event.get("bot_id") or event.get("subtype") or not event.get("user"):
         return None
+    # A bare mention keeps its empty text: it is answered with what pmteam does.
     text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
-    if not text:
-        return None
     return _intake_message(body, event, text, source="mention")
 
 
@@ -59,3 +58,25 @@ def parse_direct_message(body: dict[str, Any], bot_user_id: str) -> IntakeMessag
         return None  # a file shared with no words: nothing to work on
     source = "assistant" if event.get("thread_ts") else "dm"
     return _intake_message(body, event, text, source=source)
+
+
+def parse_thread_reply(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | None:
+    """A person's reply in a channel thread (`message.channels` / `message.groups`): a
+    follow-up if the thread is a task. Top-level messages, bots (pmteam too), edits and
+    deletions are None."""
+    event = body.get("event") or {}
+    if event.get("channel_type") not in ("channel", "group"):
+        return None
+    if event.get("subtype") not in _ACTIONABLE_SUBTYPES:
+        return None
+    if event.get("bot_id") or event.get("app_id") or not event.get("user"):
+        return None
+    if event.get("user") == bot_user_id:
+        return None
+    thread_ts = event.get("thread_ts")
+    if not thread_ts or thread_ts == event.get("ts"):
+        return None  # top-level: pmteam answers those only when mentioned
+    text = strip_bot_mention(str(event.get("text") or ""), bot_user_id)
+    if not text:
+        return None
+    return _intake_message(body, event, text, source="thread")

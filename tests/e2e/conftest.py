@@ -11,8 +11,10 @@ from sqlmodel import SQLModel, select
 
 from bot.app import Pmteam, start, stop
 from bot.config import Settings
+from bot.slack.contract import BOT_EVENTS
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
+from sandbox.slack.delivery import Delivery
 from sandbox.slack.server import PostResult
 from sandbox.slack.workspace import Message
 from storage.models import Turn, TurnStatus
@@ -56,6 +58,9 @@ async def start_pmteam(
 ) -> AsyncIterator[StartPmteam]:
     """Start pmteam (HTTP mode by default) wired to the fakes; stopped after the test."""
     started: list[Pmteam] = []
+
+    # The events manifest.yml subscribes to, as a real install would get them.
+    fake_slack.subscriptions = set(BOT_EVENTS)
 
     async def _start(**overrides: Any) -> Pmteam:
         settings = e2e_settings(
@@ -143,6 +148,12 @@ async def wait_until_idle(
     await pmteam.deps.drain()
     await fake_slack.drain()
     return found
+
+
+def app_mention_delivery(posted: PostResult) -> Delivery:
+    """The `app_mention` delivery of a mention (it also arrives as a channel `message`)."""
+    [delivery] = [d for d in posted.deliveries if d.type == "app_mention"]
+    return delivery
 
 
 def bot_messages(

@@ -9,6 +9,7 @@ from tests.e2e.conftest import (
     COORDINATION,
     ENGINEERING,
     ON_EACH_DATABASE,
+    app_mention_delivery,
     bot_messages,
     mention,
     rows,
@@ -33,7 +34,7 @@ async def assert_one_of_everything(pmteam: Pmteam, fake_slack: FakeSlack, thread
 
 async def test_retried_mention_creates_one_task(pmteam: Pmteam, fake_slack: FakeSlack) -> None:
     posted = await mention(fake_slack, "add rate limiting to the orders API")
-    [first] = posted.deliveries
+    first = app_mention_delivery(posted)
     assert first.type == "app_mention" and first.event_id
 
     # Slack did not see our ack in time and resends the same envelope, marked as a retry,

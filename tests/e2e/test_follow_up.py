@@ -1,4 +1,5 @@
-"""A later mention in the thread is a new turn of the same task, with the thread as context."""
+"""A later message in a task's thread, mention or not, is a new turn of the same task, with the
+thread as context."""
 
 from __future__ import annotations
 
@@ -39,43 +40,46 @@ def first_engineer_request(fake_model: FakeModel, model: str, containing: str) -
     return next(b for b in bodies if containing in b)
 
 
-async def test_follow_up_is_turn_two_of_the_same_task_and_sees_the_thread(
+async def test_a_reply_in_the_thread_is_turn_two_without_a_mention_and_sees_the_thread(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
+    # Bob starts a thread (no mention: not pmteam's business yet); Alice brings pmteam in.
+    opener = await fake_slack.post_as_user(BOB, ENGINEERING, BETWEEN)
+    await fake_slack.drain()
+    assert await rows(pmteam, Task) == []
     fake_model.script(Text(ANSWER))  # turn 1's engineer answers at once; the rest is offline
-    first = await mention(fake_slack, FIRST)
+    first = await mention(fake_slack, FIRST, thread_ts=opener.ts)
     await wait_until_idle(pmteam, fake_slack, turns=1)
 
-    # Bob says something in the thread without mentioning pmteam: no event, no turn.
-    said = await fake_slack.post_as_user(BOB, ENGINEERING, BETWEEN, thread_ts=first.ts)
-    assert said.deliveries == []
-
-    second = await mention(fake_slack, SECOND, thread_ts=first.ts)
+    # Bob replies in the thread without mentioning pmteam: the thread is a task now, so the
+    # reply is its next turn.
+    second = await fake_slack.post_as_user(BOB, ENGINEERING, SECOND, thread_ts=opener.ts)
+    assert [d.type for d in second.deliveries] == ["message"]
     await wait_until_idle(pmteam, fake_slack, turns=2)
 
     [task] = await rows(pmteam, Task)
     turns = await rows(pmteam, Turn)
     assert task.ref == "T-1"
-    assert task.thread_ts == first.ts
-    assert [(t.task_id, t.seq, t.message_ts) for t in turns] == [
-        (task.id, 1, first.ts),
-        (task.id, 2, second.ts),
+    assert task.thread_ts == opener.ts
+    assert [(t.task_id, t.seq, t.message_ts, t.source) for t in turns] == [
+        (task.id, 1, first.ts, "mention"),
+        (task.id, 2, second.ts, "thread"),
     ]
     assert all(t.status == TurnStatus.DONE for t in turns)
     assert turns[0].answer_text == ANSWER
 
-    # Turn 2's engineer saw turn 1's request and answer (from the DB) and Bob's message
-    # (from conversations.replies), in thread order, before the new request.
+    # Turn 2's engineer saw Bob's opener (from conversations.replies), turn 1's request and
+    # answer (from the DB), in thread order, before the new request.
     body = first_engineer_request(fake_model, pmteam.settings.engineer_model, SECOND)
     for earlier in (FIRST, ANSWER, BETWEEN):
         assert earlier in body
-    assert body.index(FIRST) < body.index(ANSWER) < body.index(BETWEEN) < body.index(SECOND)
+    assert body.index(BETWEEN) < body.index(FIRST) < body.index(ANSWER) < body.index(SECOND)
     assert fake_slack.calls_to("conversations.replies")
 
     # Two answers and two matrices in the one thread; two reports, both for T-1.
     assert len(await rows(pmteam, Report)) == 2
     assert len(fake_slack.calls_to("chat.startStream")) == 2
-    assert len(bot_messages(fake_slack, ENGINEERING, first.ts)) == 4
+    assert len(bot_messages(fake_slack, ENGINEERING, opener.ts)) == 4
     reports = bot_messages(fake_slack, COORDINATION)
     assert len(reports) == 2
     assert all(r.text.startswith("T-1 — ") for r in reports)

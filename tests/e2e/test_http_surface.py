@@ -87,7 +87,7 @@ async def test_only_correctly_signed_fresh_requests_are_accepted(
 ) -> None:
     # The message exists in Slack, but Slack itself was never told to deliver it: we do.
     text = mention_text("design a cache for the catalogue service")
-    fake_slack.subscriptions.discard("app_mention")
+    fake_slack.subscriptions -= {"app_mention", "message.channels"}
     posted = await fake_slack.post_as_user(ALICE, ENGINEERING, text)
     assert posted.deliveries == []
     body = json.dumps(mention_envelope(fake_slack, posted.ts, text)).encode()

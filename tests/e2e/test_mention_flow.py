@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     COORDINATION,
     ENGINEERING,
     ON_EACH_DATABASE,
+    app_mention_delivery,
     bot_messages,
     mention,
     post_key_of,
@@ -46,7 +47,7 @@ async def test_mention_produces_one_streamed_answer_matrix_report_and_db_rows(
     # The offline model consults the researcher (a web search with sources), answers, and
     # files a report: the whole pipeline runs.
     posted = await mention(fake_slack, REQUEST)
-    assert [d.status_codes for d in posted.deliveries] == [[200]]
+    assert [d.status_codes for d in posted.deliveries] == [[200], [200]]  # mention + message
 
     await wait_until_idle(pmteam, fake_slack, turns=1)
 
@@ -160,7 +161,7 @@ async def test_mention_is_recorded_before_the_ack_without_waiting_on_slack(
     # Every Web API call is slow now: none of them may sit between the event and its ack.
     fake_slack.inject("*", delay=1.0, times=None)
     posted = await mention(fake_slack, REQUEST)
-    [delivery] = posted.deliveries
+    delivery = app_mention_delivery(posted)
     assert delivery.status_codes == [200]
     assert delivery.attempts[0].elapsed < 0.5
     # Acked means durable: the turn was committed before Slack got its 200.

@@ -8,6 +8,7 @@ from tests.e2e.conftest import (
     COORDINATION,
     ENGINEERING,
     StartPmteam,
+    app_mention_delivery,
     bot_messages,
     mention,
     rows,
@@ -23,7 +24,7 @@ async def test_mention_over_socket_mode_gets_an_answer_and_a_report(
     assert len(fake_slack.socket_mode.connections) == 1
 
     posted = await mention(fake_slack, "design a webhook retry policy")
-    [delivery] = posted.deliveries
+    delivery = app_mention_delivery(posted)
     assert delivery.transport == "socket" and delivery.acked
 
     [turn] = await wait_until_idle(pmteam, fake_slack, turns=1)
