@@ -95,9 +95,9 @@ def test_the_card_the_matrix_and_the_status_summary_draw_the_same_tree() -> None
     card = all_text(build_report_blocks(report, task(TaskStatus.COMPLETED), None))
     stored = Report(task_id=7, turn_id=1, status="COMPLETED", data=data, created_at=NOW)
     summary = all_text(build_report_summary_blocks(stored))
-    line = "`├──` Scalability & Performance: *4/9* :warning:"
+    line = "`├──` Scalability &amp; Performance: *4/9* :warning:"
     assert line in card and line in summary
-    assert "`└──` Alignment & Value: 9/9" in all_text(build_matrix_blocks(report))
+    assert "`└──` Alignment &amp; Value: 9/9" in all_text(build_matrix_blocks(report))
 
 
 def test_the_card_names_each_kind_as_the_plain_text_report_does() -> None:

@@ -9,6 +9,12 @@ import re
 _SPECIAL_MENTION = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>", re.IGNORECASE)
 _SUBTEAM_MENTION = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|([^>]*))?>", re.IGNORECASE)
 _PLAIN_MENTION = re.compile(r"(?<![\w`])@(channel|here|everyone)\b", re.IGNORECASE)
+# Slack markup that stays live when a person's text is shown again: a user (<@U123>) or a
+# channel (<#C123|name>). A link stays text: a label must not disguise where it goes.
+_KEPT_TOKEN = re.compile(r"<(?:@[UW][A-Z0-9]+|#C[A-Z0-9]+)(?:\|[^<>]*)?>")
+# What a cut must not land inside: an entity, or anything between angle brackets.
+_UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>\n]{0,300}>")
+_LONGEST_UNIT = 302
 _ZERO_WIDTH_JOINER = "\u2060"  # a word joiner: shows "@channel" but Slack won't treat it as one
 
 SLACK_MARKDOWN_LIMIT = 12_000  # a markdown block / streamed message
@@ -24,16 +30,41 @@ def neutralise_mentions(text: str) -> str:
     return _PLAIN_MENTION.sub(lambda m: f"@{_ZERO_WIDTH_JOINER}{m.group(1)}", text)
 
 
+def decode_slack_text(text: str) -> str:
+    """A message's text as its author typed it: Slack sends `&`, `<` and `>` as `&amp;`,
+    `&lt;` and `&gt;`. Decoded once at intake; the database keeps plain text."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def escape_mrkdwn(text: str) -> str:
-    """Model or user text inside mrkdwn: no control characters for links and mentions, and no
-    mass pings."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return neutralise_mentions(text)
+    """Plain text (a person's or the model's) inside mrkdwn, escaped once: what Slack shows is
+    the same characters. A person or a channel written in Slack's own markup stays one; a link
+    shows as text, and a channel-wide or group mention never pings."""
+    parts: list[str] = []
+    done = 0
+    for token in _KEPT_TOKEN.finditer(text):
+        parts.append(_escape_all(text[done : token.start()]))
+        parts.append(token.group(0).replace("&", "&amp;"))
+        done = token.end()
+    parts.append(_escape_all(text[done:]))
+    return neutralise_mentions("".join(parts))
+
+
+def _escape_all(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, with an ellipsis where it was cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` cut to at most `limit` characters, with an ellipsis where it was cut; never
+    inside an entity (`&gt;`) or a Slack token (`<@U123>`), which would show as garbage."""
+    if len(text) <= limit:
+        return text
+    cut = limit - 1
+    for unit in _UNCUTTABLE.finditer(text, max(0, cut - _LONGEST_UNIT), cut + _LONGEST_UNIT):
+        if unit.start() < cut < unit.end():
+            cut = unit.start()
+            break
+    return text[:cut].rstrip() + "…"
 
 
 def one_line(text: str, limit: int) -> str:

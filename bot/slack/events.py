@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.core.mrkdwn import decode_slack_text
 from storage.intake import IntakeMessage
 
 # Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
@@ -25,7 +26,7 @@ def _intake_message(
         team_id=str(event.get("team") or body.get("team_id") or ""),
         channel_id=str(event["channel"]),
         user_id=str(event["user"]),
-        text=text,
+        text=decode_slack_text(text),  # stored as typed; escaped once when shown again
         message_ts=ts,
         # The thread the task lives in: the message's own ts when it starts one.
         thread_ts=str(event.get("thread_ts") or ts),

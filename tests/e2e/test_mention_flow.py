@@ -138,7 +138,7 @@ async def test_mention_produces_one_streamed_answer_matrix_report_and_db_rows(
     assert "*Status:*" in fields and report.status.replace("_", " ") in fields
     score_tree = next(b["text"]["text"] for b in blocks if "Self-Assessment Scores" in str(b))
     assert "├──" in score_tree and "└──" in score_tree
-    assert "System Architecture & Design" in score_tree
+    assert "System Architecture &amp; Design" in score_tree  # mrkdwn: & escaped
     link = f"/archives/{ENGINEERING}/p{posted.ts.replace('.', '')}"
     footer = [b for b in blocks if b["type"] == "context"][-1]["elements"][0]["text"]
     assert "T-1" in footer and link in footer and f"<@{ALICE}>" in footer

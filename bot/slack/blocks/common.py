@@ -99,7 +99,7 @@ def score_tree(items: Sequence[tuple[str, int]]) -> str:
     for index, (label, score) in enumerate(items):
         branch = "└──" if index == len(items) - 1 else "├──"
         value = f"*{score}/9* :warning:" if score < RED_FLAG_BELOW else f"{score}/9"
-        lines.append(f"`{branch}` {label}: {value}")
+        lines.append(f"`{branch}` {escape_mrkdwn(label)}: {value}")
     return "\n".join(lines)
 
 
