@@ -145,3 +145,28 @@ def test_urls_people_write_get_the_right_drivers(
     assert normalise_url(written).drivername == async_driver
     assert sync_url(written).drivername == sync_driver
     assert sync_url(written).database == normalise_url(written).database
+
+
+def test_text_stored_escaped_before_0003_is_decoded_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0002")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO task (id, team_id, channel_id, thread_ts, requester_id, title, "
+                    "request_text, status, created_at, updated_at) VALUES (1, 'T1', 'C1', '1.1', "
+                    "'U1', :title, :title, 'queued', '2026-12-01 10:00:00', "
+                    "'2026-12-01 10:00:00')"
+                ),
+                # As Slack sent it: ">50k & <@U0BOB>, and a literal &gt; typed by a person".
+                {"title": "&gt;50k &amp; <@U0BOB>, and a literal &amp;gt; typed by a person"},
+            )
+        upgrade(url)
+        with engine.connect() as connection:
+            title, request = connection.execute(text("SELECT title, request_text FROM task")).one()
+    finally:
+        engine.dispose()
+
+    assert title == request == ">50k & <@U0BOB>, and a literal &gt; typed by a person"
