@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot.core.pm_grammar import Period
+from bot.services.deps import Sessions
 from bot.slack.blocks.home import HomeBoard
 from storage.models import Report, Task, TaskStatus
 from storage.queries import (
@@ -28,7 +26,6 @@ from storage.queries import (
 )
 from storage.types import utcnow
 
-Sessions = async_sessionmaker[AsyncSession]
 PAGE_SIZE = 10
 
 

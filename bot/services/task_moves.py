@@ -18,9 +18,9 @@ from bot.core.task_rules import (
     acknowledged_by,
     move_refusal,
 )
-from bot.services.deps import Deps, log
+from bot.services.deps import Deps, Sessions, log
 from bot.services.home import publish_home, refresh_homes
-from bot.services.status import Sessions, load_task_detail
+from bot.services.status import load_task_detail
 from bot.slack.blocks.common import plain_fallback, stored_report
 from bot.slack.blocks.modal import ClickOrigin
 from bot.slack.blocks.pm import build_task_detail_blocks
