@@ -20,7 +20,6 @@ class Coalesced:
         self._name = name
         self._wanted = False
         self._running = False
-        self.runs = 0
 
     def request(self) -> None:
         self._wanted = True
@@ -32,7 +31,6 @@ class Coalesced:
         try:
             while self._wanted:
                 self._wanted = False
-                self.runs += 1
                 await self._run()
         finally:
             self._running = False
