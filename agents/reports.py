@@ -40,7 +40,9 @@ STATUS_WORDS: dict[ReportStatus, str] = {
     ReportStatus.BLOCKED: "BLOCKED",
 }
 
-# Field name -> the label people read, in the order of the DESIGN §3 layouts.
+# Field name -> the label people read, in the order of the DESIGN §3 layouts. Two axes are in
+# both views (Implementation Feasibility, Risk Assessment): the report states each once, in
+# `self_assessment`, so the thread and the PM card can never disagree on them.
 PM_AXES: dict[str, str] = {
     "system_architecture_design": "System Architecture & Design",
     "implementation_feasibility": "Implementation Feasibility",
@@ -55,28 +57,31 @@ SELF_AXES: dict[str, str] = {
     "risk_assessment": "Risk Assessment",
     "alignment_value": "Alignment & Value",
 }
+SHARED_AXES = frozenset(PM_AXES) & frozenset(SELF_AXES)
 
 
 class ScoreAxis(StrEnum):
-    """Which of the ten scores a red flag is about (two names occur in both groups)."""
+    """Which score a red flag is about: one of the eight distinct axes."""
 
-    PM_SYSTEM_ARCHITECTURE_DESIGN = "pm_scores.system_architecture_design"
-    PM_IMPLEMENTATION_FEASIBILITY = "pm_scores.implementation_feasibility"
-    PM_SCALABILITY_PERFORMANCE = "pm_scores.scalability_performance"
-    PM_RISK_ASSESSMENT = "pm_scores.risk_assessment"
-    PM_INTEGRATION_RELIABILITY = "pm_scores.integration_reliability"
-    SELF_PROBABILITY_OF_SUCCESS = "self_assessment.probability_of_success"
-    SELF_IMPLEMENTATION_FEASIBILITY = "self_assessment.implementation_feasibility"
-    SELF_QUALITY_COMPLETENESS = "self_assessment.quality_completeness"
-    SELF_RISK_ASSESSMENT = "self_assessment.risk_assessment"
-    SELF_ALIGNMENT_VALUE = "self_assessment.alignment_value"
+    SYSTEM_ARCHITECTURE_DESIGN = "system_architecture_design"
+    IMPLEMENTATION_FEASIBILITY = "implementation_feasibility"
+    SCALABILITY_PERFORMANCE = "scalability_performance"
+    RISK_ASSESSMENT = "risk_assessment"
+    INTEGRATION_RELIABILITY = "integration_reliability"
+    PROBABILITY_OF_SUCCESS = "probability_of_success"
+    QUALITY_COMPLETENESS = "quality_completeness"
+    ALIGNMENT_VALUE = "alignment_value"
 
     @property
     def label(self) -> str:
-        group, name = self.value.split(".")
-        if group == "pm_scores":
-            return f"{PM_AXES[name]} (PM)"
-        return f"{SELF_AXES[name]} (self)"
+        return PM_AXES.get(self.value) or SELF_AXES[self.value]
+
+
+class TurnKind(StrEnum):
+    """Whether a turn was backend work worth a report, or a conversational reply."""
+
+    BACKEND_WORK = "backend_work"
+    CONVERSATION = "conversation"
 
 
 def _lenient_gaps(info: ValidationInfo) -> list[str] | None:
@@ -101,17 +106,18 @@ Score = Annotated[int, Field(ge=1, le=9), BeforeValidator(_score_in_range)]
 
 
 class PMScores(BaseModel):
-    """Scores for the project manager, 1 (very poor) to 9 (excellent)."""
+    """The PM-only scores, 1 (very poor) to 9 (excellent). The PM view's Implementation
+    Feasibility and Risk Assessment are the self-assessment's (reports stored before that
+    carried their own copies; those are ignored on reading)."""
 
     system_architecture_design: Score
-    implementation_feasibility: Score
     scalability_performance: Score
-    risk_assessment: Score
     integration_reliability: Score
 
 
 class SelfAssessment(BaseModel):
-    """The engineer's own confidence, 1 to 9; risk_assessment is inverse (9 = low risk)."""
+    """The engineer's own confidence, 1 to 9; risk_assessment is inverse (9 = low risk), in
+    both views."""
 
     probability_of_success: Score
     implementation_feasibility: Score
@@ -126,6 +132,12 @@ class RedFlag(BaseModel):
     axis: ScoreAxis
     explanation: str = Field(min_length=1)
     mitigation: str = Field(min_length=1)
+
+    @field_validator("axis", mode="before")
+    @classmethod
+    def _bare_axis(cls, value: Any) -> Any:
+        # Reports stored before the axes were unified named them "pm_scores.x".
+        return value.rpartition(".")[2] if isinstance(value, str) else value
 
 
 class Deliverable(BaseModel):
@@ -142,6 +154,9 @@ class CompletionReport(BaseModel):
     """The report of one turn (DESIGN §3), validated: scores 1-9, a red flag for every score
     below 6, and an estimated time whenever the status is IN_PROGRESS."""
 
+    turn_kind: TurnKind = Field(
+        description="backend_work: worth reporting to the PM; conversation: a reply that is not."
+    )
     task: str = Field(min_length=1, description="The request in one line.")
     status: ReportStatus
     pm_scores: PMScores
@@ -153,6 +168,14 @@ class CompletionReport(BaseModel):
     estimated_time: str | None = Field(
         default=None, description="Remaining effort; required when status is IN_PROGRESS."
     )
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _stored_before_turn_kinds(cls, data: Any) -> Any:
+        # Every report stored before turns had a kind was a report of backend work.
+        if isinstance(data, dict) and "turn_kind" not in data:
+            return {"turn_kind": TurnKind.BACKEND_WORK, **data}
+        return data
 
     @field_validator("task")
     @classmethod
@@ -179,12 +202,29 @@ class CompletionReport(BaseModel):
         gaps.extend(problems)
         return self
 
+    @property
+    def reportable(self) -> bool:
+        return self.turn_kind is TurnKind.BACKEND_WORK
+
+    def score(self, axis: str) -> int:
+        holder = self.self_assessment if axis in SELF_AXES else self.pm_scores
+        value: int = getattr(holder, axis)
+        return value
+
     def scores(self) -> list[tuple[ScoreAxis, int]]:
-        pm = [(ScoreAxis(f"pm_scores.{k}"), getattr(self.pm_scores, k)) for k in PM_AXES]
-        own = [
-            (ScoreAxis(f"self_assessment.{k}"), getattr(self.self_assessment, k)) for k in SELF_AXES
-        ]
-        return pm + own
+        """Every distinct axis once, the PM view's first."""
+        axes = dict.fromkeys([*PM_AXES, *SELF_AXES])
+        return [(ScoreAxis(axis), self.score(axis)) for axis in axes]
+
+    def pm_view(self) -> list[tuple[str, int]]:
+        return [(label, self.score(axis)) for axis, label in PM_AXES.items()]
+
+    def self_view(self) -> list[tuple[str, int]]:
+        return [(label, self.score(axis)) for axis, label in SELF_AXES.items()]
+
+    def flags_in(self, axes: dict[str, str]) -> list[RedFlag]:
+        """The red flags on the axes one view shows (a reader sees the score a flag is about)."""
+        return [flag for flag in self.red_flags if flag.axis.value in axes]
 
     def missing_red_flags(self) -> list[tuple[ScoreAxis, int]]:
         flagged = {flag.axis for flag in self.red_flags}
@@ -406,23 +446,22 @@ def _hanging(head: str, lines: Sequence[str]) -> list[str]:
 
 def render_self_assessment(report: CompletionReport, gaps: Sequence[str] = ()) -> str:
     """The matrix posted in the task's thread after the answer."""
-    scores = [(SELF_AXES[k], getattr(report.self_assessment, k)) for k in SELF_AXES]
-    by_axis = dict(report.scores())
+    scores = report.self_view()
     flags = [
-        f"{flag.axis.label} {by_axis[flag.axis]}/9: {_sentence(flag.explanation)} "
+        f"{flag.axis.label} {report.score(flag.axis)}/9: {_sentence(flag.explanation)} "
         f"Mitigation: {_sentence(flag.mitigation)}"
-        for flag in report.red_flags
+        for flag in report.flags_in(SELF_AXES)
     ]
     flags += [f"⚠ GAP: {gap}" for gap in gaps]
     lines = ["SELF-ASSESSMENT SCORES:", *_tree(scores), ""]
-    lines += _hanging("RED FLAGS:", flags or ["none (every score is 6 or above)"])
+    lines += _hanging("RED FLAGS:", flags or ["none (every score here is 6 or above)"])
     lines += _hanging("CONFIDENCE NOTES:", [" ".join(report.confidence_notes.split()) or "—"])
     return "\n".join(lines)
 
 
 def render_pm_report(report: CompletionReport, gaps: Sequence[str] = ()) -> str:
     """The report posted to the coordination channel."""
-    scores = [(PM_AXES[k], getattr(report.pm_scores, k)) for k in PM_AXES]
+    scores = report.pm_view()
     deliverables = [f"• {KIND_LABELS[d.kind]}: {d.description}" for d in report.key_deliverables]
     handoffs = [f"• {KIND_LABELS[h.kind]}: {h.description}" for h in report.dependencies_handoffs]
     lines = [

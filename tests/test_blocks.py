@@ -78,14 +78,12 @@ def test_the_card_the_matrix_and_the_status_summary_draw_the_same_tree() -> None
     data = report_json(
         pm_scores={
             "system_architecture_design": 8,
-            "implementation_feasibility": 8,
             "scalability_performance": 4,
-            "risk_assessment": 7,
             "integration_reliability": 8,
         },
         red_flags=[
             {
-                "axis": "pm_scores.scalability_performance",
+                "axis": "scalability_performance",
                 "explanation": "No load test yet",
                 "mitigation": "Run one before launch",
             }

@@ -11,6 +11,10 @@ SECTION_FIELD_LIMIT = 2000
 HEADER_TEXT_LIMIT = 150
 MARKDOWN_TEXT_LIMIT = 12_000
 BUTTON_TEXT_LIMIT = 75
+BUTTON_VALUE_LIMIT = 2000
+ACCESSIBILITY_LABEL_LIMIT = 75
+CONTEXT_ACTIONS_LIMIT = 5
+CONTEXT_ACTION_TYPES = ("feedback_buttons", "icon_button")
 MODAL_TITLE_LIMIT = 24
 
 KNOWN_BLOCK_TYPES = frozenset(
@@ -68,12 +72,71 @@ def _element_errors(element: Any, pointer: str) -> list[str]:
         errors += text_object_errors(
             element.get("text"), f"{pointer}/text", BUTTON_TEXT_LIMIT, plain_only=True
         )
-        value = element.get("value")
-        if value is not None and (not isinstance(value, str) or len(value) > 2000):
-            errors.append(_at(f"{pointer}/value", "must be less than 2001 characters"))
+        errors += _optional_value_errors(element, pointer)
         style = element.get("style")
         if style is not None and style not in ("primary", "danger"):
             errors.append(_at(f"{pointer}/style", "must be a valid enum value"))
+    elif element["type"] == "feedback_buttons":
+        for side in ("positive_button", "negative_button"):
+            errors += _feedback_button_errors(element.get(side), f"{pointer}/{side}")
+    elif element["type"] == "icon_button":
+        icon = element.get("icon")
+        if not isinstance(icon, str) or not icon:
+            errors.append(_at(f"{pointer}/icon", "must be more than 0 characters"))
+        errors += text_object_errors(
+            element.get("text"), f"{pointer}/text", BUTTON_TEXT_LIMIT, plain_only=True
+        )
+        errors += _optional_value_errors(element, pointer)
+        errors += _accessibility_label_errors(element, pointer)
+    return errors
+
+
+def _optional_value_errors(element: dict[str, Any], pointer: str) -> list[str]:
+    value = element.get("value")
+    if value is not None and (not isinstance(value, str) or len(value) > BUTTON_VALUE_LIMIT):
+        return [_at(f"{pointer}/value", f"must be less than {BUTTON_VALUE_LIMIT + 1} characters")]
+    return []
+
+
+def _accessibility_label_errors(element: dict[str, Any], pointer: str) -> list[str]:
+    label = element.get("accessibility_label")
+    if label is None:
+        return []
+    return _length_errors(label, f"{pointer}/accessibility_label", ACCESSIBILITY_LABEL_LIMIT)
+
+
+def _feedback_button_errors(button: Any, pointer: str) -> list[str]:
+    """One side (positive_button or negative_button) of a feedback_buttons element."""
+    if not isinstance(button, dict):
+        return [_at(pointer, "must provide an object")]
+    errors = text_object_errors(
+        button.get("text"), f"{pointer}/text", BUTTON_TEXT_LIMIT, plain_only=True
+    )
+    errors += _length_errors(button.get("value"), f"{pointer}/value", BUTTON_VALUE_LIMIT)
+    errors += _accessibility_label_errors(button, pointer)
+    return errors
+
+
+def _context_actions_errors(block: dict[str, Any], pointer: str) -> list[str]:
+    """A context_actions block holds 1 to 5 feedback_buttons or icon_button elements."""
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not elements:
+        return [_at(f"{pointer}/elements", "must be more than 0 items")]
+    if len(elements) > CONTEXT_ACTIONS_LIMIT:
+        return [_at(f"{pointer}/elements", f"must be less than {CONTEXT_ACTIONS_LIMIT + 1} items")]
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, element in enumerate(elements):
+        at = f"{pointer}/elements/{i}"
+        if not isinstance(element, dict) or element.get("type") not in CONTEXT_ACTION_TYPES:
+            errors.append(_at(at, "must be a feedback_buttons or icon_button element"))
+            continue
+        errors += _element_errors(element, at)
+        action_id = element.get("action_id")
+        if isinstance(action_id, str):
+            if action_id in seen:
+                errors.append(_at(f"{at}/action_id", "duplicate action_id"))
+            seen.add(action_id)
     return errors
 
 
@@ -134,6 +197,8 @@ def _block_errors(block: Any, pointer: str) -> list[str]:
                     if action_id in seen:
                         errors.append(_at(f"{at}/action_id", "duplicate action_id"))
                     seen.add(action_id)
+    elif kind == "context_actions":
+        errors += _context_actions_errors(block, pointer)
     elif kind == "image":
         if not block.get("image_url") and not block.get("slack_file"):
             errors.append(_at(pointer, "must provide image_url or slack_file"))
@@ -190,7 +255,8 @@ def view_errors(view: Any) -> list[str]:
 
 
 def find_action(blocks: list[Any], action_id: str) -> tuple[str, dict[str, Any]] | None:
-    """The (block_id, element) whose action_id matches, in actions blocks or section accessories."""
+    """The (block_id, element) whose action_id matches: in actions or context_actions blocks,
+    section accessories or input elements."""
     for block in blocks:
         if not isinstance(block, dict):
             continue

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from sandbox.slack.wire import event_context
-from sandbox.slack.workspace import Channel, Message, Workspace
+from sandbox.slack.workspace import Channel, Message, SandboxError, Workspace
 
 JSON = dict[str, Any]
 
@@ -196,13 +196,22 @@ def block_actions_payload(
 def action_from_element(
     element: JSON, *, block_id: str, value: str | None, selected_option: JSON | None = None
 ) -> JSON:
-    """The `actions[0]` entry Slack reports for a clicked element (or a chosen select option)."""
+    """The `actions[0]` entry Slack reports for a clicked element (or a chosen select option).
+
+    For `feedback_buttons`, `value` picks the side clicked: it must be the value of the
+    positive or the negative button; without one the click is refused (SandboxError).
+    """
     action: JSON = {
         "action_id": element.get("action_id"),
         "block_id": block_id,
         "type": element.get("type"),
         "action_ts": f"{time.time():.6f}",
     }
+    if element.get("type") == "feedback_buttons":
+        if selected_option is not None:
+            raise SandboxError("feedback_buttons have no options to choose")
+        action["value"] = feedback_value(element, value)
+        return action
     if selected_option is not None:
         # A select reports the option chosen, never a `value` of its own.
         action["selected_option"] = selected_option
@@ -217,3 +226,20 @@ def action_from_element(
     if "style" in element:
         action["style"] = element["style"]
     return action
+
+
+def feedback_value(element: JSON, value: str | None) -> str:
+    """The value of the side of a feedback_buttons element that `value` names."""
+    sides = [element.get("positive_button"), element.get("negative_button")]
+    choices = [s["value"] for s in sides if isinstance(s, dict) and isinstance(s.get("value"), str)]
+    if value is None:
+        raise SandboxError(
+            f"clicking feedback_buttons {element.get('action_id')!r} needs the value of the "
+            f"button clicked: one of {choices}"
+        )
+    if value not in choices:
+        raise SandboxError(
+            f"feedback_buttons {element.get('action_id')!r} has no button with value "
+            f"{value!r}: one of {choices}"
+        )
+    return value

@@ -372,7 +372,8 @@ class FakeSlack:
         selected_option: JSON | None = None,
     ) -> Delivery:
         """A person clicks a button (or other element) of a stored message or ephemeral message;
-        for a select, `selected_option` is the option they chose."""
+        for a select, `selected_option` is the option they chose; for feedback_buttons, `value`
+        must be the clicked side's value (no value is refused with a SandboxError)."""
         channel = self._channel_of(user_id, channel_id, must_be_member=False)
         message = self.workspace.message(channel.id, message_ts)
         source: Message | Ephemeral | None = message or self._ephemeral(channel.id, message_ts)

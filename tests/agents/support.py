@@ -10,13 +10,12 @@ from sandbox.model import FakeModel, Json, RecordedRequest, Text, ToolUse, WebSe
 def report_dict(**changes: Any) -> dict[str, Any]:
     """A valid CompletionReport as the model would send it; `changes` override fields."""
     report: dict[str, Any] = {
+        "turn_kind": "backend_work",
         "task": "Design the orders API pagination",
         "status": "COMPLETED",
         "pm_scores": {
             "system_architecture_design": 8,
-            "implementation_feasibility": 7,
-            "scalability_performance": 7,
-            "risk_assessment": 5,
+            "scalability_performance": 5,
             "integration_reliability": 7,
         },
         "self_assessment": {
@@ -28,12 +27,12 @@ def report_dict(**changes: Any) -> dict[str, Any]:
         },
         "red_flags": [
             {
-                "axis": "pm_scores.risk_assessment",
+                "axis": "risk_assessment",
                 "explanation": "The cursor format is not yet load-tested",
                 "mitigation": "Run a k6 test at 2x peak before launch",
             },
             {
-                "axis": "self_assessment.risk_assessment",
+                "axis": "scalability_performance",
                 "explanation": "Client migration off OFFSET paging is unplanned",
                 "mitigation": "Ship both styles for one release and track usage",
             },

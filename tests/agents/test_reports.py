@@ -16,10 +16,13 @@ from agents.errors import ReportUnavailable
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef, Wire
 from agents.reports import (
+    PM_AXES,
     REPORT_SCHEMA,
+    SELF_AXES,
     CompletionReport,
     ReportOutcome,
     ReportStatus,
+    ScoreAxis,
     parse_report,
     render_pm_report,
     render_self_assessment,
@@ -65,16 +68,49 @@ def test_scores_outside_one_to_nine_are_refused(score: int) -> None:
 
 def test_every_score_below_six_needs_a_red_flag_naming_its_axis() -> None:
     data = report_dict()
-    data["red_flags"] = data["red_flags"][:1]  # the self-assessment's risk flag is missing
-    with pytest.raises(ValueError, match=r"self_assessment.risk_assessment is 5/9 but has no"):
+    data["red_flags"] = data["red_flags"][:1]  # the scalability flag is missing
+    with pytest.raises(ValueError, match=r"scalability_performance is 5/9 but has no"):
         parse_report(json.dumps(data))
 
 
-def test_a_red_flag_on_the_other_group_does_not_count() -> None:
+def test_an_axis_in_both_views_has_one_value_and_one_flag() -> None:
     data = report_dict()
-    data["red_flags"] = [data["red_flags"][0], data["red_flags"][0]]  # two PM flags
-    with pytest.raises(ValueError, match="self_assessment.risk_assessment"):
-        parse_report(json.dumps(data))
+    # A report stored before the axes were unified carried its own PM copies and named
+    # flags by group: the copies are ignored, the flags read as the one axis.
+    data["pm_scores"] |= {"implementation_feasibility": 2, "risk_assessment": 9}
+    data["red_flags"][0]["axis"] = "pm_scores.risk_assessment"
+    parsed = parse_report(json.dumps(data))
+
+    pm, own = dict(parsed.pm_view()), dict(parsed.self_view())
+    assert pm["Implementation Feasibility"] == own["Implementation Feasibility"] == 7
+    assert pm["Risk Assessment"] == own["Risk Assessment"] == 5
+    assert parsed.red_flags[0].axis is ScoreAxis.RISK_ASSESSMENT
+    # Each view shows the flags on the scores it shows.
+    assert [f.axis for f in parsed.flags_in(SELF_AXES)] == [ScoreAxis.RISK_ASSESSMENT]
+    assert [f.axis for f in parsed.flags_in(PM_AXES)] == [
+        ScoreAxis.RISK_ASSESSMENT,
+        ScoreAxis.SCALABILITY_PERFORMANCE,
+    ]
+    assert "Scalability" not in render_self_assessment(parsed)
+    # The schema the model fills asks for the shared axes once.
+    pm_schema = REPORT_SCHEMA["$defs"]["PMScores"]["properties"]
+    assert set(pm_schema) == {
+        "system_architecture_design",
+        "scalability_performance",
+        "integration_reliability",
+    }
+
+
+def test_a_turn_says_whether_it_is_work_to_report() -> None:
+    assert parse_report(json.dumps(report_dict())).reportable
+    chat = parse_report(json.dumps(report_dict(turn_kind="conversation")))
+    assert not chat.reportable
+    with pytest.raises(ValueError, match="turn_kind"):
+        parse_report(json.dumps(report_dict(turn_kind="chit-chat")))
+    # Reports stored before turns had a kind were all backend work.
+    legacy = report_dict()
+    del legacy["turn_kind"]
+    assert parse_report(json.dumps(legacy)).reportable
 
 
 def test_in_progress_needs_an_estimated_time() -> None:
@@ -129,7 +165,7 @@ async def test_a_report_missing_a_red_flag_is_asked_again_with_the_error_quoted(
     assert outcome.report.red_flag_count == 2
     assert outcome.first_error is not None
     second = messages_requests(fake_model)[1]
-    assert "self_assessment.risk_assessment is 5/9 but has no red flag" in last_user_text(second)
+    assert "scalability_performance is 5/9 but has no red flag" in last_user_text(second)
     assert "not accepted" in last_user_text(second)
     # The rejected attempt stays in the conversation, so the model sees what it sent.
     assert json.loads(second.body["messages"][-2]["content"][0]["text"]) == missing
@@ -148,12 +184,10 @@ async def test_a_report_still_missing_its_red_flag_is_kept_with_the_gap_marked(
 
     assert outcome.attempts == 2
     assert outcome.gaps == (
-        "pm_scores.risk_assessment is 5/9 but has no red flag",
-        "self_assessment.risk_assessment is 5/9 but has no red flag",
+        "scalability_performance is 5/9 but has no red flag",
+        "risk_assessment is 5/9 but has no red flag",
     )
-    assert "⚠ GAP: self_assessment.risk_assessment is 5/9" in render_self_assessment(
-        outcome.report, outcome.gaps
-    )
+    assert "⚠ GAP: risk_assessment is 5/9" in render_self_assessment(outcome.report, outcome.gaps)
     assert "⚠ Report gaps:" in render_pm_report(outcome.report, outcome.gaps)
 
     assert turn_ref.task_id is not None and turn_ref.turn_id is not None
@@ -162,7 +196,7 @@ async def test_a_report_still_missing_its_red_flag_is_kept_with_the_gap_marked(
         row = (await session.exec(select(Report))).one()
     assert row.status == "COMPLETED" and row.red_flag_count == 0 and row.min_score == 5
     assert row.gaps == list(outcome.gaps)
-    assert row.data["pm_scores"]["risk_assessment"] == 5
+    assert row.data["self_assessment"]["risk_assessment"] == 5
 
 
 async def test_an_in_progress_report_without_an_estimate_is_asked_again(
@@ -235,10 +269,8 @@ def test_self_assessment_matrix_layout() -> None:
         "├── Risk Assessment: 5/9\n"
         "└── Alignment & Value: 8/9\n"
         "\n"
-        "RED FLAGS: Risk Assessment (PM) 5/9: The cursor format is not yet load-tested. "
+        "RED FLAGS: Risk Assessment 5/9: The cursor format is not yet load-tested. "
         "Mitigation: Run a k6 test at 2x peak before launch.\n"
-        "           Risk Assessment (self) 5/9: Client migration off OFFSET paging is "
-        "unplanned. Mitigation: Ship both styles for one release and track usage.\n"
         "CONFIDENCE NOTES: Assumes PostgreSQL 16 and fewer than 50M orders."
     )
 
@@ -251,7 +283,7 @@ def test_pm_report_layout() -> None:
         "Self-Assessment Scores (1-9):\n"
         "├── System Architecture & Design: 8/9\n"
         "├── Implementation Feasibility: 7/9\n"
-        "├── Scalability & Performance: 7/9\n"
+        "├── Scalability & Performance: 5/9\n"
         "├── Risk Assessment: 5/9\n"
         "└── Integration & Reliability: 7/9\n"
         "Key Deliverables:\n"
@@ -271,7 +303,7 @@ def test_pm_report_shows_the_estimate_and_each_status_word() -> None:
 
 def test_a_report_without_red_flags_says_so() -> None:
     data = report_dict(red_flags=[])
-    data["pm_scores"]["risk_assessment"] = 7
+    data["pm_scores"]["scalability_performance"] = 7
     data["self_assessment"]["risk_assessment"] = 6
     text = render_self_assessment(parse_report(json.dumps(data)))
-    assert "RED FLAGS: none (every score is 6 or above)" in text
+    assert "RED FLAGS: none (every score here is 6 or above)" in text

@@ -37,14 +37,12 @@ RED_FLAGGED: dict[str, Any] = {
     "task": "Shard the events table",
     "pm_scores": {
         "system_architecture_design": 8,
-        "implementation_feasibility": 7,
         "scalability_performance": 4,
-        "risk_assessment": 7,
         "integration_reliability": 8,
     },
     "red_flags": [
         {
-            "axis": "pm_scores.scalability_performance",
+            "axis": "scalability_performance",
             "explanation": "Cross-shard queries are untested",
             "mitigation": "Load test with production-sized data",
         }

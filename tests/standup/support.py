@@ -23,14 +23,19 @@ _thread_numbers = itertools.count(1)
 RED_FLAG_REPORT: dict[str, Any] = {
     "pm_scores": {
         "system_architecture_design": 8,
-        "implementation_feasibility": 7,
         "scalability_performance": 7,
-        "risk_assessment": 4,
         "integration_reliability": 8,
+    },
+    "self_assessment": {
+        "probability_of_success": 8,
+        "implementation_feasibility": 7,
+        "quality_completeness": 7,
+        "risk_assessment": 4,
+        "alignment_value": 9,
     },
     "red_flags": [
         {
-            "axis": "pm_scores.risk_assessment",
+            "axis": "risk_assessment",
             "explanation": "no load test of the failover yet",
             "mitigation": "run the failover drill on staging",
         }

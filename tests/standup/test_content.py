@@ -107,9 +107,7 @@ async def test_the_standup_covers_the_work_since_the_previous_one(
         "• T-4 Search index — blocked 19 h: the staging cluster is down"
         " · waiting on: DBA to grant cluster access"
     ) in text
-    assert (
-        "• T-5 Failover design: Risk Assessment (PM) 4/9: no load test of the failover yet"
-    ) in text
+    assert ("• T-5 Failover design: Risk Assessment 4/9: no load test of the failover yet") in text
     assert "• T-6 Payments API: endpoint ready: POST /payments is live" in text
     assert ":bar_chart: Usage: 1 model call · 15,000 tokens · 2 web searches · $0.42" in text
     assert tuesday.text.startswith(

@@ -121,6 +121,6 @@ def build_home_view(
 def short_scores(report: CompletionReport) -> str:
     parts = []
     for key, label in _SHORT_AXES.items():
-        score = getattr(report.pm_scores, key)
+        score = report.score(key)
         parts.append(f"{label} {score}" + (" :warning:" if score < RED_FLAG_BELOW else ""))
     return " · ".join(parts)

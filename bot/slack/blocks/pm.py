@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from agents.reports import PM_AXES, SELF_AXES, status_line
+from agents.reports import status_line
 from bot.core.mrkdwn import escape_mrkdwn, one_line
 from bot.core.pm_grammar import Period
 from bot.slack.blocks.common import (
@@ -127,8 +127,7 @@ def build_report_summary_blocks(report: Report) -> list[Block]:
     parsed = stored_report(report)
     if parsed is None:
         return [section(f"*Last report* ({when(report.created_at)}): could not be read.")]
-    pm = [(label, getattr(parsed.pm_scores, key)) for key, label in PM_AXES.items()]
-    own = [(label, getattr(parsed.self_assessment, key)) for key, label in SELF_AXES.items()]
+    pm, own = parsed.pm_view(), parsed.self_view()
     blocks = [
         section(
             f"*Last report* ({when(report.created_at)}) — {status_line(parsed.status)}\n"
@@ -137,7 +136,8 @@ def build_report_summary_blocks(report: Report) -> list[Block]:
         )
     ]
     flags = [
-        f":red_circle: *{flag.axis.label}* — {escape_mrkdwn(flag.explanation)} "
+        f":red_circle: *{flag.axis.label} {parsed.score(flag.axis)}/9* — "
+        f"{escape_mrkdwn(flag.explanation)} "
         f"_Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
         for flag in parsed.red_flags
     ]

@@ -40,7 +40,7 @@ def build_report_blocks(
     gaps: Sequence[str] = (),
 ) -> list[Block]:
     """The PM report for the coordination channel, in the DESIGN §3 layout."""
-    pm_scores = [(label, getattr(report.pm_scores, key)) for key, label in PM_AXES.items()]
+    pm_scores = report.pm_view()
     blocks: list[Block] = [
         header(REPORT_HEADER),
         {
@@ -52,13 +52,12 @@ def build_report_blocks(
         },
         section(f"*Self-Assessment Scores (1-9):*\n{score_tree(pm_scores)}"),
     ]
-    if report.red_flags:
-        scores = dict(report.scores())
+    if pm_flags := report.flags_in(PM_AXES):
         flags = [
-            f":red_circle: *{flag.axis.label} {scores[flag.axis]}/9* — "
+            f":red_circle: *{flag.axis.label} {report.score(flag.axis)}/9* — "
             f"{escape_mrkdwn(flag.explanation)}"
             f"\n      _Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
-            for flag in report.red_flags
+            for flag in pm_flags
         ]
         blocks.append(section("*Red flags:*\n" + "\n".join(flags)))
     deliverables = [f"{KIND_LABELS[d.kind]}: {d.description}" for d in report.key_deliverables]
@@ -100,13 +99,11 @@ def report_fallback_text(report: CompletionReport, task: Task, gaps: Sequence[st
 
 def build_matrix_blocks(report: CompletionReport, *, gaps: Sequence[str] = ()) -> list[Block]:
     """The self-assessment matrix for the task's thread."""
-    scores = [(label, getattr(report.self_assessment, key)) for key, label in SELF_AXES.items()]
-    blocks: list[Block] = [section(f"*SELF-ASSESSMENT SCORES:*\n{score_tree(scores)}")]
-    all_scores = dict(report.scores())
+    blocks: list[Block] = [section(f"*SELF-ASSESSMENT SCORES:*\n{score_tree(report.self_view())}")]
     flags = [
-        f"• *{flag.axis.label} {all_scores[flag.axis]}/9:* {escape_mrkdwn(flag.explanation)} "
+        f"• *{flag.axis.label} {report.score(flag.axis)}/9:* {escape_mrkdwn(flag.explanation)} "
         f"_Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
-        for flag in report.red_flags
+        for flag in report.flags_in(SELF_AXES)
     ]
     flags += [f"• :warning: gap: {escape_mrkdwn(gap)}" for gap in gaps]
     blocks.append(

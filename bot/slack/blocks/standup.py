@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from agents.pm import StandupData, StandupTask
 from agents.reports import SHORT_KIND_LABELS, WAITING_KINDS, ScoreAxis
 from bot.core.mrkdwn import clip, escape_mrkdwn
-from bot.slack.blocks.common import SECTION_LIMIT, Block, context, header, section
+from bot.slack.blocks.common import SECTION_LIMIT, Block, context, header, section, stored_report
 from storage.models import Report, Task, TaskStatus
 from storage.standups import StandupDigest
 
@@ -52,7 +52,12 @@ def average_scores(report: Report | None) -> str | None:
     """`avg 7.4 PM · 8.0 self`, from a stored report (None when it holds no scores)."""
     if report is None:
         return None
-    pm, own = _average(report.data, "pm_scores"), _average(report.data, "self_assessment")
+    parsed = stored_report(report)
+    if parsed is not None:
+        pm: float | None = mean(score for _, score in parsed.pm_view())
+        own: float | None = mean(score for _, score in parsed.self_view())
+    else:
+        pm, own = _average(report.data, "pm_scores"), _average(report.data, "self_assessment")
     parts = [f"{pm:.1f} PM" if pm is not None else None, f"{own:.1f} self" if own else None]
     shown = [p for p in parts if p]
     return "avg " + " · ".join(shown) if shown else None
@@ -74,6 +79,14 @@ def _handoffs(report: Report | None, kinds: Sequence[str] | None = None) -> list
     return [text for text in found if text.strip()]
 
 
+def _stored_score(data: Mapping[str, Any], axis: str) -> Any:
+    for group in ("self_assessment", "pm_scores"):
+        scores = data.get(group)
+        if isinstance(scores, dict) and axis in scores:
+            return scores[axis]
+    return None
+
+
 def _red_flags(report: Report) -> list[str]:
     flags: list[str] = []
     for flag in report.data.get("red_flags") or []:
@@ -81,14 +94,12 @@ def _red_flags(report: Report) -> list[str]:
             continue
         axis = str(flag.get("axis") or "")
         try:
-            score_axis = ScoreAxis(axis)
+            score_axis = ScoreAxis(axis.rpartition(".")[2])
         except ValueError:
             label, score = axis or "a score", None
         else:
-            group, name = axis.split(".")
-            scores = report.data.get(group) or {}
             label = score_axis.label
-            score = scores.get(name) if isinstance(scores, dict) else None
+            score = _stored_score(report.data, score_axis.value)
         shown = f"{label} {score}/9" if score is not None else label
         flags.append(f"{shown}: {flag.get('explanation') or 'no explanation given'}")
     if not flags and report.red_flag_count:

@@ -497,10 +497,33 @@ const BlockKit = (() => {
     return node;
   }
 
+  function feedbackButtons(element, ctx, blockId) {
+    // Two small thumbs; a click reports the clicked side's value, like Slack does.
+    const side = (key, kind) => {
+      const spec = element[key] || {};
+      const label = spec.accessibility_label || null;
+      const node = h("button", {
+        class: `bk-feedback ${kind}`,
+        type: "button",
+        title: label,
+        "aria-label": label,
+        dataset: { actionId: element.action_id || "", feedback: kind },
+      }, emojiText(plainText(spec.text)));
+      node.addEventListener("click", () => {
+        if (ctx.onAction) ctx.onAction({ element, blockId, value: spec.value, node });
+      });
+      return node;
+    };
+    return h("span", { class: "bk-feedback-buttons" },
+      side("positive_button", "positive"), side("negative_button", "negative"));
+  }
+
   function actionElement(element, ctx, blockId) {
     switch (element.type) {
       case "button":
         return button(element, ctx, blockId);
+      case "feedback_buttons":
+        return feedbackButtons(element, ctx, blockId);
       case "image":
         return image(element.image_url, element.alt_text, "bk-element-image");
       case "static_select":
