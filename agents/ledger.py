@@ -64,6 +64,7 @@ class StorageLedger:
                 task_id=task_id,
                 turn_id=turn_id,
                 status=report.status.value,
+                kind=report.turn_kind.value,
                 data=report.model_dump(mode="json"),
                 red_flag_count=report.red_flag_count,
                 min_score=report.min_score,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Task, TaskEvent, TaskStatus, Turn, TurnStatus
+from storage.models import Task, TaskEvent, TaskStatus, Turn, TurnStatus, Visibility
 from storage.types import utcnow
 
 TITLE_LENGTH = 120
@@ -84,6 +84,9 @@ class IntakeMessage:
     user_id: str
     text: str
     source: str = "mention"  # mention | dm | assistant | thread | reopen
+    # Asked where the channel's people can't read it (a DM, the assistant pane, a private
+    # channel): the task is its requester's until they share it.
+    private: bool = False
 
     @property
     def starts_tasks(self) -> bool:
@@ -264,6 +267,7 @@ def _insert_tasks(
             "title": make_title(message.text),
             "request_text": message.text,
             "status": TaskStatus.QUEUED,
+            "visibility": Visibility.PRIVATE if message.private else Visibility.CHANNEL,
             "created_at": now,
             "updated_at": now,
         }

@@ -26,6 +26,25 @@ OPEN_STATUSES: frozenset[TaskStatus] = frozenset(
 )
 
 
+class Visibility(StrEnum):
+    """Who sees a task: its channel's people, or (asked in a DM, the assistant pane or a
+    private channel) only its requester until they share it with the PM."""
+
+    CHANNEL = "channel"
+    PRIVATE = "private"
+    SHARED = "shared"
+
+
+class ReportKind(StrEnum):
+    BACKEND_WORK = "backend_work"  # a report for the PM's card
+    CONVERSATION = "conversation"  # kept for the record; no card, no standup, no board
+
+
+class Rating(StrEnum):
+    GOOD = "good"
+    BAD = "bad"
+
+
 class TurnStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -58,6 +77,7 @@ class Task(SQLModel, table=True):
     request_text: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default=TaskStatus.QUEUED, sa_type=String(16))
     status_reason: str | None = Field(default=None, sa_column=Column(Text))
+    visibility: str = Field(default=Visibility.CHANNEL, sa_type=String(16))
     estimated_time: str | None = Field(default=None, max_length=200)
     estimate_due_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
     nudged_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
@@ -104,6 +124,8 @@ class Turn(SQLModel, table=True):
     lease_expires_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
     heartbeat_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
     answer_text: str | None = Field(default=None, sa_column=Column(Text))
+    # Who pressed Stop on the running answer; the worker ends the turn without a report.
+    stop_requested_by: str | None = Field(default=None, max_length=32)
     failure_reason: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
     started_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
@@ -143,10 +165,28 @@ class Report(SQLModel, table=True):
     task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
     turn_id: int = Field(foreign_key="turn.id", ondelete="CASCADE")
     status: str = Field(max_length=16)  # COMPLETED | IN_PROGRESS | BLOCKED
+    kind: str = Field(default=ReportKind.BACKEND_WORK, sa_type=String(16))
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     red_flag_count: int = 0
     min_score: int = 9
     gaps: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class Feedback(SQLModel, table=True):
+    """A person's 👍 or 👎 on one answer; the latest click counts."""
+
+    __table_args__ = (
+        UniqueConstraint("turn_id", "user_id", name="uq_feedback_turn_user"),
+        Index("ix_feedback_created", "created_at"),
+        Index("ix_feedback_task", "task_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    turn_id: int = Field(foreign_key="turn.id", ondelete="CASCADE")
+    task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
+    user_id: str = Field(max_length=32)
+    rating: str = Field(sa_type=String(8))  # good | bad
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
 
 

@@ -9,22 +9,36 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     OPEN_STATUSES,
+    Feedback,
     LLMCall,
     Report,
+    ReportKind,
     ResearchRequest,
     Task,
     TaskCountDelta,
     TaskEvent,
     TaskStatus,
     Turn,
+    Visibility,
 )
+
+# Reports of backend work: a conversational turn's report is kept, but shown nowhere.
+REPORTED = col(Report.kind) == ReportKind.BACKEND_WORK
+# Tasks anyone may see listed: not kept private by their requester.
+SHOWN_TO_ALL = col(Task.visibility) != Visibility.PRIVATE
+
+
+def visible_to(viewer: str | None) -> ColumnElement[bool]:
+    if viewer is None:
+        return SHOWN_TO_ALL
+    return or_(SHOWN_TO_ALL, col(Task.requester_id) == viewer)
 
 
 async def count_by_status(*, session: AsyncSession) -> dict[TaskStatus, int]:
@@ -66,9 +80,11 @@ async def list_tasks(
     task_filter: TaskFilter,
     limit: int = 10,
     before_id: int | None = None,
+    viewer: str | None = None,
 ) -> list[Task]:
-    """Newest first, keyset-paginated by id (pass the last id seen as `before_id`)."""
-    query = select(Task)
+    """Newest first, keyset-paginated by id (pass the last id seen as `before_id`); a private
+    task only for its requester (`viewer`)."""
+    query = select(Task).where(visible_to(viewer))
     match task_filter.kind:
         case ListKind.OPEN:
             query = query.where(col(Task.status).in_(sorted(OPEN_STATUSES)))
@@ -105,6 +121,10 @@ class TaskDetail:
     research: list[ResearchRequest]
     cost_usd: float
     tokens: int
+    # Each finished turn's report kind (backend_work | conversation); a turn without one
+    # made no report (it failed, or was stopped).
+    report_kinds: dict[int, str] = field(default_factory=dict)
+    ratings: dict[str, int] = field(default_factory=dict)  # good | bad -> count
 
 
 async def task_detail(*, session: AsyncSession, task_id: int) -> TaskDetail | None:
@@ -138,6 +158,14 @@ async def task_detail(*, session: AsyncSession, task_id: int) -> TaskDetail | No
         ).where(col(LLMCall.task_id) == task_id)
     )
     cost, tokens = usage.one()
+    kinds = await session.exec(
+        select(Report.turn_id, Report.kind).where(col(Report.task_id) == task_id)
+    )
+    ratings = await session.exec(
+        select(Feedback.rating, func.count())
+        .where(col(Feedback.task_id) == task_id)
+        .group_by(col(Feedback.rating))
+    )
     return TaskDetail(
         task=task,
         events=list(events.all()),
@@ -146,21 +174,42 @@ async def task_detail(*, session: AsyncSession, task_id: int) -> TaskDetail | No
         research=list(research.all()),
         cost_usd=float(cost),
         tokens=int(tokens),
+        report_kinds=dict(kinds.all()),
+        ratings={rating: int(count) for rating, count in ratings.all()},
     )
 
 
 async def latest_report(*, session: AsyncSession, task_id: int) -> Report | None:
     result = await session.exec(
-        select(Report).where(col(Report.task_id) == task_id).order_by(col(Report.id).desc())
+        select(Report)
+        .where(col(Report.task_id) == task_id, REPORTED)
+        .order_by(col(Report.id).desc())
     )
     return result.first()
+
+
+async def first_reported_task(*, session: AsyncSession, task_id: int) -> str | None:
+    """How the task's first report put it in one line: a card keeps it as the task's name."""
+    found = await session.exec(
+        select(Report)
+        .where(col(Report.task_id) == task_id, REPORTED)
+        .order_by(col(Report.id))
+        .limit(1)
+    )
+    first = found.first()
+    task = first.data.get("task") if first is not None else None
+    return task if isinstance(task, str) and task else None
 
 
 async def recent_reports(
     *, session: AsyncSession, limit: int = 10, since: datetime | None = None
 ) -> list[tuple[Report, Task]]:
     """The newest reports with their tasks (the App Home's "last 10 reports")."""
-    query = select(Report, Task).join(Task, col(Task.id) == col(Report.task_id))
+    query = (
+        select(Report, Task)
+        .join(Task, col(Task.id) == col(Report.task_id))
+        .where(REPORTED, SHOWN_TO_ALL)
+    )
     if since is not None:
         query = query.where(col(Report.created_at) >= since)
     result = await session.exec(query.order_by(col(Report.id).desc()).limit(limit))
@@ -170,7 +219,7 @@ async def recent_reports(
 async def blocked_tasks(*, session: AsyncSession, limit: int = 20) -> list[Task]:
     result = await session.exec(
         select(Task)
-        .where(col(Task.status) == TaskStatus.BLOCKED)
+        .where(col(Task.status) == TaskStatus.BLOCKED, SHOWN_TO_ALL)
         .order_by(col(Task.updated_at).desc())
         .limit(limit)
     )
@@ -197,6 +246,7 @@ class UsageRow:
 @dataclass(frozen=True)
 class UsageSummary:
     rows: list[UsageRow] = field(default_factory=list)
+    ratings: dict[str, int] = field(default_factory=dict)  # 👍/👎 on answers: good | bad
 
     @property
     def cost_usd(self) -> float:
@@ -250,10 +300,20 @@ async def usage_since(
             col(LLMCall.agent), col(LLMCall.model)
         )
     )
-    return _usage_summary(result.all())
+    rated = select(Feedback.rating, func.count()).where(col(Feedback.created_at) >= since)
+    if until is not None:
+        rated = rated.where(col(Feedback.created_at) < until)
+    if channel_id is not None:
+        rated = rated.join(Task, col(Task.id) == col(Feedback.task_id)).where(
+            col(Task.channel_id) == channel_id
+        )
+    ratings = await session.exec(rated.group_by(col(Feedback.rating)))
+    return _usage_summary(result.all(), {rating: int(n) for rating, n in ratings.all()})
 
 
-def _usage_summary(rows: Iterable[Sequence[Any]]) -> UsageSummary:
+def _usage_summary(
+    rows: Iterable[Sequence[Any]], ratings: dict[str, int] | None = None
+) -> UsageSummary:
     """Rows of (agent, model, calls, input, output, cache read, cache write, searches, cost)."""
     return UsageSummary(
         rows=[
@@ -269,7 +329,8 @@ def _usage_summary(rows: Iterable[Sequence[Any]]) -> UsageSummary:
                 cost_usd=float(cost or 0.0),
             )
             for agent, model, calls, inp, out, cread, cwrite, searches, cost in rows
-        ]
+        ],
+        ratings=ratings or {},
     )
 
 
@@ -279,7 +340,7 @@ async def latest_reports(*, session: AsyncSession, task_ids: Sequence[int]) -> d
         return {}
     newest = (
         select(func.max(Report.id))
-        .where(col(Report.task_id).in_(task_ids))
+        .where(col(Report.task_id).in_(task_ids), REPORTED)
         .group_by(col(Report.task_id))
     )
     result = await session.exec(select(Report).where(col(Report.id).in_(newest)))
@@ -287,9 +348,15 @@ async def latest_reports(*, session: AsyncSession, task_ids: Sequence[int]) -> d
 
 
 async def search_tasks(
-    *, session: AsyncSession, query: str, limit: int = 5, exclude_task_id: int | None = None
+    *,
+    session: AsyncSession,
+    query: str,
+    limit: int = 5,
+    exclude_task_id: int | None = None,
+    viewer: str | None = None,
 ) -> list[Task]:
-    """Past tasks whose title or request mentions the query's words, newest first."""
+    """Past tasks whose title or request mentions the query's words, newest first; a private
+    task only for its requester (`viewer`)."""
     words: list[str] = re.findall(r"[\w.-]{3,}", query.lower())[:6]
     if not words:
         return []
@@ -300,7 +367,7 @@ async def search_tasks(
         )
         for word in words
     ]
-    stmt = select(Task).where(or_(*matches))
+    stmt = select(Task).where(or_(*matches), visible_to(viewer))
     if exclude_task_id is not None:
         stmt = stmt.where(col(Task.id) != exclude_task_id)
     result = await session.exec(stmt.order_by(col(Task.id).desc()).limit(limit))
@@ -334,7 +401,7 @@ async def reports_in_period(
     query = (
         select(Report, Task)
         .join(Task, col(Task.id) == col(Report.task_id))
-        .where(col(Report.created_at) >= since)
+        .where(col(Report.created_at) >= since, REPORTED, SHOWN_TO_ALL)
     )
     if until is not None:
         query = query.where(col(Report.created_at) < until)

@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import insert
 from storage.models import (
     DedupeKey,
+    Feedback,
     HomeVisit,
     LLMCall,
+    Rating,
     Report,
+    ReportKind,
     ResearchRequest,
     SlackPost,
     Turn,
@@ -31,6 +34,7 @@ async def save_report(
     turn_id: int,
     status: str,
     data: dict[str, Any],
+    kind: str = ReportKind.BACKEND_WORK,
     red_flag_count: int,
     min_score: int,
     gaps: list[str] | None = None,
@@ -42,6 +46,7 @@ async def save_report(
         task_id=task_id,
         turn_id=turn_id,
         status=status,
+        kind=kind,
         data=data,
         red_flag_count=red_flag_count,
         min_score=min_score,
@@ -184,3 +189,49 @@ async def save_answer(*, session: AsyncSession, turn_id: int, owner: str, answer
     )
     if saved.rowcount != 1:
         raise LeaseLost(f"turn {turn_id} is not held by {owner}")
+
+
+async def request_stop(*, session: AsyncSession, turn_id: int, user_id: str) -> bool:
+    """Ask the worker running this turn to stop it; False when it isn't running any more
+    (or someone asked first)."""
+    asked = await session.exec(
+        update(Turn)
+        .where(
+            col(Turn.id) == turn_id,
+            col(Turn.status) == TurnStatus.RUNNING,
+            col(Turn.stop_requested_by).is_(None),
+        )
+        .values(stop_requested_by=user_id)
+    )
+    return asked.rowcount == 1
+
+
+async def stop_requested_by(*, session: AsyncSession, turn_id: int) -> str | None:
+    found = await session.exec(select(Turn.stop_requested_by).where(col(Turn.id) == turn_id))
+    return found.first()
+
+
+async def record_feedback(
+    *, session: AsyncSession, turn_id: int, task_id: int, user_id: str, rating: Rating
+) -> None:
+    """A person's 👍/👎 on an answer; clicking the other one changes their mind."""
+    now = utcnow()
+    await session.exec(
+        insert(session, Feedback)
+        .values(turn_id=turn_id, task_id=task_id, user_id=user_id, rating=rating, created_at=now)
+        .on_conflict_do_update(
+            index_elements=[col(Feedback.turn_id), col(Feedback.user_id)],
+            set_={"rating": rating, "created_at": now},
+        )
+    )
+
+
+async def ratings_since(
+    *, session: AsyncSession, since: datetime, until: datetime | None = None
+) -> dict[str, int]:
+    """How many 👍 (good) and 👎 (bad) answers were rated in [since, until)."""
+    query = select(Feedback.rating, func.count()).where(col(Feedback.created_at) >= since)
+    if until is not None:
+        query = query.where(col(Feedback.created_at) < until)
+    rows = await session.exec(query.group_by(col(Feedback.rating)))
+    return {rating: int(count) for rating, count in rows.all()}

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import insert
 from storage.models import Report, Standup, Task, TaskStatus
-from storage.queries import UsageSummary, latest_reports, usage_since
+from storage.queries import REPORTED, SHOWN_TO_ALL, UsageSummary, latest_reports, usage_since
 from storage.types import utcnow
 
 
@@ -234,8 +234,9 @@ async def standup_digest(
         col(Task.status) == TaskStatus.COMPLETED,
         col(Task.updated_at) >= since,
         col(Task.updated_at) < until,
+        SHOWN_TO_ALL,
     )
-    blocked_q = select(Task).where(col(Task.status) == TaskStatus.BLOCKED)
+    blocked_q = select(Task).where(col(Task.status) == TaskStatus.BLOCKED, SHOWN_TO_ALL)
     if channel_id is not None:
         completed_q = completed_q.where(col(Task.channel_id) == channel_id)
         blocked_q = blocked_q.where(col(Task.channel_id) == channel_id)
@@ -279,7 +280,7 @@ async def _oldest_in_progress(
     """
     tasks: list[Task] = []
     for status in (TaskStatus.IN_PROGRESS, TaskStatus.WORKING):
-        query = select(Task).where(col(Task.status) == status)
+        query = select(Task).where(col(Task.status) == status, SHOWN_TO_ALL)
         if channel_id is not None:
             query = query.where(col(Task.channel_id) == channel_id)
         rows = await session.exec(query.order_by(col(Task.id)).limit(limit))
@@ -317,7 +318,7 @@ async def _period_flags_and_handoffs(
     base = (
         select(Report, Task)
         .join(Task, col(Task.id) == col(Report.task_id))
-        .where(col(Report.created_at) >= since)
+        .where(col(Report.created_at) >= since, REPORTED, SHOWN_TO_ALL)
     )
     if channel_id is not None:
         base = base.where(col(Task.channel_id) == channel_id)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Task, TaskEvent, TaskStatus
+from storage.models import Task, TaskEvent, TaskStatus, Visibility
 from storage.types import utcnow
 
 BOT_ACTOR = "pmteam"
@@ -96,3 +98,22 @@ async def record_task_event(
     session.add(event)
     await session.flush()
     return event
+
+
+async def share_task(*, session: AsyncSession, task: Task, actor: str) -> bool:
+    """A private task's requester shares it with the PM; False when it wasn't private."""
+    if task.visibility != Visibility.PRIVATE:
+        return False
+    task.visibility = Visibility.SHARED
+    session.add(task)
+    await record_task_event(session=session, task_id=task.id or 0, kind="shared", actor=actor)
+    return True
+
+
+async def keep_private(*, session: AsyncSession, task_id: int) -> None:
+    """A task found to live in a private channel is its requester's, like a DM's."""
+    await session.exec(
+        update(Task)
+        .where(col(Task.id) == task_id, col(Task.visibility) == Visibility.CHANNEL)
+        .values(visibility=Visibility.PRIVATE)
+    )

@@ -84,7 +84,6 @@ ALLOWED = [
     (TaskMove.REOPEN, S.COMPLETED),
     (TaskMove.REOPEN, S.BLOCKED),
     (TaskMove.REOPEN, S.FAILED),
-    (TaskMove.REOPEN, S.IN_PROGRESS),
     (TaskMove.ACKNOWLEDGE, S.COMPLETED),
 ]
 REFUSED = [
@@ -96,6 +95,7 @@ REFUSED = [
     (TaskMove.MARK_BLOCKED, S.QUEUED, "T-7 is queued right now"),
     (TaskMove.REOPEN, S.QUEUED, "T-7 is already queued; it needs no reopening."),
     (TaskMove.REOPEN, S.WORKING, "T-7 is already working; it needs no reopening."),
+    (TaskMove.REOPEN, S.IN_PROGRESS, "T-7 is still in progress; it needs no reopening."),
 ]
 
 

@@ -52,3 +52,13 @@ def read_refusal(
         where = ", ".join(f"<#{c}>" for c in allowed_channels)
         return f"Sorry, I answer `/pm` only in {where} and in a DM with me."
     return None
+
+
+def private_refusal(*, user_id: str, requester_id: str, visibility: str, ref: str) -> str | None:
+    """Why this person may not see a task asked in private (a DM, the assistant pane, a private
+    channel) that its requester hasn't shared; None when they may."""
+    if visibility == "private" and user_id != requester_id:
+        return (
+            f"{ref} was asked privately; only the person who asked can see it until they share it."
+        )
+    return None

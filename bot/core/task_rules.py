@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from storage.models import Report, Task, TaskEvent, TaskStatus
+from storage.models import Report, Task, TaskEvent, TaskStatus, Visibility
 from storage.tasks import IllegalTransition, can_transition, describe_status
 
 
@@ -54,6 +54,8 @@ def move_refusal(
         if acknowledged_by is not None:
             return f"{task.ref}'s latest report was already acknowledged by <@{acknowledged_by}>."
         return None
+    if task.visibility == Visibility.PRIVATE and user_id != task.requester_id:
+        return f"{task.ref} was asked privately; only the person who asked can move it."
     if not may_change_status(user_id=user_id, task=task, pm_users=pm_users):
         return (
             f"Only <@{task.requester_id}> (who asked for {task.ref}) or a project manager "
@@ -67,10 +69,26 @@ def move_refusal(
             f"{task.ref} is {describe_status(status)} right now; its report will set the "
             "status. Use the buttons once it has reported."
         )
+    if move is TaskMove.REOPEN and status is TaskStatus.IN_PROGRESS:
+        return f"{task.ref} is still in progress; it needs no reopening."
     target = TARGET_STATUS[move]
     if not can_transition(status, target):
         return str(IllegalTransition(task, target))
     return None
+
+
+def state_moves(task: Task, *, has_report: bool, acknowledged: bool) -> list[TaskMove]:
+    """The moves a task's state allows now, whoever asks: the buttons its card shows."""
+    moves = [TaskMove.ACKNOWLEDGE] if has_report and not acknowledged else []
+    status = TaskStatus(task.status)
+    if status in BUSY:
+        return moves
+    for move in (TaskMove.MARK_BLOCKED, TaskMove.MARK_DONE, TaskMove.REOPEN):
+        if move is TaskMove.REOPEN and status is TaskStatus.IN_PROGRESS:
+            continue
+        if can_transition(status, TARGET_STATUS[move]):
+            moves.append(move)
+    return moves
 
 
 def acknowledged_by(events: Sequence[TaskEvent]) -> str | None:

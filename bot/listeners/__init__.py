@@ -7,10 +7,10 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
-from bot.listeners.actions import list_pages, task_buttons
+from bot.listeners.actions import answer_buttons, list_pages, task_buttons
 from bot.listeners.commands import pm
 from bot.listeners.events import assistant, catch_all, home, mentions, messages
-from bot.listeners.views import blocked_reason
+from bot.listeners.views import reasons
 from bot.services.deps import Deps
 from bot.services.intake import Intake
 from bot.services.standups import StandupRunner
@@ -24,7 +24,8 @@ def register(app: AsyncApp, deps: Deps, *, intake: Intake, standups: StandupRunn
     pm.register(app, deps, standups=standups)
     task_buttons.register(app, deps, wake_worker=intake.wake)
     list_pages.register(app, deps)
-    blocked_reason.register(app, deps)
+    answer_buttons.register(app, deps)
+    reasons.register(app, deps, wake_worker=intake.wake)
     # Last: every other event the app receives is acknowledged with 200, never Bolt's 404.
     catch_all.register(app, deps)
 

@@ -23,6 +23,27 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 @dataclass
+class StopSignals:
+    """Stop presses for the turns this process is running, so a Stop takes effect at once;
+    a turn another replica runs sees the press in the database instead."""
+
+    _running: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    def register(self, turn_id: int) -> asyncio.Event:
+        return self._running.setdefault(turn_id, asyncio.Event())
+
+    def signal(self, turn_id: int) -> bool:
+        event = self._running.get(turn_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def discard(self, turn_id: int) -> None:
+        self._running.pop(turn_id, None)
+
+
+@dataclass
 class Deps:
     """Built whole by the composition root (`bot.app`); nothing is attached later."""
 
@@ -32,6 +53,7 @@ class Deps:
     identity: BotIdentity
     seen: SeenMarks
     metrics: Metrics = field(default_factory=Metrics)
+    stops: StopSignals = field(default_factory=StopSignals)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:

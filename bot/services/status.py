@@ -71,11 +71,16 @@ async def task_page(
     task_filter: TaskFilter,
     before_id: int | None = None,
     page_size: int = PAGE_SIZE,
+    viewer: str | None = None,
 ) -> TaskPage:
     """One page, newest first; one extra row is read to know whether another page follows."""
     async with sessions() as session:
         tasks = await list_tasks(
-            session=session, task_filter=task_filter, limit=page_size + 1, before_id=before_id
+            session=session,
+            task_filter=task_filter,
+            limit=page_size + 1,
+            before_id=before_id,
+            viewer=viewer,
         )
     more = len(tasks) > page_size
     tasks = tasks[:page_size]

@@ -17,6 +17,7 @@ from bot.core.task_rules import (
     TaskMove,
     acknowledged_by,
     move_refusal,
+    state_moves,
 )
 from bot.services.deps import Deps, Sessions, log
 from bot.services.home import publish_home, refresh_homes
@@ -30,15 +31,17 @@ from bot.slack.blocks.report import (
     ACTION_MARK_DONE,
     ACTION_REOPEN,
     build_activity_block,
+    build_move_line,
     build_report_blocks,
+    card_status,
     report_fallback_text,
     with_activity,
 )
 from bot.slack.client import permalink
-from bot.slack.posting import post_key
+from bot.slack.posting import card_key, post_key
 from storage.intake import record_intake
-from storage.models import Report, Task, TaskStatus
-from storage.queries import latest_report, task_events
+from storage.models import Report, Task, TaskEvent, TaskStatus, Visibility
+from storage.queries import first_reported_task, latest_report, task_events
 from storage.records import find_post
 from storage.tasks import (
     apply_transition,
@@ -60,6 +63,7 @@ MOVE_FOR_ACTION: dict[str, TaskMove] = {
 class MoveOutcome:
     task: Task
     move: TaskMove
+    event: TaskEvent
     reopened_turn_id: int | None = None
 
 
@@ -127,17 +131,19 @@ async def apply_move(
             raise MoveRefused(refusal)
         assert task.id is not None
         if move is TaskMove.ACKNOWLEDGE:
-            await record_task_event(
+            event = await record_task_event(
                 session=session, task_id=task.id, kind="acknowledged", actor=user_id
             )
-            return MoveOutcome(task=task, move=move)
+            return MoveOutcome(task=task, move=move, event=event)
         if move is TaskMove.REOPEN:
-            apply_transition(
+            if not reason:
+                raise MoveRefused("Say what is missing, so the engineer knows what to do next.")
+            event = apply_transition(
                 session=session,
                 task=task,
                 to_status=TaskStatus.QUEUED,
                 actor=user_id,
-                note=REOPENED_NOTE,
+                note=f"{REOPENED_NOTE}: {reason}",
             )
             # The same transaction: the task is queued now, so intake adds only the turn.
             intake = await record_intake(
@@ -147,18 +153,21 @@ async def apply_move(
                 thread_ts=task.thread_ts,
                 message_ts=reopen_ts or f"{time.time():.6f}",
                 user_id=user_id,
-                text=f"Please continue this task (reopened by <@{user_id}>).",
+                # The reason is the next turn's request; the task keeps its title.
+                text=reason,
                 source="reopen",
             )
-            return MoveOutcome(task=intake.task, move=move, reopened_turn_id=intake.turn.id)
-        apply_transition(
+            return MoveOutcome(
+                task=intake.task, move=move, event=event, reopened_turn_id=intake.turn.id
+            )
+        event = apply_transition(
             session=session,
             task=task,
             to_status=TARGET_STATUS[move],
             actor=user_id,
             note=reason if move is TaskMove.MARK_BLOCKED else "marked done",
         )
-        return MoveOutcome(task=task, move=move)
+        return MoveOutcome(task=task, move=move, event=event)
 
 
 async def thread_permalink(deps: Deps, task: Task) -> str | None:
@@ -181,17 +190,32 @@ class ReportCard:
 
 
 async def report_card(deps: Deps, *, task_id: int) -> ReportCard | None:
+    """The task's card as it should read now: the newest report's content, the task's status
+    and the buttons it allows, and who did what since."""
     async with deps.sessions() as session:
         task = await session.get(Task, task_id)
         report = await latest_report(session=session, task_id=task_id)
         if task is None or report is None:
             return None
         events = await task_events(session=session, task_id=task_id, since=report.created_at)
-        post = await find_post(session=session, key=post_key(report.turn_id, "report"))
+        named = await first_reported_task(session=session, task_id=task_id)
+        # The card; a task reported before cards were kept has a post per report instead.
+        post = await find_post(session=session, key=card_key(task_id)) or await find_post(
+            session=session, key=post_key(report.turn_id, "report")
+        )
     parsed = stored_report(report)
     if parsed is None:
         return None
-    blocks = build_report_blocks(parsed, task, await thread_permalink(deps, task), gaps=report.gaps)
+    if named:  # the card keeps the task's first name, whatever a follow-up asked
+        parsed = parsed.model_copy(update={"task": named})
+    blocks = build_report_blocks(
+        parsed,
+        task,
+        await thread_permalink(deps, task),
+        gaps=report.gaps,
+        status=card_status(task, parsed),
+        moves=state_moves(task, has_report=True, acknowledged=acknowledged_by(events) is not None),
+    )
     return ReportCard(
         task=task,
         report=report,
@@ -267,12 +291,60 @@ async def after_move(
     task_id = outcome.task.id
     assert task_id is not None
     await refresh_report_messages(deps, task_id=task_id, clicked=origin)
+    await say_move(deps, outcome)
     if origin.is_ephemeral and respond is not None and respond.response_url:
-        detail = await load_task_detail(sessions=deps.sessions, task_id=task_id)
-        if detail is not None:
-            blocks = build_task_detail_blocks(detail, await thread_permalink(deps, detail.task))
-            try:
-                await respond(text=plain_fallback(blocks), blocks=blocks, replace_original=True)
-            except Exception:
-                log.warning("could not refresh the status answer")
+        await refresh_status_view(deps, task_id=task_id, user_id=user_id, respond=respond)
     await refresh_homes(deps, include=[user_id] if origin.channel_id is None else [])
+
+
+async def refresh_status_view(
+    deps: Deps, *, task_id: int, user_id: str, respond: AsyncRespond
+) -> None:
+    """Redraw a `/pm status T-n` answer with the task as it is now, buttons for this viewer."""
+    detail = await load_task_detail(sessions=deps.sessions, task_id=task_id)
+    if detail is not None:
+        moves = await viewer_moves(deps, task=detail.task, user_id=user_id)
+        blocks = build_task_detail_blocks(detail, await thread_permalink(deps, detail.task), moves)
+        try:
+            await respond(text=plain_fallback(blocks), blocks=blocks, replace_original=True)
+        except Exception:
+            log.warning("could not refresh the status answer")
+
+
+async def viewer_moves(deps: Deps, *, task: Task, user_id: str) -> list[TaskMove]:
+    """The moves this person may make on the task now: the buttons their view shows."""
+    async with deps.sessions() as session:
+        allowed = []
+        for move in TaskMove:
+            refusal = await _refusal_now(
+                session=session,
+                task=task,
+                move=move,
+                user_id=user_id,
+                pm_users=deps.settings.pm_users,
+            )
+            if refusal is None:
+                allowed.append(move)
+    return allowed
+
+
+async def say_move(deps: Deps, outcome: MoveOutcome) -> None:
+    """A person's move, said where people follow the task: the card's thread, and for a
+    Reopen the task's own thread (where the work goes on)."""
+    task = outcome.task
+    assert task.id is not None
+    line = build_move_line(task, outcome.event)
+    places: list[tuple[str, str]] = []
+    if outcome.move is TaskMove.REOPEN:
+        places.append((task.channel_id, task.thread_ts))
+    async with deps.sessions() as session:
+        card = await find_post(session=session, key=card_key(task.id))
+    if card is not None and card.ts and task.visibility != Visibility.PRIVATE:
+        places.append((card.channel_id, card.ts))
+    for channel, thread_ts in places:
+        try:
+            await deps.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=line, unfurl_links=False
+            )
+        except SlackApiError as exc:
+            log.warning("could not say the move in a thread", error=exc.response.get("error"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -27,6 +27,7 @@ from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
 from agents.reports import (
     WAITING_KINDS,
+    CompletionReport,
     ReportOutcome,
     ReportStatus,
     stored_outcome,
@@ -35,25 +36,30 @@ from agents.reports import (
 from agents.tools.find_related_tasks import RelatedTask
 from bot.core.estimates import parse_estimate
 from bot.core.mrkdwn import neutralise_mentions, split_markdown
+from bot.core.task_rules import state_moves
 from bot.runtime.coalesce import Coalesced
 from bot.runtime.worker import TurnLease
 from bot.services.deps import Deps
 from bot.slack.blocks.report import (
+    build_card_line,
     build_failure_text,
-    build_matrix_blocks,
     build_report_blocks,
     build_sources_blocks,
-    matrix_fallback_text,
+    build_summary_blocks,
+    build_working_blocks,
+    feedback_block,
     report_fallback_text,
+    summary_text,
 )
 from bot.slack.client import permalink
-from bot.slack.posting import Poster, messages, post_key, post_metadata
+from bot.slack.posting import Poster, card_key, messages, post_key, post_metadata
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
-from storage.models import Report, SlackPost, Task, TaskStatus, Turn
-from storage.queries import search_tasks
+from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
+from storage.queries import first_reported_task, search_tasks
 from storage.queue import LeaseLost, complete_turn, fail_turn
-from storage.records import find_post, save_answer
+from storage.records import find_post, save_answer, stop_requested_by
+from storage.tasks import keep_private
 from storage.types import utcnow
 
 log = structlog.get_logger("pmteam.pipeline")
@@ -64,6 +70,8 @@ FINISH_REACTION: dict[str, str] = {
     ReportStatus.BLOCKED: "x",
 }
 FAILED_REACTION = "x"
+STOPPED_REACTION = "black_square_for_stop"
+STOP_POLL_SECONDS = 2.0  # how often a running turn looks for a Stop pressed on another replica
 TASK_STATUS_FOR: dict[str, TaskStatus] = {
     ReportStatus.COMPLETED: TaskStatus.COMPLETED,
     ReportStatus.IN_PROGRESS: TaskStatus.IN_PROGRESS,
@@ -76,6 +84,7 @@ class Answered:
     text: str
     conversation: list[dict[str, Any]]  # the engineer's, for the report call
     from_earlier_attempt: bool = False
+    stopped_by: str | None = None  # the person who pressed Stop: no report follows
 
 
 class TurnFailed(Exception):
@@ -91,6 +100,8 @@ class TurnPipeline:
     poster: Poster
     # Boards of recent visitors, refreshed after a turn; finishes in a burst share one refresh.
     home_refresh: Coalesced
+    # Channels Slack says are private (a private channel can have a C id like a public one).
+    _private_channels: dict[str, bool] = field(default_factory=dict)
 
     async def process(self, turn: Turn, lease: TurnLease) -> None:
         assert turn.id is not None
@@ -103,10 +114,15 @@ class TurnPipeline:
             permalink(self.deps.client, channel=turn.channel_id, ts=task.thread_ts),
             name=f"pmteam-permalink-{turn.id}",
         )
+        stop = self.deps.stops.register(turn.id)
         try:
-            answered = await self._answer(turn, task, lease)
+            answered = await self._answer(turn, task, lease, stop)
             if lease.lost.is_set():
                 raise LeaseLost("lease lost while answering")
+            if answered.stopped_by is not None:
+                await self._finish_stopped(turn, lease, answered)
+                metrics.inc("pmteam_turns_total", outcome="stopped")
+                return
             outcome = await self._report(turn, task, answered, link)
             await self._finish(turn, lease, outcome, answered.text)
             metrics.inc("pmteam_turns_total", outcome=outcome.report.status.value.lower())
@@ -125,12 +141,16 @@ class TurnPipeline:
                 turn, task, lease, "something went wrong on my side (the details are in my logs)."
             )
         finally:
+            self.deps.stops.discard(turn.id)
             # A turn that ends early (a failure, a lost lease) leaves nothing running behind it.
             await _cancelled(link)
+            await self._clear_working(turn.id)
 
     # -- the answer -------------------------------------------------------------------------
 
-    async def _answer(self, turn: Turn, task: Task, lease: TurnLease) -> Answered:
+    async def _answer(
+        self, turn: Turn, task: Task, lease: TurnLease, stop: asyncio.Event
+    ) -> Answered:
         assert turn.id is not None and task.id is not None
         # Checked on every attempt, not only after a crash: a turn handed back at shutdown
         # keeps attempts at 0 but may have answered already.
@@ -160,6 +180,7 @@ class TurnPipeline:
 
         history = await self._history(turn, task)
         brief = self._brief(turn, task)
+        await self._show_working(turn, task)
         stream = AnswerStream(
             client=self.deps.client,
             channel=turn.channel_id,
@@ -178,12 +199,16 @@ class TurnPipeline:
         async def find_related(query: str, limit: int) -> list[RelatedTask]:
             async with self.deps.sessions() as session:
                 tasks = await search_tasks(
-                    session=session, query=query, limit=limit, exclude_task_id=task.id
+                    session=session,
+                    query=query,
+                    limit=limit,
+                    exclude_task_id=task.id,
+                    viewer=task.requester_id,
                 )
             return [RelatedTask(ref=t.ref, title=t.title, status=t.status) for t in tasks]
 
-        try:
-            result = await run_engineer(
+        engineer = asyncio.create_task(
+            run_engineer(
                 model=self.model,
                 settings=self.agent_settings,
                 task=brief,
@@ -192,13 +217,25 @@ class TurnPipeline:
                 research_sink=self.ledger,
                 on_text=stream.write,
                 on_progress=on_progress,
-            )
+            ),
+            name=f"pmteam-engineer-{turn.id}",
+        )
+        watcher = asyncio.create_task(self._watch_stop(turn.id, stop), name="pmteam-stop-watch")
+        try:
+            await asyncio.wait({engineer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not engineer.done():
+                await _cancelled(engineer)
+                return await self._stopped(turn, lease, stream, stopped_by=watcher.result())
+            result = engineer.result()
         except BaseException:
             if stream.message_ts:
                 # Close what was streamed so it doesn't sit "typing" in the thread forever.
                 await stream.write("\n\n_(stopped before the answer was finished)_")
                 await stream.finish()
             raise
+        finally:
+            await _cancelled(engineer)
+            await _cancelled(watcher)
         sources = [(src.url, src.title) for r in result.research for src in r.sources]
         live = all(r.live_sources for r in result.research)
         blocks = build_sources_blocks(sources, live=live) if result.research else []
@@ -215,6 +252,7 @@ class TurnPipeline:
                     ],
                 }
             )
+        blocks.append(feedback_block(turn.id))
         key = post_key(turn.id, "answer")
         if result.stream_failed or stream.broken:
             await stream.abandon()
@@ -232,6 +270,75 @@ class TurnPipeline:
             key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
         )
         return Answered(text=result.answer, conversation=result.conversation)
+
+    # -- Stop -------------------------------------------------------------------------------
+
+    async def _show_working(self, turn: Turn, task: Task) -> None:
+        """A line with Stop while the turn runs (Slack's streaming messages take no buttons
+        until they end); removed when the turn ends."""
+        assert turn.id is not None
+        try:
+            await self.poster.post_once(
+                turn_id=turn.id,
+                kind="working",
+                channel=turn.channel_id,
+                thread_ts=task.thread_ts,
+                text="Working on it…",
+                blocks=build_working_blocks(turn.id),
+            )
+        except SlackApiError as exc:  # the answer matters more than its Stop button
+            log.warning("could not show the Stop button", error=exc.response.get("error"))
+
+    async def _clear_working(self, turn_id: int | None) -> None:
+        if turn_id is None:
+            return
+        post = await self._post(turn_id, "working")
+        if post is None or not post.ts:
+            return
+        with contextlib.suppress(SlackApiError):
+            await self.deps.client.chat_delete(channel=post.channel_id, ts=post.ts)
+
+    async def _watch_stop(self, turn_id: int, stop: asyncio.Event) -> str:
+        """Who pressed Stop, once someone has: at once on this replica, else within a poll."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STOP_POLL_SECONDS)
+            async with self.deps.sessions() as session:
+                who = await stop_requested_by(session=session, turn_id=turn_id)
+            if who is not None:
+                return who
+
+    async def _stopped(
+        self, turn: Turn, lease: TurnLease, stream: AnswerStream, *, stopped_by: str
+    ) -> Answered:
+        """Keep what was written, marked stopped; no report follows."""
+        assert turn.id is not None
+        log.info("turn stopped", by=stopped_by)
+        key = post_key(turn.id, "answer")
+        await stream.write(f"\n\n_:black_square_for_stop: Stopped by <@{stopped_by}>._")
+        await stream.finish(metadata=post_metadata(key))
+        text = stream.text.strip()
+        async with self.deps.sessions.begin() as session:
+            await save_answer(session=session, turn_id=turn.id, owner=lease.owner, answer_text=text)
+        ts = stream.message_ts[0] if stream.message_ts else None
+        await self.poster.record(
+            key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
+        )
+        return Answered(text=text, conversation=[], stopped_by=stopped_by)
+
+    async def _finish_stopped(self, turn: Turn, lease: TurnLease, answered: Answered) -> None:
+        assert turn.id is not None
+        async with self.deps.sessions.begin() as session:
+            await complete_turn(
+                session=session,
+                turn_id=turn.id,
+                owner=lease.owner,
+                answer_text=answered.text,
+                task_status=TaskStatus.IN_PROGRESS,  # still open: it wasn't finished
+                status_note=f"stopped by <@{answered.stopped_by}>",
+            )
+        self.deps.spawn(self._swap_reaction(turn, STOPPED_REACTION), name="pmteam-reaction")
+        self.home_refresh.request()
 
     async def _stored_report(self, turn_id: int) -> Report | None:
         async with self.deps.sessions() as session:
@@ -348,38 +455,143 @@ class TurnPipeline:
                 ref=TurnRef(task_id=task.id, turn_id=turn.id),
             )
             await self.ledger.save_report(outcome, task_id=task.id, turn_id=turn.id)
+        report = outcome.report
+        if not report.reportable:
+            log.info("a conversational turn: no report to post")
+            return outcome
         # Look in Slack before posting when an earlier attempt (or a run handed back at
         # shutdown) may have posted already.
         retried = turn.attempts > 0 or answered.from_earlier_attempt
         gaps = list(outcome.gaps)
-        posts = [
+        task = await self._visibility(turn, task)
+        coordination = self.deps.settings.coordination_channel
+        posts: list[Coroutine[Any, Any, Any]] = [
             self.poster.post_once(
                 turn_id=turn.id,
-                kind="matrix",
+                kind="summary",
                 channel=turn.channel_id,
                 thread_ts=task.thread_ts,
-                text=matrix_fallback_text(outcome.report, gaps),
-                blocks=build_matrix_blocks(outcome.report, gaps=gaps),
+                text=summary_text(
+                    report,
+                    coordination=coordination,
+                    private=task.visibility == Visibility.PRIVATE,
+                    gaps=gaps,
+                ),
+                blocks=build_summary_blocks(
+                    report, task=task, turn_id=turn.id, coordination=coordination, gaps=gaps
+                ),
                 retried=retried,
             )
         ]
-        coordination = self.deps.settings.coordination_channel
-        if coordination:
-            posts.append(
-                self.poster.post_once(
-                    turn_id=turn.id,
-                    kind="report",
-                    channel=coordination,
-                    text=report_fallback_text(outcome.report, task, gaps),
-                    blocks=build_report_blocks(outcome.report, task, await link, gaps=gaps),
-                    retried=retried,
-                )
-            )
-        else:
+        if not coordination:
             log.warning("PMTEAM_COORDINATION_CHANNEL is not set; the PM report was not posted")
+        elif task.visibility != Visibility.PRIVATE:
+            posts.append(
+                self._update_card(turn, task, outcome, coordination, link, retried=retried)
+            )
         # The thread and the coordination channel are different channels: post both at once.
         await _all_or_none(posts)
         return outcome
+
+    async def _visibility(self, turn: Turn, task: Task) -> Task:
+        """The task, kept private if Slack says its channel is private."""
+        assert task.id is not None
+        if task.visibility != Visibility.CHANNEL:
+            return task
+        private = self._private_channels.get(turn.channel_id)
+        if private is None:
+            try:
+                info = await self.deps.client.conversations_info(channel=turn.channel_id)
+            except SlackApiError as exc:
+                log.warning(
+                    "could not tell whether the channel is private", error=exc.response.get("error")
+                )
+                return task
+            channel = info.get("channel") or {}
+            private = bool(
+                channel.get("is_private") or channel.get("is_im") or channel.get("is_mpim")
+            )
+            self._private_channels[turn.channel_id] = private
+        if not private:
+            return task
+        async with self.deps.sessions.begin() as session:
+            await keep_private(session=session, task_id=task.id)
+        task.visibility = Visibility.PRIVATE
+        return task
+
+    async def _update_card(
+        self,
+        turn: Turn,
+        task: Task,
+        outcome: ReportOutcome,
+        coordination: str,
+        link: asyncio.Task[str | None],
+        *,
+        retried: bool,
+    ) -> None:
+        """The first report posts the task's card; a later one updates it in place and says
+        what changed in the card's thread, so followers are told and the history reads."""
+        assert turn.id is not None and task.id is not None
+        report, gaps = outcome.report, list(outcome.gaps)
+        async with self.deps.sessions() as session:
+            named = await first_reported_task(session=session, task_id=task.id)
+        if named:  # the card keeps the task's first name, whatever a follow-up asked
+            report = report.model_copy(update={"task": named})
+        # The card shows the status this turn is about to set, with the buttons it allows.
+        shown = Task.model_validate(task.model_dump())
+        shown.status = TASK_STATUS_FOR[report.status]
+        blocks = build_report_blocks(
+            report,
+            shown,
+            await link,
+            gaps=gaps,
+            status=report.status,
+            moves=state_moves(shown, has_report=True, acknowledged=False),
+        )
+        text = report_fallback_text(report, task, gaps)
+        key = card_key(task.id)
+        card_ts = await self.poster.already_posted(
+            key=key, channel=coordination, thread_ts=None, look_in_slack=retried
+        )
+        if not card_ts:
+            await self.poster.post_keyed(
+                key=key,
+                kind="card",
+                turn_id=turn.id,
+                channel=coordination,
+                text=text,
+                blocks=blocks,
+            )
+            return
+        await self.deps.client.chat_update(
+            channel=coordination, ts=card_ts, text=text, blocks=blocks
+        )
+        previous = await self._previous_report(task.id, turn.id)
+        line = build_card_line(task, previous, report, asked=turn.text)
+        await self.poster.post_once(
+            turn_id=turn.id,
+            kind="card-line",
+            channel=coordination,
+            thread_ts=card_ts,
+            text=line,
+            retried=retried,
+        )
+
+    async def _previous_report(self, task_id: int, turn_id: int) -> CompletionReport | None:
+        """The report the card showed before this turn's."""
+        async with self.deps.sessions() as session:
+            found = await session.exec(
+                select(Report)
+                .where(
+                    col(Report.task_id) == task_id,
+                    col(Report.turn_id) != turn_id,
+                    col(Report.kind) == ReportKind.BACKEND_WORK,
+                )
+                .order_by(col(Report.id).desc())
+                .limit(1)
+            )
+            previous = found.first()
+        return stored_outcome(previous.data, previous.gaps).report if previous else None
 
     # -- finishing --------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ BOT_SCOPES: frozenset[str] = frozenset(
         "app_mentions:read",  # app_mention events
         "assistant:write",  # assistant.threads.setStatus / setTitle / setSuggestedPrompts
         "channels:history",  # message.channels (follow-ups in a task's thread), thread context
-        "channels:read",  # conversations.info: is the bot in the coordination channel?
+        "channels:read",  # conversations.info: the coordination channel; is a channel private?
         "chat:write",  # answers, streams, reports, standups, ephemeral replies
         "commands",  # /pm
         "groups:history",  # message.groups and thread context in private channels

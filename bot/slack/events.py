@@ -18,6 +18,12 @@ def strip_bot_mention(text: str, bot_user_id: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
 
 
+def is_private_channel(channel_id: str, channel_type: str | None = None) -> bool:
+    """A DM, a group DM or a private channel, as far as the event alone tells (a private
+    channel made since 2021 has a C id like a public one; the turn asks Slack about those)."""
+    return channel_type in ("im", "mpim", "group") or channel_id.startswith(("D", "G"))
+
+
 def _intake_message(
     body: dict[str, Any], event: dict[str, Any], text: str, *, source: str
 ) -> IntakeMessage:
@@ -31,6 +37,8 @@ def _intake_message(
         # The thread the task lives in: the message's own ts when it starts one.
         thread_ts=str(event.get("thread_ts") or ts),
         source=source,
+        private=source in ("dm", "assistant")
+        or is_private_channel(str(event["channel"]), event.get("channel_type")),
     )
 
 

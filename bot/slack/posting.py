@@ -22,6 +22,11 @@ def post_key(turn_id: int, kind: str) -> str:
     return f"{turn_id}:{kind}"
 
 
+def card_key(task_id: int) -> str:
+    """The key of a task's one card in the coordination channel."""
+    return f"card:{task_id}"
+
+
 def post_metadata(key: str, **extra: Any) -> dict[str, Any]:
     return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key, **extra}}
 
@@ -140,7 +145,30 @@ class Poster:
         retried: bool = False,
     ) -> str:
         """Post unless this (turn, kind) was posted before; returns the message ts either way."""
-        key = post_key(turn_id, kind)
+        return await self.post_keyed(
+            key=post_key(turn_id, kind),
+            kind=kind,
+            turn_id=turn_id,
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            retried=retried,
+        )
+
+    async def post_keyed(
+        self,
+        *,
+        key: str,
+        kind: str,
+        turn_id: int | None,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        retried: bool = False,
+    ) -> str:
+        """Post unless a message with this key was posted before; its ts either way."""
         existing = await self.already_posted(
             key=key, channel=channel, thread_ts=thread_ts, look_in_slack=retried
         )

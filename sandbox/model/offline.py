@@ -207,8 +207,14 @@ def _markdown_answer(conversation: Conversation) -> str:
     task = conversation.task or "your request"
     short = task if len(task) <= 160 else task[:159].rstrip() + "…"
     sample = corpus.code_sample(task + " " + " ".join(_result_texts(conversation)))
+    # Said once per thread: an earlier answer in the conversation already carried it.
+    said_before = any(
+        DISCLAIMER in _block_text(m.get("content"))
+        for m in conversation.messages
+        if m.get("role") == "assistant"
+    )
     sections = [
-        DISCLAIMER,
+        *([] if said_before else [DISCLAIMER]),
         f"**The task.** You asked: “{short}”. Here is a plan an engineer could start from — a "
         "sketch to react to, not a reviewed design.",
         "**Approach**\n"
@@ -223,10 +229,11 @@ def _markdown_answer(conversation: Conversation) -> str:
         excerpt = excerpt if len(excerpt) <= 400 else excerpt[:399].rstrip() + "…"
         sections.append(f"**What the tools returned.** {excerpt}")
     sections.append(f"```{sample.language}\n{sample.code}\n```")
-    sections.append(
-        "**Risks.** This answer was not written by Claude: it is assembled from templates by the "
-        "offline demo model, so check it before acting on it."
-    )
+    if not said_before:
+        sections.append(
+            "**Risks.** This answer was not written by Claude: it is assembled from templates by "
+            "the offline demo model, so check it before acting on it."
+        )
     return "\n\n".join(sections)
 
 

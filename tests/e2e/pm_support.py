@@ -101,8 +101,8 @@ def last_ephemeral(fake_slack: FakeSlack, user: str, channel: str = ENGINEERING)
     return found[-1]
 
 
-async def submit_blocked_reason(fake_slack: FakeSlack, user: str, reason: str) -> Delivery:
-    """The person types a reason into the open "Mark blocked" modal and submits it."""
+async def submit_reason(fake_slack: FakeSlack, user: str, reason: str) -> Delivery:
+    """The person types a reason into the open reason modal (Mark blocked, Reopen), submits it."""
     [view] = fake_slack.workspace.modals(user)
     workspace = fake_slack.workspace
     submitted = {

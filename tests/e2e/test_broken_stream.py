@@ -27,7 +27,7 @@ async def test_a_refused_append_closes_the_stream_and_posts_the_answer_once(
     stops = fake_slack.calls_to("chat.stopStream")
     assert len(stops) == 1 and "full answer follows" in str(stops[0].params)
     thread = bot_messages(fake_slack, ENGINEERING, posted.ts)
-    partial, *full, matrix = thread
+    partial, *full, summary = thread
     assert "full answer follows" in partial.text
     assert full, "the full answer was not posted"
     # Each part carries its full text in a markdown block (the `text` fallback is clipped).
@@ -36,4 +36,4 @@ async def test_a_refused_append_closes_the_stream_and_posts_the_answer_once(
     )
     positions = [posted_text.find(p.split(":")[0] + ":") for p in PARAGRAPHS]
     assert all(p >= 0 for p in positions) and positions == sorted(positions)
-    assert matrix.text.startswith("SELF-ASSESSMENT")
+    assert summary.text.startswith("Self-assessment ")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.app import Pmteam
-from bot.slack.blocks.modal import BLOCKED_MODAL
+from bot.slack.blocks.modal import BLOCKED_MODAL, REOPEN_MODAL
 from bot.slack.blocks.report import (
     ACTION_ACKNOWLEDGE,
     ACTION_MARK_BLOCKED,
@@ -14,7 +15,7 @@ from bot.slack.blocks.report import (
 )
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
-from storage.models import Task, TaskEvent, TaskStatus, Turn, TurnStatus
+from storage.models import Report, Task, TaskEvent, TaskStatus, Turn, TurnStatus
 from tests.e2e.conftest import (
     ALICE,
     BOB,
@@ -34,7 +35,7 @@ from tests.e2e.pm_support import (
     run_pm,
     settle,
     shown,
-    submit_blocked_reason,
+    submit_reason,
 )
 
 IN_PROGRESS: dict[str, Any] = {"status": "IN_PROGRESS", "estimated_time": "2 days"}
@@ -63,10 +64,11 @@ def refusals(fake_slack: FakeSlack, user: str) -> list[str]:
 
 
 @ON_EACH_DATABASE
-async def test_acknowledge_records_the_pm_and_updates_the_report(
+async def test_acknowledge_records_the_pm_and_updates_the_card(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
     task = await finished_task(pmteam, fake_slack, fake_model)
+    assert card_buttons(fake_slack, task) == [ACTION_ACKNOWLEDGE, ACTION_REOPEN]
 
     await click(pmteam, fake_slack, task, ACTION_ACKNOWLEDGE)
 
@@ -76,38 +78,49 @@ async def test_acknowledge_records_the_pm_and_updates_the_report(
     updated = report_message(fake_slack, task)
     assert f":heavy_check_mark: Acknowledged by <@{BOB}>" in shown(updated.blocks)
     assert fake_slack.calls_to("chat.update")[-1].params["ts"] == updated.ts
-    # The buttons are still there, under the activity line.
+    # Acknowledged once: the button is gone; the rest stay, under the activity line.
+    assert card_buttons(fake_slack, task) == [ACTION_REOPEN]
     types = [b["type"] for b in updated.blocks or []]
     assert types[-2:] == ["context", "actions"]
-
-    # A second acknowledgement of the same report is refused, only to the clicker.
-    await click(pmteam, fake_slack, task, ACTION_ACKNOWLEDGE)
-    assert refusals(fake_slack, BOB) == [
-        f"{task.ref}'s latest report was already acknowledged by <@{BOB}>."
+    # Said in the card's thread too, for whoever follows the task there.
+    assert card_thread(fake_slack, task) == [
+        f":heavy_check_mark: <@{BOB}> acknowledged {task.ref}'s report"
     ]
-    assert refusals(fake_slack, ALICE) == []
-    assert len(await people_events(pmteam)) == 1
 
 
 @ON_EACH_DATABASE
-async def test_mark_done_then_again_is_refused(
+async def test_a_stale_click_is_told_why_and_the_card_is_brought_up_to_date(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
     task = await finished_task(pmteam, fake_slack, fake_model, **IN_PROGRESS)
-    assert task.status == TaskStatus.IN_PROGRESS
+    assert card_buttons(fake_slack, task) == [
+        ACTION_ACKNOWLEDGE,
+        ACTION_MARK_BLOCKED,
+        ACTION_MARK_DONE,
+    ]
 
-    await click(pmteam, fake_slack, task, ACTION_MARK_DONE)
+    # Alice and Bob both press Mark done on the card as they see it.
+    card = report_message(fake_slack, task)
+    clicks = [
+        fake_slack.click_button(user, COORDINATION, card.ts, ACTION_MARK_DONE, str(task.id))
+        for user in (ALICE, BOB)
+    ]
+    await asyncio.gather(*clicks)
+    await settle(pmteam, fake_slack)
 
     [reloaded] = await rows(pmteam, Task)
     assert reloaded.status == TaskStatus.COMPLETED
-    assert await people_events(pmteam) == [("status", "completed", "marked done", BOB)]
-    assert f":white_check_mark: Marked done by <@{BOB}>" in shown(
+    [moved] = await people_events(pmteam)
+    winner = moved[3]
+    loser = BOB if winner == ALICE else ALICE
+    assert refusals(fake_slack, loser) == [f"{task.ref} is already completed."]
+    assert refusals(fake_slack, winner) == []
+    assert f":white_check_mark: Marked done by <@{winner}>" in shown(
         report_message(fake_slack, task).blocks
     )
-
-    await click(pmteam, fake_slack, task, ACTION_MARK_DONE)
-    assert refusals(fake_slack, BOB) == [f"{task.ref} is already completed."]
-    assert len(await people_events(pmteam)) == 1
+    # The card shows the status now, and only what it allows.
+    assert "✅ COMPLETED" in shown(report_message(fake_slack, task).blocks)
+    assert card_buttons(fake_slack, task) == [ACTION_ACKNOWLEDGE, ACTION_REOPEN]
 
 
 @ON_EACH_DATABASE
@@ -124,7 +137,7 @@ async def test_mark_blocked_asks_for_the_reason_in_a_modal(
     assert [c.params["trigger_id"] for c in fake_slack.calls_to("views.open")]
     assert (await rows(pmteam, Task))[0].status == TaskStatus.IN_PROGRESS
 
-    delivery = await submit_blocked_reason(fake_slack, BOB, "waiting for <!channel> prod creds")
+    delivery = await submit_reason(fake_slack, BOB, "waiting for <!channel> prod creds")
     await settle(pmteam, fake_slack)
 
     assert delivery.acked and delivery.ack_body in (None, "")  # the modal closes
@@ -145,7 +158,7 @@ async def test_an_empty_reason_is_asked_for_again(
     task = await finished_task(pmteam, fake_slack, fake_model, **IN_PROGRESS)
     await click(pmteam, fake_slack, task, ACTION_MARK_BLOCKED)
 
-    delivery = await submit_blocked_reason(fake_slack, BOB, "   ")
+    delivery = await submit_reason(fake_slack, BOB, "   ")
 
     assert delivery.ack_body == {
         "response_action": "errors",
@@ -161,7 +174,7 @@ async def test_a_move_made_while_the_modal_was_open_is_refused_in_the_modal(
     await click(pmteam, fake_slack, task, ACTION_MARK_BLOCKED)
     await click(pmteam, fake_slack, task, ACTION_MARK_DONE, user=ALICE)  # meanwhile
 
-    delivery = await submit_blocked_reason(fake_slack, BOB, "waiting for creds")
+    delivery = await submit_reason(fake_slack, BOB, "waiting for creds")
 
     assert delivery.ack_body == {
         "response_action": "errors",
@@ -170,26 +183,24 @@ async def test_a_move_made_while_the_modal_was_open_is_refused_in_the_modal(
     assert (await rows(pmteam, Task))[0].status == TaskStatus.COMPLETED
 
 
-async def test_blocking_a_completed_task_is_refused_without_a_modal(
-    pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
-) -> None:
-    task = await finished_task(pmteam, fake_slack, fake_model)  # COMPLETED
-
-    await click(pmteam, fake_slack, task, ACTION_MARK_BLOCKED)
-
-    assert fake_slack.calls_to("views.open") == []
-    assert refusals(fake_slack, BOB) == [f"{task.ref} is completed; it can't be moved to blocked."]
-    assert await people_events(pmteam) == []
-
-
 @ON_EACH_DATABASE
-async def test_reopen_queues_a_turn_the_engineer_works(
+async def test_reopen_asks_what_is_missing_and_the_engineer_works_on_that(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
     task = await finished_task(pmteam, fake_slack, fake_model)
     fake_model.script()  # from here the offline model answers
 
     await click(pmteam, fake_slack, task, ACTION_REOPEN)
+    [view] = fake_slack.workspace.modals(BOB)
+    assert view["callback_id"] == REOPEN_MODAL and "What is missing?" in shown(view["blocks"])
+    assert len(await rows(pmteam, Turn)) == 1  # nothing runs until the reason is given
+    refused = await submit_reason(fake_slack, BOB, "  ")
+    assert refused.ack_body == {
+        "response_action": "errors",
+        "errors": {"reason": "Say what is missing, so the engineer knows what to do next."},
+    }
+
+    await submit_reason(fake_slack, BOB, "cover partial refunds too")
     turns = await wait_until_idle(pmteam, fake_slack, turns=2)
     await settle(pmteam, fake_slack)
 
@@ -200,16 +211,22 @@ async def test_reopen_queues_a_turn_the_engineer_works(
         BOB,
         "reopen",
     )
-    assert second.text == f"Please continue this task (reopened by <@{BOB}>)."
+    assert second.text == "cover partial refunds too"  # the reason is the request
     assert second.status == TurnStatus.DONE and second.answer_text
     events = await people_events(pmteam)
-    assert events[0] == ("status", "queued", "reopened", BOB)
-    # The engineer answered in the task's thread again, and filed a second report.
+    assert events[0] == ("status", "queued", "reopened: cover partial refunds too", BOB)
+    [reloaded] = await rows(pmteam, Task)
+    assert reloaded.title == task.title  # the task is still what was first asked
+    # Said in the task's thread, where the engineer answered again; one card for the task.
     thread = bot_messages(fake_slack, ENGINEERING, task.thread_ts)
-    assert len(thread) == 4  # answer + matrix, twice
-    reports = [m for m in bot_messages(fake_slack, COORDINATION) if m.blocks]
-    assert len(reports) == 2
-    assert ":leftwards_arrow_with_hook: Reopened by <@U0BOB>" in shown(reports[0].blocks)
+    said = f":leftwards_arrow_with_hook: <@{BOB}> reopened {task.ref}: cover partial refunds too"
+    assert [m.text for m in thread][2] == said
+    assert len(thread) == 5  # answer + summary, the reopen line, answer + summary
+    card = report_message(fake_slack, task)
+    [first_report, _] = await rows(pmteam, Report)
+    assert f"*Task:*\\n{first_report.data['task']}" in shown(card.blocks)
+    lines = card_thread(fake_slack, task)
+    assert lines[0] == said and lines[1].startswith(f"{task.ref}: ")
 
 
 async def test_a_task_with_a_turn_under_way_refuses_reopen_and_done(
@@ -221,16 +238,27 @@ async def test_a_task_with_a_turn_under_way_refuses_reopen_and_done(
         assert row is not None
         row.status = TaskStatus.WORKING  # as while a follow-up is being worked
 
-    await click(pmteam, fake_slack, task, ACTION_REOPEN)
-    await click(pmteam, fake_slack, task, ACTION_MARK_DONE)
+    # The card still shows the buttons of its last report: both clicks are stale.
+    card = report_message(fake_slack, task)
+    await asyncio.gather(
+        *(
+            fake_slack.click_button(BOB, COORDINATION, card.ts, action, str(task.id))
+            for action in (ACTION_MARK_BLOCKED, ACTION_MARK_DONE)
+        )
+    )
+    await settle(pmteam, fake_slack)
 
-    assert refusals(fake_slack, BOB) == [
-        f"{task.ref} is already working; it needs no reopening.",
+    busy = (
         f"{task.ref} is working right now; its report will set the status. "
-        "Use the buttons once it has reported.",
-    ]
+        "Use the buttons once it has reported."
+    )
+    assert refusals(fake_slack, BOB) == [busy, busy]
+    assert fake_slack.calls_to("views.open") == []
     assert await people_events(pmteam) == []
     assert len(await rows(pmteam, Turn)) == 1
+    # Refreshed: no moves while it works, and it says so.
+    assert card_buttons(fake_slack, task) == [ACTION_ACKNOWLEDGE]
+    assert "the buttons come back when it reports" in shown(report_message(fake_slack, task).blocks)
 
 
 async def test_only_the_requester_or_a_pm_may_change_status(
@@ -279,16 +307,35 @@ async def test_buttons_on_the_status_answer_update_it_and_the_report(
     assert f"Marked done by <@{BOB}>" in shown(report_message(fake_slack, task).blocks)
 
 
-async def test_a_refused_click_on_the_status_answer_is_said_under_it(
+async def test_a_stale_click_on_the_status_answer_is_said_under_it_and_redraws_it(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
-    task = await finished_task(pmteam, fake_slack, fake_model)  # COMPLETED
+    task = await finished_task(pmteam, fake_slack, fake_model, **IN_PROGRESS)
     await run_pm(fake_slack, f"status {task.ref}", user=BOB)
     answer = last_ephemeral(fake_slack, BOB)
+    assert ACTION_MARK_DONE in shown(answer.blocks)
+    await click(pmteam, fake_slack, task, ACTION_MARK_DONE, user=ALICE)  # meanwhile, the card
 
     await fake_slack.click_button(BOB, ENGINEERING, answer.ts, ACTION_MARK_DONE, str(task.id))
     await settle(pmteam, fake_slack)
 
     messages = fake_slack.workspace.ephemerals(ENGINEERING, BOB)
     assert [m.text for m in messages[1:]] == [f"{task.ref} is already completed."]
-    assert messages[0].ts == answer.ts and messages[0].blocks == answer.blocks  # untouched
+    redrawn = messages[0]
+    assert redrawn.ts == answer.ts
+    assert ":white_check_mark: completed" in shown(redrawn.blocks)
+    # Bob's buttons now: he may acknowledge or reopen, not mark done again.
+    assert ACTION_MARK_DONE not in shown(redrawn.blocks)
+    assert ACTION_REOPEN in shown(redrawn.blocks)
+
+
+def card_buttons(fake_slack: FakeSlack, task: Task) -> list[str]:
+    card = report_message(fake_slack, task)
+    actions = [b for b in card.blocks or [] if b["type"] == "actions"]
+    return [e["action_id"] for b in actions for e in b["elements"]]
+
+
+def card_thread(fake_slack: FakeSlack, task: Task) -> list[str]:
+    """What pmteam said in the card's thread, oldest first."""
+    card = report_message(fake_slack, task)
+    return [m.text for m in bot_messages(fake_slack, COORDINATION, card.ts) if m.ts != card.ts]

@@ -26,13 +26,14 @@ async def test_direct_message_becomes_a_task_answered_in_the_dm_thread(
         "design an audit log for the admin panel",
     )
 
-    answer, matrix = bot_messages(fake_slack, dm, posted.ts)
-    assert answer.thread_ts == posted.ts and matrix.thread_ts == posted.ts
+    answer, summary = bot_messages(fake_slack, dm, posted.ts)
+    assert answer.thread_ts == posted.ts and summary.thread_ts == posted.ts
     assert answer.stream is not None and answer.stream.state == "completed"
     assert turn.answer_text and turn.answer_text.split("\n\n")[-1] in answer.text
-    assert "SELF-ASSESSMENT SCORES" in matrix.text
-    [report] = bot_messages(fake_slack, COORDINATION)
-    assert report.text.startswith("T-1 — ")
+    assert summary.text.startswith("Self-assessment ")
+    # Asked in private: nothing goes to the PM until Alice shares it.
+    assert "only you can see this task" in summary.text
+    assert bot_messages(fake_slack, COORDINATION) == []
     assert "eyes" in [c.params["name"] for c in fake_slack.calls_to("reactions.add")]
 
 
@@ -66,5 +67,5 @@ async def test_message_in_an_assistant_thread_is_a_task_with_thinking_status(
     assert task.thread_ts == started.thread_ts
     thread = fake_slack.workspace.assistant_thread(started.channel_id, started.thread_ts)
     assert thread is not None and "is thinking…" in thread.status_history
-    # The answer and the matrix are in the assistant thread.
+    # The answer and its summary are in the assistant thread.
     assert len(bot_messages(fake_slack, started.channel_id, started.thread_ts)) == 2

@@ -23,9 +23,9 @@ async def assert_one_of_everything(pmteam: Pmteam, fake_slack: FakeSlack, thread
     assert len(await rows(pmteam, Task)) == 1
     assert len(await rows(pmteam, Turn)) == 1
     assert len(await rows(pmteam, Report)) == 1
-    assert len(await rows(pmteam, SlackPost)) == 3  # answer, matrix, report
+    assert len(await rows(pmteam, SlackPost)) == 4  # working, answer, summary, card
     assert len(fake_slack.calls_to("chat.startStream")) == 1
-    assert len(bot_messages(fake_slack, ENGINEERING, thread_ts)) == 2  # answer, matrix
+    assert len(bot_messages(fake_slack, ENGINEERING, thread_ts)) == 2  # answer, summary
     assert len(bot_messages(fake_slack, COORDINATION)) == 1
     # Only the first delivery was marked as seen.
     eyes = [c for c in fake_slack.calls_to("reactions.add") if c.params["name"] == "eyes"]
@@ -74,7 +74,7 @@ async def test_mention_delivered_as_app_mention_and_message_creates_one_task(
     own = [
         d for d in fake_slack.deliveries if d.type == "message" and d.payload["event"].get("bot_id")
     ]
-    assert len(own) >= 3  # answer, matrix, report
+    assert len(own) >= 3  # answer, summary, card
     assert all(d.status_codes == [200] for d in own)
     assert turns[0].message_ts == posted.ts
     await assert_one_of_everything(pmteam, fake_slack, posted.ts)

@@ -48,7 +48,11 @@ async def test_model_failure_is_reported_in_the_thread_and_a_new_mention_retries
     assert bot_messages(fake_slack, COORDINATION) == []
     assert await rows(pmteam, Report) == []
     assert reactions_on(fake_slack, first.ts) == {"x"}
-    assert [p.key for p in await rows(pmteam, SlackPost)] == [f"{turn.id}:failure"]
+    # The Stop line shown while it ran was taken down.
+    assert [p.key for p in await rows(pmteam, SlackPost)] == [
+        f"{turn.id}:working",
+        f"{turn.id}:failure",
+    ]
 
     # Mentioning again in the thread re-queues the same task, and this time it works.
     again = await mention(fake_slack, "please try again", thread_ts=first.ts)
@@ -61,7 +65,7 @@ async def test_model_failure_is_reported_in_the_thread_and_a_new_mention_retries
     [task] = await rows(pmteam, Task)
     assert task.status != TaskStatus.FAILED and task.status_reason is None
     assert [r.text.startswith("T-1 — ") for r in bot_messages(fake_slack, COORDINATION)] == [True]
-    assert len(bot_messages(fake_slack, ENGINEERING, first.ts)) == 3  # failure, answer, matrix
+    assert len(bot_messages(fake_slack, ENGINEERING, first.ts)) == 3  # failure, answer, summary
     assert reactions_on(fake_slack, again.ts) == {FINISH_REACTION[report.status]}
     assert reactions_on(fake_slack, first.ts) == {"x"}
 

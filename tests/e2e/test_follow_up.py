@@ -76,10 +76,11 @@ async def test_a_reply_in_the_thread_is_turn_two_without_a_mention_and_sees_the_
     assert body.index(BETWEEN) < body.index(FIRST) < body.index(ANSWER) < body.index(SECOND)
     assert fake_slack.calls_to("conversations.replies")
 
-    # Two answers and two matrices in the one thread; two reports, both for T-1.
+    # Two answers and two summaries in the one thread; two reports, both for T-1, on its
+    # one card (updated in place), the second with a line in the card's thread.
     assert len(await rows(pmteam, Report)) == 2
     assert len(fake_slack.calls_to("chat.startStream")) == 2
     assert len(bot_messages(fake_slack, ENGINEERING, opener.ts)) == 4
-    reports = bot_messages(fake_slack, COORDINATION)
-    assert len(reports) == 2
-    assert all(r.text.startswith("T-1 — ") for r in reports)
+    [card, line] = bot_messages(fake_slack, COORDINATION)
+    assert card.text.startswith("T-1 — ") and card.thread_ts in (None, card.ts)
+    assert line.thread_ts == card.ts and line.text.startswith("T-1: ")

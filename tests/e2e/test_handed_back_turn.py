@@ -130,7 +130,7 @@ async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
     assert turn.status == "done"
     assert fake_slack.calls_to("chat.startStream") == []  # no second answer
     thread = bot_messages(fake_slack, ENGINEERING, posted.ts)
-    assert [m.text.startswith("SELF-ASSESSMENT") for m in thread] == [True]
+    assert [m.text.startswith("Self-assessment ") for m in thread] == [True]
     assert len(fake_slack.workspace.messages(COORDINATION)) == 1
     (stored,) = await rows(pmteam, Turn)
     assert stored.answer_text == "Use cursor paging."

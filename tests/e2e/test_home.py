@@ -30,6 +30,7 @@ from tests.e2e.pm_support import (
     report_message,
     settle,
     shown,
+    submit_reason,
     texts,
 )
 
@@ -189,10 +190,13 @@ async def test_reopen_a_blocked_task_from_home(
     assert "_needs VPN_" in shown(home_blocks(fake_slack, BOB))
 
     await fake_slack.click_view_button(BOB, ACTION_REOPEN, str(task.id))
+    await fake_slack.wait_for(lambda: bool(fake_slack.workspace.modals(BOB)))
+    await submit_reason(fake_slack, BOB, "the VPN is up now")
     _, turn = await wait_until_idle(pmteam, fake_slack, turns=2)
     await settle(pmteam, fake_slack)
 
     assert turn.status == TurnStatus.DONE and (turn.user_id, turn.source) == (BOB, "reopen")
+    assert turn.text == "the VPN is up now"
     [reloaded] = await rows(pmteam, Task)
     assert reloaded.status != TaskStatus.BLOCKED
     assert "_needs VPN_" not in shown(home_blocks(fake_slack, BOB))

@@ -1,4 +1,4 @@
-"""A mention becomes one task, one streamed answer, one matrix and one PM report."""
+"""A mention becomes one task, one streamed answer, its summary line and the task's card."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from bot.app import Pmteam
 from bot.services.turns import FINISH_REACTION, TASK_STATUS_FOR
 from bot.slack.blocks.report import (
     ACTION_ACKNOWLEDGE,
+    ACTION_DETAILS,
     ACTION_MARK_BLOCKED,
     ACTION_MARK_DONE,
     ACTION_REOPEN,
@@ -39,9 +40,14 @@ from tests.e2e.conftest import (
 pytestmark = ON_EACH_DATABASE
 
 REQUEST = "design an idempotent payments API on PostgreSQL"
+MOVES_AFTER = {
+    "COMPLETED": [ACTION_REOPEN],
+    "IN_PROGRESS": [ACTION_MARK_BLOCKED, ACTION_MARK_DONE],
+    "BLOCKED": [ACTION_MARK_DONE, ACTION_REOPEN],
+}
 
 
-async def test_mention_produces_one_streamed_answer_matrix_report_and_db_rows(
+async def test_mention_produces_one_streamed_answer_summary_card_and_db_rows(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:
     # The offline model consults the researcher (a web search with sources), answers, and
@@ -93,7 +99,12 @@ async def test_mention_produces_one_streamed_answer_matrix_report_and_db_rows(
     assert all(c.output_tokens > 0 and c.request_id for c in calls)
 
     posts = {p.key: p for p in await rows(pmteam, SlackPost)}
-    assert set(posts) == {f"{turn.id}:answer", f"{turn.id}:matrix", f"{turn.id}:report"}
+    assert set(posts) == {
+        f"{turn.id}:working",  # the Stop line while it ran, deleted since
+        f"{turn.id}:answer",
+        f"{turn.id}:summary",
+        f"card:{task.id}",
+    }
 
     # --- the streamed answer: one message, started, appended to, stopped --------------------
     starts = fake_slack.calls_to("chat.startStream")
@@ -105,33 +116,47 @@ async def test_mention_produces_one_streamed_answer_matrix_report_and_db_rows(
     assert starts[0].params["thread_ts"] == posted.ts
     assert {c.params["ts"] for c in appends + stops} == {answer_ts}
     assert not fake_slack.calls_to("chat.update")  # streaming worked: no fallback
+    [deleted] = fake_slack.calls_to("chat.delete")
+    assert deleted.params["ts"] == posts[f"{turn.id}:working"].ts
 
     thread = bot_messages(fake_slack, ENGINEERING, posted.ts)
-    assert len(thread) == 2  # the answer, then the matrix
-    answer, matrix = thread
+    assert len(thread) == 2  # the answer, then its one-line summary
+    answer, summary = thread
     assert answer.ts == answer_ts == posts[f"{turn.id}:answer"].ts
     assert answer.stream is not None and answer.stream.state == "completed"
     assert post_key_of(answer) == f"{turn.id}:answer"
     for paragraph in turn.answer_text.split("\n\n"):
         assert paragraph in answer.text
-    # The research progress line and the sources under the answer.
+    # The research progress line, the sources and 👍/👎 under the answer.
     assert ":mag:" in answer.text
     sources = [b for b in answer.blocks or [] if b.get("type") == "context"]
     assert any(research.sources[0]["url"] in str(b) for b in sources)
+    [feedback] = [b for b in answer.blocks or [] if b.get("type") == "context_actions"]
+    assert feedback["block_id"] == f"feedback:{turn.id}"
+    assert feedback["elements"][0]["type"] == "feedback_buttons"
 
-    # --- the matrix in the thread -----------------------------------------------------------
-    assert matrix.ts == posts[f"{turn.id}:matrix"].ts
-    assert post_key_of(matrix) == f"{turn.id}:matrix"
-    assert "SELF-ASSESSMENT SCORES" in matrix.text
-    assert "Probability of Success" in str(matrix.blocks)
+    # --- the summary line in the thread: for the asker, the details a click away -------------
+    assert summary.ts == posts[f"{turn.id}:summary"].ts
+    assert post_key_of(summary) == f"{turn.id}:summary"
+    scores = "·".join(str(v) for v in report.data["self_assessment"].values())
+    assert summary.text.startswith(f"Self-assessment {scores} · ")
+    assert summary.text.endswith(f"report in <#{COORDINATION}>")
+    assert "SELF-ASSESSMENT" not in str(summary.blocks)  # the full matrix is in Details
+    [details] = [
+        e
+        for b in summary.blocks or []
+        for e in b.get("elements", [])
+        if e.get("action_id") == ACTION_DETAILS
+    ]
+    assert details["value"] == str(turn.id)
 
-    # --- the PM report in the coordination channel ------------------------------------------
-    [pm_report] = bot_messages(fake_slack, COORDINATION)
-    assert pm_report.ts == posts[f"{turn.id}:report"].ts
-    assert post_key_of(pm_report) == f"{turn.id}:report"
-    assert pm_report.thread_ts is None
-    assert pm_report.text.startswith("T-1 — ")  # the notification fallback
-    blocks = pm_report.blocks or []
+    # --- the task's card in the coordination channel ----------------------------------------
+    [card] = bot_messages(fake_slack, COORDINATION)
+    assert card.ts == posts[f"card:{task.id}"].ts
+    assert post_key_of(card) == f"card:{task.id}"
+    assert card.thread_ts is None
+    assert card.text.startswith("T-1 — ")  # the notification fallback
+    blocks = card.blocks or []
     by_type = {b["type"]: b for b in reversed(blocks)}
     assert by_type["header"]["text"]["text"] == REPORT_HEADER
     fields = " ".join(f["text"] for f in by_type["section"]["fields"])
@@ -142,8 +167,9 @@ async def test_mention_produces_one_streamed_answer_matrix_report_and_db_rows(
     link = f"/archives/{ENGINEERING}/p{posted.ts.replace('.', '')}"
     footer = [b for b in blocks if b["type"] == "context"][-1]["elements"][0]["text"]
     assert "T-1" in footer and link in footer and f"<@{ALICE}>" in footer
+    # Only the moves the status allows: a finished task can be acknowledged or reopened.
     buttons = [e["action_id"] for e in by_type["actions"]["elements"]]
-    assert buttons == [ACTION_ACKNOWLEDGE, ACTION_MARK_BLOCKED, ACTION_MARK_DONE, ACTION_REOPEN]
+    assert buttons == [ACTION_ACKNOWLEDGE, *MOVES_AFTER[report.status]]
     assert {e["value"] for e in by_type["actions"]["elements"]} == {str(task.id)}
 
     # --- reactions: 👀 when seen, swapped for the report's status emoji ----------------------
@@ -184,12 +210,12 @@ async def test_answer_falls_back_to_post_and_update_when_streaming_is_unavailabl
     assert turn.status == TurnStatus.DONE and turn.answer_text
 
     assert not fake_slack.calls_to("chat.appendStream")
-    answer, matrix = bot_messages(fake_slack, ENGINEERING, posted.ts)
+    answer, summary = bot_messages(fake_slack, ENGINEERING, posted.ts)
     assert answer.stream is None
     assert post_key_of(answer) == f"{turn.id}:answer"
     assert fake_slack.calls_to("chat.update")
     shown = answer.text + str(answer.blocks)
     for paragraph in turn.answer_text.split("\n\n"):
         assert paragraph in shown
-    assert post_key_of(matrix) == f"{turn.id}:matrix"
+    assert post_key_of(summary) == f"{turn.id}:summary"
     assert len(bot_messages(fake_slack, COORDINATION)) == 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 from bot.app import Pmteam
+from bot.slack.blocks.report import ACTION_DETAILS
 from sandbox.model import FakeModel, Json, Text
 from sandbox.slack import FakeSlack
 from sandbox.slack.workspace import Message
 from storage.models import TurnStatus
 from tests.e2e.conftest import (
+    ALICE,
     COORDINATION,
     ENGINEERING,
     RAW_SPECIAL_MENTIONS,
@@ -47,9 +49,9 @@ async def test_special_mentions_in_model_output_are_neutralised_everywhere(
     assert turn.status == TurnStatus.DONE
     assert fake_model.pending == 0  # both scripted replies were used
 
-    answer, matrix = bot_messages(fake_slack, ENGINEERING, posted.ts)
+    answer, summary = bot_messages(fake_slack, ENGINEERING, posted.ts)
     [report] = bot_messages(fake_slack, COORDINATION)
-    for message in (answer, matrix, report):
+    for message in (answer, summary, report):
         shown = everything_shown(message)
         for raw in RAW_SPECIAL_MENTIONS:
             assert raw not in shown, f"{raw!r} survived in {message.ts}: {shown[:300]}"
@@ -57,6 +59,13 @@ async def test_special_mentions_in_model_output_are_neutralised_everywhere(
     # Still readable: the words are there, they just don't ping.
     assert "the migration needs a maintenance window" in answer.text
     assert "@\u2060channel" in answer.text and "@\u2060devs" in answer.text
-    assert "Tell" in everything_shown(matrix)
+    # The confidence notes are in the summary's Details modal, as safe as the rest.
+    await fake_slack.click_button(ALICE, ENGINEERING, summary.ts, ACTION_DETAILS)
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("views.open")))
+    [opened] = fake_slack.calls_to("views.open")
+    modal = json.dumps(opened.params["view"], ensure_ascii=False)
+    assert "Tell" in modal
+    for raw in RAW_SPECIAL_MENTIONS:
+        assert raw not in modal
     assert "Runbook for" in everything_shown(report)
     assert "Sign-off from" in everything_shown(report)

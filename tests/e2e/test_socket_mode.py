@@ -32,7 +32,7 @@ async def test_mention_over_socket_mode_gets_an_answer_and_a_report(
     [task] = await rows(pmteam, Task)
     assert task.thread_ts == posted.ts
     assert fake_slack.socket_mode.acks  # the app acked the envelope over the socket
-    answer, _matrix = bot_messages(fake_slack, ENGINEERING, posted.ts)
+    answer, _summary = bot_messages(fake_slack, ENGINEERING, posted.ts)
     assert answer.stream is not None and answer.stream.state == "completed"
     assert turn.answer_text and turn.answer_text.split("\n\n")[-1] in answer.text
     [report] = bot_messages(fake_slack, COORDINATION)

@@ -41,7 +41,7 @@ async def test_pmteam_s_own_posts_and_edits_in_a_task_thread_start_no_turns(
 ) -> None:
     first = await mention(fake_slack, "design the refunds API")
     await wait_until_idle(pmteam, fake_slack, turns=1)
-    # pmteam's answer and matrix were delivered back to it as thread messages: no turns.
+    # pmteam's answer and summary were delivered back to it as thread messages: no turns.
     assert len(bot_messages(fake_slack, ENGINEERING, first.ts)) == 2
 
     reply = await fake_slack.post_as_user(BOB, ENGINEERING, "and refunds over $500?", first.ts)

@@ -38,7 +38,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             allowed_users=deps.settings.allowed_users,
         )
         deps.spawn(
-            _show_page(deps, respond, task_filter, before_id, page, refusal),
+            _show_page(deps, respond, task_filter, before_id, page, refusal, viewer=user_id),
             name="pmteam-list-page",
         )
 
@@ -52,12 +52,14 @@ async def _show_page(
     before_id: int,
     page: int,
     refusal: str | None,
+    *,
+    viewer: str,
 ) -> None:
     if refusal is not None:
         blocks = build_notice_blocks(refusal)
     else:
         found = await task_page(
-            sessions=deps.sessions, task_filter=task_filter, before_id=before_id
+            sessions=deps.sessions, task_filter=task_filter, before_id=before_id, viewer=viewer
         )
         blocks = build_task_list_blocks(
             task_filter, found.tasks, next_before_id=found.next_before_id, page=page

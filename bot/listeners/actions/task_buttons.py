@@ -11,8 +11,17 @@ from slack_sdk.errors import SlackApiError
 from bot.core.access import read_refusal
 from bot.core.task_rules import MoveRefused, TaskMove
 from bot.services.deps import Deps, log
-from bot.services.task_moves import MOVE_FOR_ACTION, after_move, apply_move, check_move, tell
-from bot.slack.blocks.modal import ClickOrigin, build_blocked_modal
+from bot.services.task_moves import (
+    MOVE_FOR_ACTION,
+    after_move,
+    apply_move,
+    check_move,
+    refresh_report_messages,
+    refresh_status_view,
+    tell,
+)
+from bot.slack.blocks.modal import ClickOrigin, build_blocked_modal, build_reopen_modal
+from storage.models import Task
 
 
 def click_origin(body: dict[str, Any]) -> ClickOrigin:
@@ -27,6 +36,27 @@ def click_origin(body: dict[str, Any]) -> ClickOrigin:
         is_ephemeral=bool(container.get("is_ephemeral")),
         response_url=str(body.get("response_url") or "") or None,
     )
+
+
+REASON_MODALS: dict[TaskMove, Callable[[Task, ClickOrigin], dict[str, Any]]] = {
+    TaskMove.MARK_BLOCKED: build_blocked_modal,
+    TaskMove.REOPEN: build_reopen_modal,
+}
+
+
+async def _refused(
+    deps: Deps,
+    task_id: int,
+    user_id: str,
+    origin: ClickOrigin,
+    respond: AsyncRespond | None,
+    text: str,
+) -> None:
+    """Say why, and redraw what was clicked: a stale card or view shows the task as it is."""
+    await tell(deps, user_id=user_id, origin=origin, respond=respond, text=text)
+    await refresh_report_messages(deps, task_id=task_id, clicked=origin)
+    if origin.is_ephemeral and respond is not None:
+        await refresh_status_view(deps, task_id=task_id, user_id=user_id, respond=respond)
 
 
 def register(app: AsyncApp, deps: Deps, *, wake_worker: Callable[[], None]) -> None:
@@ -52,7 +82,7 @@ def register(app: AsyncApp, deps: Deps, *, wake_worker: Callable[[], None]) -> N
         try:
             if refusal is not None:
                 raise MoveRefused(refusal)
-            if move is TaskMove.MARK_BLOCKED:
+            if move in REASON_MODALS:
                 # The reason comes from a modal; its submission makes the move.
                 task = await check_move(
                     sessions=deps.sessions,
@@ -62,7 +92,7 @@ def register(app: AsyncApp, deps: Deps, *, wake_worker: Callable[[], None]) -> N
                     user_id=user_id,
                 )
                 await deps.client.views_open(
-                    trigger_id=body["trigger_id"], view=build_blocked_modal(task, origin)
+                    trigger_id=body["trigger_id"], view=REASON_MODALS[move](task, origin)
                 )
                 return
             outcome = await apply_move(
@@ -76,12 +106,12 @@ def register(app: AsyncApp, deps: Deps, *, wake_worker: Callable[[], None]) -> N
         except MoveRefused as exc:
             deps.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="refused")
             deps.spawn(
-                tell(deps, user_id=user_id, origin=origin, respond=responder, text=str(exc)),
+                _refused(deps, task_id, user_id, origin, responder, str(exc)),
                 name="pmteam-move-refused",
             )
             return
         except SlackApiError as exc:
-            log.warning("could not open the blocked-reason modal", error=exc.response.get("error"))
+            log.warning("could not open the reason modal", error=exc.response.get("error"))
             return
         deps.metrics.inc("pmteam_task_moves_total", move=move.value, outcome="done")
         log.info("task moved", task=outcome.task.ref, move=move.value, user=user_id)

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.core.access import read_refusal
+from bot.core.access import private_refusal, read_refusal
 from bot.core.pm_grammar import (
     ListTasks,
     PmCommand,
@@ -28,7 +28,7 @@ from bot.services.status import (
     task_page,
     usage_report,
 )
-from bot.services.task_moves import report_card, thread_permalink
+from bot.services.task_moves import report_card, thread_permalink, viewer_moves
 from bot.slack.blocks.common import Block, plain_fallback, stored_report
 from bot.slack.blocks.pm import (
     build_help_blocks,
@@ -39,6 +39,7 @@ from bot.slack.blocks.pm import (
     build_unrecognised_blocks,
     build_usage_blocks,
 )
+from storage.models import Visibility
 from storage.queries import TaskFilter
 
 
@@ -100,13 +101,23 @@ async def answer(
             detail = await load_task_detail(sessions=sessions, task_id=task_id)
             if detail is None:
                 return build_notice_blocks(f"There is no task T-{task_id}.")
+            task = detail.task
+            hidden = private_refusal(
+                user_id=user_id,
+                requester_id=task.requester_id,
+                visibility=task.visibility,
+                ref=task.ref,
+            )
+            if hidden is not None:
+                return build_notice_blocks(hidden)
             permalink = await thread_permalink(deps, detail.task)
-            return build_task_detail_blocks(detail, permalink)
+            moves = await viewer_moves(deps, task=task, user_id=user_id)
+            return build_task_detail_blocks(detail, permalink, moves)
         case ListTasks(kind=kind, user_id=listed_user, channel_id=listed_channel):
             task_filter = TaskFilter(
                 kind=kind, user_id=listed_user or user_id, channel_id=listed_channel
             )
-            page = await task_page(sessions=sessions, task_filter=task_filter)
+            page = await task_page(sessions=sessions, task_filter=task_filter, viewer=user_id)
             return build_task_list_blocks(
                 task_filter, page.tasks, next_before_id=page.next_before_id
             )
@@ -137,6 +148,11 @@ async def _repost(deps: Deps, *, task_id: int, respond: AsyncRespond) -> list[Bl
     if found is None:
         return build_notice_blocks(f"There is no task T-{task_id}.")
     task, report = found
+    if task.visibility == Visibility.PRIVATE:
+        return build_notice_blocks(
+            f"{task.ref} was asked privately, so it goes to <#{channel}> only when the person "
+            "who asked presses *Share with PM* under its answer."
+        )
     if report is None or stored_report(report) is None:
         return build_notice_blocks(f"{task.ref} has no report yet.")
     deps.spawn(

@@ -11,6 +11,7 @@ from bot.slack.blocks.common import section
 from storage.models import Task
 
 BLOCKED_MODAL = "task_blocked_reason"
+REOPEN_MODAL = "task_reopen_reason"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
 REASON_LIMIT = 500
@@ -26,7 +27,38 @@ class ClickOrigin:
     response_url: str | None = None
 
 
+@dataclass(frozen=True)
+class ReasonModal:
+    callback_id: str
+    title: str
+    label: str
+    placeholder: str
+
+
+BLOCKED = ReasonModal(
+    BLOCKED_MODAL,
+    "Mark blocked",
+    "What is it blocked on?",
+    "e.g. waiting for production database credentials",
+)
+REOPEN = ReasonModal(
+    REOPEN_MODAL,
+    "Reopen",
+    "What is missing?",
+    "e.g. the migration plan doesn't cover rolling back",
+)
+
+
 def build_blocked_modal(task: Task, origin: ClickOrigin) -> dict[str, Any]:
+    return build_reason_modal(task, origin, BLOCKED)
+
+
+def build_reopen_modal(task: Task, origin: ClickOrigin) -> dict[str, Any]:
+    return build_reason_modal(task, origin, REOPEN)
+
+
+def build_reason_modal(task: Task, origin: ClickOrigin, kind: ReasonModal) -> dict[str, Any]:
+    """A modal asking for the reason a move needs; its submission makes the move."""
     metadata = json.dumps(
         {
             "task_id": task.id,
@@ -39,26 +71,23 @@ def build_blocked_modal(task: Task, origin: ClickOrigin) -> dict[str, Any]:
     )
     return {
         "type": "modal",
-        "callback_id": BLOCKED_MODAL,
+        "callback_id": kind.callback_id,
         "private_metadata": metadata,
-        "title": {"type": "plain_text", "text": "Mark blocked"},
-        "submit": {"type": "plain_text", "text": "Mark blocked"},
+        "title": {"type": "plain_text", "text": kind.title},
+        "submit": {"type": "plain_text", "text": kind.title},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             section(f"*{task.ref}* {escape_mrkdwn(one_line(task.title, 200))}"),
             {
                 "type": "input",
                 "block_id": REASON_BLOCK,
-                "label": {"type": "plain_text", "text": "What is it blocked on?"},
+                "label": {"type": "plain_text", "text": kind.label},
                 "element": {
                     "type": "plain_text_input",
                     "action_id": REASON_INPUT,
                     "multiline": True,
                     "max_length": REASON_LIMIT,
-                    "placeholder": {
-                        "type": "plain_text",
-                        "text": "e.g. waiting for production database credentials",
-                    },
+                    "placeholder": {"type": "plain_text", "text": kind.placeholder},
                 },
             },
         ],

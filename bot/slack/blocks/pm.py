@@ -10,6 +10,7 @@ from datetime import datetime
 from agents.reports import status_line
 from bot.core.mrkdwn import escape_mrkdwn, one_line
 from bot.core.pm_grammar import Period
+from bot.core.task_rules import TaskMove
 from bot.slack.blocks.common import (
     MESSAGE_BLOCK_LIMIT,
     Block,
@@ -26,7 +27,17 @@ from bot.slack.blocks.common import (
     when,
 )
 from bot.slack.blocks.report import build_task_actions
-from storage.models import Report, Task, TaskEvent, TaskStatus, Turn
+from storage.models import (
+    Rating,
+    Report,
+    ReportKind,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    Turn,
+    TurnStatus,
+    Visibility,
+)
 from storage.queries import ListKind, TaskDetail, TaskFilter, UsageSummary
 from storage.tasks import BOT_ACTOR, describe_status
 
@@ -110,13 +121,17 @@ def _event_phrase(event: TaskEvent) -> str:
     return f"{when(event.created_at)} {text}"
 
 
-def _turn_phrase(turn: Turn) -> str:
+def _turn_phrase(turn: Turn, report_kind: str | None) -> str:
     took = ""
     if turn.started_at and turn.finished_at:
         took = f" in {max(0, int((turn.finished_at - turn.started_at).total_seconds()))}s"
     failure = (
         f" — _{escape_mrkdwn(one_line(turn.failure_reason, 160))}_" if turn.failure_reason else ""
     )
+    if turn.stop_requested_by and turn.status == TurnStatus.DONE:
+        failure = f" — stopped by <@{turn.stop_requested_by}>, so no report"
+    elif report_kind == ReportKind.CONVERSATION:
+        failure = " — a conversational reply, so no report"
     return (
         f"#{turn.seq} {escape_mrkdwn(turn.status)}{took} · <@{turn.user_id}>: "
         f"“{escape_mrkdwn(one_line(turn.text, 100))}”{failure}"
@@ -161,7 +176,16 @@ def _source_links(detail: TaskDetail, limit: int = 8) -> list[str]:
     return links[:limit]
 
 
-def build_task_detail_blocks(detail: TaskDetail, permalink: str | None) -> list[Block]:
+def ratings_phrase(ratings: dict[str, int]) -> str | None:
+    """ "answers rated: 12 👍 2 👎", or None before anyone rated one."""
+    good, bad = ratings.get(Rating.GOOD, 0), ratings.get(Rating.BAD, 0)
+    return f"answers rated: {good} 👍 {bad} 👎" if good or bad else None
+
+
+def build_task_detail_blocks(
+    detail: TaskDetail, permalink: str | None, moves: Sequence[TaskMove] = ()
+) -> list[Block]:
+    """`/pm status T-n` for one viewer: `moves` are the buttons they may press now."""
     task = detail.task
     reason = (
         f" — _{escape_mrkdwn(one_line(task.status_reason, 300))}_" if task.status_reason else ""
@@ -174,7 +198,7 @@ def build_task_detail_blocks(detail: TaskDetail, permalink: str | None) -> list[
     blocks: list[Block] = [
         section(
             f"*{task.ref}* · {status_label(task.status)}{reason}{estimate}\n"
-            f"*Request* from <@{task.requester_id}> in <#{task.channel_id}>, "
+            f"*Request* from <@{task.requester_id}> {_where_asked(task)}, "
             f"{when(task.created_at)}:\n>{escape_mrkdwn(one_line(task.request_text, 1200))}"
         )
     ]
@@ -185,18 +209,30 @@ def build_task_detail_blocks(detail: TaskDetail, permalink: str | None) -> list[
     blocks.append(section(f"*Status history*\n{history or '• none'}{more}"))
     turns = detail.turns[-8:]
     if turns:
-        blocks.append(section("*Turns*\n" + "\n".join(f"• {_turn_phrase(t)}" for t in turns)))
+        lines = [f"• {_turn_phrase(t, detail.report_kinds.get(t.id or 0))}" for t in turns]
+        blocks.append(section("*Turns*\n" + "\n".join(lines)))
     if detail.last_report is not None:
         blocks += build_report_summary_blocks(detail.last_report)
     sources = _source_links(detail)
     if sources:
         blocks.append(context(":mag: *Sources:* " + " · ".join(sources)))
     where = f"<{permalink}|Open the thread>" if permalink else f"thread in <#{task.channel_id}>"
+    rated = ratings_phrase(detail.ratings)
     blocks.append(
-        context(f":moneybag: ${detail.cost_usd:,.4f} · {detail.tokens:,} tokens · {where}")
+        context(
+            f":moneybag: ${detail.cost_usd:,.4f} · {detail.tokens:,} tokens"
+            + (f" · {rated}" if rated else "")
+            + f" · {where}"
+        )
     )
-    blocks.append(build_task_actions(task))
+    actions = build_task_actions(task, moves)
+    if actions is not None:
+        blocks.append(actions)
     return fit_blocks(blocks, MESSAGE_BLOCK_LIMIT)
+
+
+def _where_asked(task: Task) -> str:
+    return f"in <#{task.channel_id}>" if task.visibility == Visibility.CHANNEL else "privately"
 
 
 # --- /pm list ---------------------------------------------------------------------------------
@@ -293,6 +329,8 @@ def build_usage_blocks(usage: UsageSummary, *, period: Period, since: datetime) 
         section(f"*Usage this {period.value}* (since {when(since)})"),
         usage_fields(usage),
     ]
+    if rated := ratings_phrase(usage.ratings):
+        blocks.append(context(rated[0].upper() + rated[1:]))
     if not usage.rows:
         blocks.append(context("No model calls in this period."))
         return blocks

@@ -209,6 +209,9 @@ def usage_line(view: StandupView) -> str:
     if usage.web_searches:
         parts.append(f"{usage.web_searches} web searches")
     parts.append(f"${usage.cost_usd:,.2f}")
+    good, bad = usage.ratings.get("good", 0), usage.ratings.get("bad", 0)
+    if good or bad:
+        parts.append(f"answers rated: {good} 👍 {bad} 👎")
     return ":bar_chart: Usage: " + " · ".join(parts)
 
 
