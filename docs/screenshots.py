@@ -42,6 +42,11 @@ async def scroll_into_view(page: Page, selector: str, container: str) -> None:
     )
 
 
+async def scroll_to_end(page: Page, container: str) -> None:
+    """Scroll `container` to its end: the end of the answer and the lines under it."""
+    await page.eval_on_selector(container, "(box) => { box.scrollTop = box.scrollHeight; }")
+
+
 async def shoot(page: Page, name: str) -> None:
     path = DOCS / f"{name}.png"
     await page.screenshot(path=str(path))
@@ -67,12 +72,12 @@ async def main() -> None:
                 question = page.locator("#messages .message", has_text="nightly billing")
                 await question.locator(".thread-link").click(timeout=WAIT_MS)
                 thread = page.locator("#thread-messages")
-                await expect(thread).to_contain_text("SELF-ASSESSMENT", timeout=WAIT_MS)
+                await expect(thread).to_contain_text("Self-assessment ", timeout=WAIT_MS)
                 await expect(question.locator("[data-reaction=white_check_mark]")).to_be_visible(
                     timeout=WAIT_MS
                 )
                 await page.mouse.move(0, 0)  # no hover highlight in the picture
-                await scroll_into_view(page, ".message:nth-of-type(2)", "#thread-messages")
+                await scroll_to_end(page, "#thread-messages")
                 await shoot(page, "thread")
 
                 # Bob, the PM, reads the report in #pm-coordination.

@@ -46,6 +46,8 @@ def move_refusal(
     acknowledged_by: str | None,
 ) -> str | None:
     """Why `user_id` can't make this move on `task` now, in a sentence; None when they can."""
+    if task.visibility == Visibility.PRIVATE and user_id != task.requester_id:
+        return f"{task.ref} was asked privately; only the person who asked can move it."
     if move is TaskMove.ACKNOWLEDGE:
         if pm_users and user_id not in pm_users:
             return "Only a project manager (PMTEAM_PM_USERS) can acknowledge reports."
@@ -54,8 +56,6 @@ def move_refusal(
         if acknowledged_by is not None:
             return f"{task.ref}'s latest report was already acknowledged by <@{acknowledged_by}>."
         return None
-    if task.visibility == Visibility.PRIVATE and user_id != task.requester_id:
-        return f"{task.ref} was asked privately; only the person who asked can move it."
     if not may_change_status(user_id=user_id, task=task, pm_users=pm_users):
         return (
             f"Only <@{task.requester_id}> (who asked for {task.ref}) or a project manager "

@@ -727,6 +727,27 @@ async def test_offline_model_calls_research_first_then_answers(
     assert len(fake_model.requests) == 2
 
 
+async def test_the_offline_disclaimer_is_said_once_per_thread(
+    client: anthropic.AsyncAnthropic,
+) -> None:
+    first = await client.messages.create(model=MODEL, max_tokens=2048, messages=ASK)
+    first_text = "".join(b.text for b in first.content if b.type == "text")
+    assert first_text.count("offline demo model") == 2  # the disclaimer, and the risks
+
+    follow_up = await client.messages.create(
+        model=MODEL,
+        max_tokens=2048,
+        messages=[
+            *ASK,
+            {"role": "assistant", "content": first_text},
+            {"role": "user", "content": "And how do workers renew their claim?"},
+        ],
+    )
+    again = "".join(b.text for b in follow_up.content if b.type == "text")
+    assert "renew their claim" in again  # a real answer to the follow-up
+    assert DISCLAIMER not in again and "offline demo model" not in again
+
+
 async def test_offline_answer_respects_max_tokens(client: anthropic.AsyncAnthropic) -> None:
     message = await client.messages.create(model=MODEL, max_tokens=10, messages=ASK)
 

@@ -341,7 +341,8 @@ def _activity_phrase(event: TaskEvent) -> str:
     if event.to_status == TaskStatus.COMPLETED:
         return f":white_check_mark: Marked done by {who}"
     if event.to_status == TaskStatus.QUEUED:
-        verb = "Reopened" if event.note == "reopened" else "Follow-up asked"
+        reopened = (event.note or "").startswith(REOPENED_NOTE)
+        verb = "Reopened" if reopened else "Follow-up asked"
         return f":leftwards_arrow_with_hook: {verb} by {who}"
     if event.to_status:
         return f"{describe_status(event.to_status)} by {who}"
