@@ -301,7 +301,7 @@ def test_a_card_with_red_flags_gaps_and_an_estimate_is_accepted() -> None:
         moves=ALL_MOVES,
     )
     shown = texts(blocks)
-    assert "Risk Assessment 4/9" in shown and "Scalability & Performance 5/9" in shown
+    assert "Risk Assessment 4/9" in shown and "Scalability &amp; Performance 5/9" in shown
     assert "*Estimated Time:* 2 days" in shown and "Report gaps" in shown
     assert_slack_accepts(blocks)
 
@@ -475,7 +475,7 @@ def test_the_details_modal_is_accepted(gaps: list[str]) -> None:
 def test_the_details_modal_lists_pm_only_flags_once() -> None:
     view = build_details_modal(risky_report(), make_task(), [])
     shown = texts(view["blocks"])
-    assert shown.count("Scalability & Performance 5/9") == 1
+    assert shown.count("Scalability &amp; Performance 5/9") == 1
     assert shown.count("Risk Assessment 4/9:") == 1  # in the matrix, not again under PM scores
 
 

@@ -110,7 +110,7 @@ def build_home_view(
         flags = parsed.red_flags if parsed else []
         for flag in flags[:3]:
             explanation = escape_mrkdwn(one_line(flag.explanation, 140))
-            flag_lines.append(f"• *{task.ref}* {flag.axis.label}: {explanation}")
+            flag_lines.append(f"• *{task.ref}* {escape_mrkdwn(flag.axis.label)}: {explanation}")
     blocks.append(section("\n".join(flag_lines)) if flag_lines else context("None this week."))
 
     blocks += [{"type": "divider"}, section("*Usage this week*"), usage_fields(board.usage)]

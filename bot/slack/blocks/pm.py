@@ -151,7 +151,7 @@ def build_report_summary_blocks(report: Report) -> list[Block]:
         )
     ]
     flags = [
-        f":red_circle: *{flag.axis.label} {parsed.score(flag.axis)}/9* — "
+        f":red_circle: *{escape_mrkdwn(flag.axis.label)} {parsed.score(flag.axis)}/9* — "
         f"{escape_mrkdwn(flag.explanation)} "
         f"_Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
         for flag in parsed.red_flags

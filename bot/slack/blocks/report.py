@@ -10,6 +10,7 @@ from agents.reports import (
     PM_AXES,
     SELF_AXES,
     CompletionReport,
+    RedFlag,
     ReportStatus,
     render_pm_report,
     status_line,
@@ -86,7 +87,7 @@ def build_report_blocks(
     ]
     if pm_flags := report.flags_in(PM_AXES):
         flags = [
-            f":red_circle: *{flag.axis.label} {report.score(flag.axis)}/9* — "
+            f":red_circle: *{escape_mrkdwn(flag.axis.label)} {report.score(flag.axis)}/9* — "
             f"{escape_mrkdwn(flag.explanation)}"
             f"\n      _Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
             for flag in pm_flags
@@ -186,11 +187,7 @@ def report_fallback_text(report: CompletionReport, task: Task, gaps: Sequence[st
 def build_matrix_blocks(report: CompletionReport, *, gaps: Sequence[str] = ()) -> list[Block]:
     """The self-assessment matrix (the Details modal of an answer)."""
     blocks: list[Block] = [section(f"*SELF-ASSESSMENT SCORES:*\n{score_tree(report.self_view())}")]
-    flags = [
-        f"• *{flag.axis.label} {report.score(flag.axis)}/9:* {escape_mrkdwn(flag.explanation)} "
-        f"_Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
-        for flag in report.flags_in(SELF_AXES)
-    ]
+    flags = [_flag_line(report, flag) for flag in report.flags_in(SELF_AXES)]
     flags += [f"• :warning: gap: {escape_mrkdwn(gap)}" for gap in gaps]
     blocks.append(
         section("*RED FLAGS:*\n" + ("\n".join(flags) if flags else "none (every score ≥ 6)"))
@@ -199,6 +196,13 @@ def build_matrix_blocks(report: CompletionReport, *, gaps: Sequence[str] = ()) -
     blocks.append(section(f"*CONFIDENCE NOTES:* {notes}"))
     blocks.append(context(f"Status: {status_line(report.status)}"))
     return blocks
+
+
+def _flag_line(report: CompletionReport, flag: RedFlag) -> str:
+    return (
+        f"• *{escape_mrkdwn(flag.axis.label)} {report.score(flag.axis)}/9:* "
+        f"{escape_mrkdwn(flag.explanation)} _Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
+    )
 
 
 def score_digits(report: CompletionReport) -> str:
@@ -248,11 +252,7 @@ def build_details_modal(
     blocks: list[Block] = [section(f"*{task.ref}* {escape_mrkdwn(one_line(report.task, 200))}")]
     blocks += build_matrix_blocks(report, gaps=gaps)
     pm_flags = [f for f in report.flags_in(PM_AXES) if f.axis.value not in SELF_AXES]
-    pm_lines = [
-        f"• *{flag.axis.label} {report.score(flag.axis)}/9:* {escape_mrkdwn(flag.explanation)} "
-        f"_Mitigation:_ {escape_mrkdwn(flag.mitigation)}"
-        for flag in pm_flags
-    ]
+    pm_lines = [_flag_line(report, flag) for flag in pm_flags]
     blocks.append(
         section(
             f"*The PM report's scores:*\n{score_tree(report.pm_view())}"
