@@ -235,3 +235,8 @@ async def ratings_since(
         query = query.where(col(Feedback.created_at) < until)
     rows = await session.exec(query.group_by(col(Feedback.rating)))
     return {rating: int(count) for rating, count in rows.all()}
+
+
+async def forget_post(*, session: AsyncSession, key: str) -> None:
+    """Drop the record of a post that was taken down (e.g. a running turn's Stop line)."""
+    await session.exec(delete(SlackPost).where(col(SlackPost.key) == key))

@@ -171,10 +171,10 @@ async def test_socket_mode_sandbox_delivers_over_the_websocket(socket_sandbox: S
     assert posted["deliveries"][0]["acked"]
     [question] = slack.workspace.messages("C0ENG")
     assert question.text == "<@U0PMTEAM> review our retry policy"
-    # Finished: the ✅ reaction comes last, after the answer, the matrix and the report.
+    # Finished: the ✅ reaction comes last, after the answer, its summary and the card.
     await slack.wait_for(lambda: "white_check_mark" in question.reactions, 30)
     assert _has_report(socket_sandbox.page.state({"channel": "C0PM"}))
-    assert question.reply_count == 2  # the answer and the self-assessment
+    assert question.reply_count == 2  # the answer and its summary line
 
 
 async def test_with_an_api_key_the_sandbox_uses_that_model_and_says_so(

@@ -58,7 +58,7 @@ from bot.slack.streaming import AnswerStream
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
 from storage.queries import first_reported_task, search_tasks
 from storage.queue import LeaseLost, complete_turn, fail_turn
-from storage.records import find_post, save_answer, stop_requested_by
+from storage.records import find_post, forget_post, save_answer, stop_requested_by
 from storage.tasks import keep_private
 from storage.types import utcnow
 
@@ -269,6 +269,7 @@ class TurnPipeline:
         await self.poster.record(
             key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
         )
+        await self._clear_working(turn.id)  # the answer has ended: nothing left to stop
         return Answered(text=result.answer, conversation=result.conversation)
 
     # -- Stop -------------------------------------------------------------------------------
@@ -290,13 +291,21 @@ class TurnPipeline:
             log.warning("could not show the Stop button", error=exc.response.get("error"))
 
     async def _clear_working(self, turn_id: int | None) -> None:
+        """Take the Stop line down once the answer has ended (or the turn has)."""
         if turn_id is None:
             return
         post = await self._post(turn_id, "working")
-        if post is None or not post.ts:
+        if post is None:
             return
-        with contextlib.suppress(SlackApiError):
-            await self.deps.client.chat_delete(channel=post.channel_id, ts=post.ts)
+        if post.ts:
+            try:
+                await self.deps.client.chat_delete(channel=post.channel_id, ts=post.ts)
+            except SlackApiError as exc:
+                if exc.response.get("error") != "message_not_found":
+                    log.warning("could not remove the Stop line", error=exc.response.get("error"))
+                    return
+        async with self.deps.sessions.begin() as session:
+            await forget_post(session=session, key=post.key)
 
     async def _watch_stop(self, turn_id: int, stop: asyncio.Event) -> str:
         """Who pressed Stop, once someone has: at once on this replica, else within a poll."""
@@ -324,6 +333,7 @@ class TurnPipeline:
         await self.poster.record(
             key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
         )
+        await self._clear_working(turn.id)
         return Answered(text=text, conversation=[], stopped_by=stopped_by)
 
     async def _finish_stopped(self, turn: Turn, lease: TurnLease, answered: Answered) -> None:

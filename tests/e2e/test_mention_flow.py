@@ -10,6 +10,7 @@ from bot.slack.blocks.report import (
     ACTION_MARK_BLOCKED,
     ACTION_MARK_DONE,
     ACTION_REOPEN,
+    ACTION_STOP,
     REPORT_HEADER,
 )
 from sandbox.slack import FakeSlack
@@ -100,7 +101,6 @@ async def test_mention_produces_one_streamed_answer_summary_card_and_db_rows(
 
     posts = {p.key: p for p in await rows(pmteam, SlackPost)}
     assert set(posts) == {
-        f"{turn.id}:working",  # the Stop line while it ran, deleted since
         f"{turn.id}:answer",
         f"{turn.id}:summary",
         f"card:{task.id}",
@@ -116,8 +116,10 @@ async def test_mention_produces_one_streamed_answer_summary_card_and_db_rows(
     assert starts[0].params["thread_ts"] == posted.ts
     assert {c.params["ts"] for c in appends + stops} == {answer_ts}
     assert not fake_slack.calls_to("chat.update")  # streaming worked: no fallback
+    # The Stop line shown while it ran was taken down when the answer ended.
+    [working] = [c for c in fake_slack.calls_to("chat.postMessage") if ACTION_STOP in str(c.params)]
     [deleted] = fake_slack.calls_to("chat.delete")
-    assert deleted.params["ts"] == posts[f"{turn.id}:working"].ts
+    assert working.response is not None and deleted.params["ts"] == working.response["ts"]
 
     thread = bot_messages(fake_slack, ENGINEERING, posted.ts)
     assert len(thread) == 2  # the answer, then its one-line summary
