@@ -8,7 +8,7 @@ import gc
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -51,6 +51,7 @@ from storage.types import utcnow
 log = structlog.get_logger("pmteam")
 
 SLACK_READY_FOR = 30.0  # seconds a successful auth.test answers /readyz
+SLACK_RETRY_AFTER = 5.0  # seconds a failed one does
 RATE_LIMIT_WINDOW = 600.0  # seconds: PMTEAM_RATE_LIMIT_PER_USER counts new turns per 10 min
 
 JOB_LEASE_SWEEPER = "lease-sweeper"
@@ -239,7 +240,9 @@ class Pmteam:
     socket_handler: AsyncSocketModeHandler | None = None
     http_port: int | None = None
     scheduler: JobScheduler | None = None
-    _slack_ok_at: float = float("-inf")
+    _slack_checked_at: float = float("-inf")
+    _slack_check: str = "ok"
+    _slack_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -249,17 +252,24 @@ class Pmteam:
             checks["database"] = "ok"
         except Exception as exc:  # reported, not raised: readiness is a status page
             checks["database"] = f"fail: {exc.__class__.__name__}"
-        # A probe every few seconds would otherwise be an auth.test each (a Tier 4 method):
-        # a success is trusted for a while, a failure is asked again on the next probe.
-        if time.monotonic() - self._slack_ok_at > SLACK_READY_FOR:
+        checks["slack"] = await self._slack_readiness()
+        return checks
+
+    async def _slack_readiness(self) -> str:
+        """Slack's answer to auth.test, asked at most once per period however many probes
+        come (anyone who can reach /readyz could otherwise spend the rate limit): a success
+        is trusted for SLACK_READY_FOR, a failure for SLACK_RETRY_AFTER."""
+        async with self._slack_lock:
+            trusted = SLACK_READY_FOR if self._slack_check == "ok" else SLACK_RETRY_AFTER
+            if time.monotonic() - self._slack_checked_at <= trusted:
+                return self._slack_check
             try:
                 await self.deps.client.auth_test()
-                self._slack_ok_at = time.monotonic()
+                self._slack_check = "ok"
             except Exception as exc:
-                checks["slack"] = f"fail: {exc.__class__.__name__}"
-                return checks
-        checks["slack"] = "ok"
-        return checks
+                self._slack_check = f"fail: {exc.__class__.__name__}"
+            self._slack_checked_at = time.monotonic()
+            return self._slack_check
 
     async def collect_gauges(self) -> None:
         """Gauges read when /metrics is scraped, so they are never stale."""
@@ -340,6 +350,11 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
             metrics=deps.metrics,
             readiness=pmteam.readiness,
             collect=pmteam.collect_gauges,
+            signing_secret=(
+                settings.slack_signing_secret.get_secret_value()
+                if settings.mode == "http" and settings.slack_signing_secret
+                else None
+            ),
         )
         runner = web.AppRunner(http_app, access_log=None, shutdown_timeout=5)
         await runner.setup()
