@@ -658,7 +658,16 @@ class ModelClient:
 
     def _status_error(self, exc: anthropic.APIStatusError, agent: str, model: str) -> AgentError:
         status = exc.status_code
-        detail = exc.api_message or exc.message
+        # The API's own words stay in the log (redacted there); the thread gets ours.
+        log.warning(
+            "anthropic.error",
+            agent=agent,
+            model=model,
+            status=status,
+            error_type=exc.type,
+            detail=str(exc.api_message or exc.message)[:500],
+            request_id=exc.request_id,
+        )
         retries = self._max_retries
         kind: type[AgentError]
         if status == 529 or exc.type == "overloaded_error":
@@ -689,7 +698,7 @@ class ModelClient:
         elif status == 403:
             kind = ModelRejected
             message = (
-                f"The Anthropic API key may not use {model} (HTTP 403: {detail}). An admin "
+                f"The Anthropic API key may not use {model} (HTTP 403). An admin "
                 "should check the key's workspace and permissions (`pmteam doctor`)."
             )
         elif status == 404:
@@ -702,7 +711,7 @@ class ModelClient:
         else:
             kind = ModelRejected
             message = (
-                f"The Anthropic API refused pmteam's request (HTTP {status}: {detail}). That "
+                f"The Anthropic API refused pmteam's request (HTTP {status}). That "
                 f"is most likely a pmteam bug: please report it with request id "
                 f"{exc.request_id or 'unknown'}."
             )
@@ -718,10 +727,11 @@ class ModelClient:
                 "is quicker."
             )
         else:
+            log.warning("anthropic.unreachable", agent=agent, model=model, detail=exc.message)
             message = (
-                f"pmteam could not reach the Anthropic API ({exc.message}) after "
-                f"{self._max_retries} retries. An admin should check the network and "
-                "ANTHROPIC_BASE_URL; then mention me again."
+                f"pmteam could not reach the Anthropic API after {self._max_retries} retries. "
+                "An admin should check the network and ANTHROPIC_BASE_URL; then mention me "
+                "again."
             )
         return ModelUnavailable(message, agent=agent, model=model)
 

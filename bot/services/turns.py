@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,13 +133,17 @@ class TurnPipeline:
         except (AgentError, TurnFailed) as exc:
             await self._fail(turn, task, lease, str(exc))
         except SlackApiError as exc:
-            error = exc.response.get("error")
-            log.exception("Slack refused a call", error=error)
-            await self._fail(turn, task, lease, f"Slack refused a call ({error}).")
-        except Exception:
-            log.exception("turn failed unexpectedly")
+            error = slack_error(exc)
+            error_id = new_error_id()
+            log.exception("Slack refused a call", error=error, error_id=error_id)
             await self._fail(
-                turn, task, lease, "something went wrong on my side (the details are in my logs)."
+                turn, task, lease, f"Slack refused a call ({error}).", error_id=error_id
+            )
+        except Exception:
+            error_id = new_error_id()
+            log.exception("turn failed unexpectedly", error_id=error_id)
+            await self._fail(
+                turn, task, lease, "something went wrong on my side.", error_id=error_id
             )
         finally:
             self.deps.stops.discard(turn.id)
@@ -657,9 +662,15 @@ class TurnPipeline:
                 if exc.response.get("error") not in ("no_reaction", "already_reacted"):
                     log.warning("reaction not changed", error=exc.response.get("error"))
 
-    async def _fail(self, turn: Turn, task: Task, lease: TurnLease, reason: str) -> None:
+    async def _fail(
+        self, turn: Turn, task: Task, lease: TurnLease, reason: str, *, error_id: str | None = None
+    ) -> None:
+        """The turn failed: said in the thread in pmteam's own words, with an error id that
+        finds the details in the log."""
         assert turn.id is not None
-        log.warning("turn failed", reason=reason)
+        error_id = error_id or new_error_id()
+        log.warning("turn failed", reason=reason, error_id=error_id)
+        reason = f"{reason} (error id `{error_id}`)"
         self.deps.metrics.inc("pmteam_turns_total", outcome="failed")
         try:
             async with self.deps.sessions.begin() as session:
@@ -690,6 +701,17 @@ class TurnPipeline:
                 task = await session.get(Task, turn.task_id)
             if task is not None:
                 await self._say_failure(turn, task, turn.failure_reason or "it kept stopping.")
+
+
+def new_error_id() -> str:
+    """A short id for one failure: in the thread's message and on the log lines about it."""
+    return secrets.token_hex(4)
+
+
+def slack_error(exc: SlackApiError) -> str:
+    """Slack's error code, or the HTTP status when it answered without one (a 500)."""
+    response = exc.response
+    return str(response.get("error") or f"HTTP {response.status_code}")
 
 
 async def _cancelled(task: asyncio.Task[Any]) -> None:

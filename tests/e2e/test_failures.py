@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from bot.app import Pmteam
 from bot.services.turns import FINISH_REACTION
 from sandbox.model import ApiError, FakeModel, Text
@@ -67,12 +71,15 @@ async def test_model_failure_is_reported_in_the_thread_and_a_new_mention_retries
     assert reactions_on(fake_slack, first.ts) == {"x"}
 
 
-async def test_rejected_request_fails_at_once_with_the_reason(
-    pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
+async def test_rejected_request_fails_at_once_in_pmteam_s_own_words_with_an_error_id(
+    pmteam: Pmteam,
+    fake_slack: FakeSlack,
+    fake_model: FakeModel,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    fake_model.script(
-        ApiError(400, "invalid_request_error", "messages: text content blocks must be non-empty")
-    )
+    # The API's message quotes the key it was sent: it must not reach Slack.
+    leaked = "invalid x-api-key: sk-ant-e2e-test"
+    fake_model.script(ApiError(400, "invalid_request_error", leaked))
     posted = await mention(fake_slack, "design the refunds API")
 
     [turn] = await wait_until_idle(pmteam, fake_slack, turns=1)
@@ -82,8 +89,14 @@ async def test_rejected_request_fails_at_once_with_the_reason(
     assert task.status == TaskStatus.FAILED
     assert task.status_reason and "HTTP 400" in task.status_reason
     [failure] = bot_messages(fake_slack, ENGINEERING, posted.ts)
-    assert "text content blocks must be non-empty" in failure.text
-    assert RETRY_HINT in failure.text
+    assert "HTTP 400" in failure.text and RETRY_HINT in failure.text
+    assert "sk-ant" not in failure.text and "x-api-key" not in failure.text
+    error_id = re.search(r"error id `([0-9a-f]{8})`", failure.text)
+    assert error_id is not None
+    # The log has the same id, and the API's detail (`pmteam run` redacts keys in the log;
+    # tests/test_logging.py checks that).
+    logged = capsys.readouterr().out
+    assert error_id.group(1) in logged and "anthropic.error" in logged
     assert reactions_on(fake_slack, posted.ts) == {"x"}
 
 
