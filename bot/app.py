@@ -57,6 +57,7 @@ RATE_LIMIT_WINDOW = 600.0  # seconds: PMTEAM_RATE_LIMIT_PER_USER counts new turn
 JOB_LEASE_SWEEPER = "lease-sweeper"
 JOB_STANDUP_CHECK = "standup-check"
 JOB_NUDGES = "task-nudges"
+JOB_UNPOSTED_REPORTS = "unposted-reports"
 JOB_RETENTION = "retention"
 JOB_DEDUPE_KEYS = "dedupe-keys"
 JOB_TASK_COUNTS = "task-counts"
@@ -196,6 +197,7 @@ def build_scheduler(
     if sweep is not None:
         jobs.add(JOB_LEASE_SWEEPER, sweep, IntervalTrigger(minutes=1, timezone=timezone))
     jobs.add(JOB_NUDGES, housekeeping.nudge_overdue_tasks, IntervalTrigger(minutes=5))
+    jobs.add(JOB_UNPOSTED_REPORTS, housekeeping.post_unposted_reports, IntervalTrigger(minutes=1))
     jobs.add(JOB_TASK_COUNTS, housekeeping.compact_task_counts, IntervalTrigger(minutes=1))
     jobs.add(
         JOB_DEDUPE_KEYS,

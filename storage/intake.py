@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Executable, Result, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -133,14 +133,52 @@ def make_title(text: str) -> str:
     return first_line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
+# A unique key taken: PostgreSQL's unique_violation; SQLite's SQLITE_CONSTRAINT_UNIQUE and
+# SQLITE_CONSTRAINT_PRIMARYKEY.
+_UNIQUE_VIOLATION = "23505"
+_SQLITE_KEY_CONFLICTS = (2067, 1555)
+
+
+def is_key_conflict(exc: BaseException) -> bool:
+    """A unique key was taken: another replica recorded the same message or thread first.
+    Other integrity errors (a NULL, a foreign key, a check) are about the values themselves."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == _UNIQUE_VIOLATION)
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code in _SQLITE_KEY_CONFLICTS
+    return True  # a driver that doesn't say which: taken as the race, as it most likely is
+
+
 def worth_retrying(exc: DBAPIError) -> bool:
     """Another replica recorded the same message or thread first (a unique key), or
     PostgreSQL broke a deadlock or a serialization conflict with this transaction: the same
     messages succeed in a new transaction."""
-    return isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in (
-        "40P01",
-        "40001",
-    )
+    return is_key_conflict(exc) or getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+
+
+def unstorable(exc: BaseException) -> str | None:
+    """Why a message can't be stored, when the error is about its values: storing it again,
+    in a new transaction or on Slack's retry, fails the same way. None for anything else (a
+    key race, a lock, a lost connection, a full disk), which may well succeed next time.
+
+    The reason is a short label for logs and metrics, never the values themselves."""
+    if isinstance(exc, UnicodeError):
+        return "encoding"  # a lone surrogate: UTF-8 can't encode it, on any database
+    if isinstance(exc, ValueError):
+        return "invalid_value"  # a driver refused a parameter before sending it
+    if isinstance(exc, DataError):
+        return "invalid_value"  # PostgreSQL: NUL in text, a value too long, …
+    if isinstance(exc, IntegrityError) and not is_key_conflict(exc):
+        return "constraint"
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        # Raised while SQLAlchemy bound a parameter: the error it wraps says which.
+        orig = exc.orig
+        return unstorable(orig) if isinstance(orig, ValueError) else None
+    return None
 
 
 def write_intakes(
@@ -153,7 +191,8 @@ def write_intakes(
     it back in the queue, with a TaskEvent. A message already recorded, or repeated within
     the batch, gets its first turn back with `created=False`. A thread reply in a thread with
     no task is not recorded: its record is None. Raises IntegrityError when another replica
-    recorded the same message or thread in between (`worth_retrying`).
+    recorded the same message or thread in between (`worth_retrying`), and an error that
+    `unstorable` names when a message's values can't be stored.
     """
     turns: dict[SlackKey, tuple[int, int, int]] = {  # message key -> (turn id, task id, seq)
         (team, channel, ts): (turn_id, task_id, seq)

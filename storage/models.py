@@ -66,6 +66,7 @@ class Task(SQLModel, table=True):
         Index("ix_task_channel_status", "channel_id", "status"),
         # `/pm list <status>`: newest first by id within a status, no sort.
         Index("ix_task_status_id", "status", "id"),
+        Index("ix_task_report_retry", "report_retry_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -78,6 +79,10 @@ class Task(SQLModel, table=True):
     status: str = Field(default=TaskStatus.QUEUED, sa_type=String(16))
     status_reason: str | None = Field(default=None, sa_column=Column(Text))
     visibility: str = Field(default=Visibility.CHANNEL, sa_type=String(16))
+    # A card the coordination channel refused: why, and when housekeeping tries again.
+    report_error: str | None = Field(default=None, max_length=200)
+    report_retry_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    report_attempts: int = 0
     estimated_time: str | None = Field(default=None, max_length=200)
     estimate_due_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
     nudged_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Task, TaskEvent, TaskStatus, Visibility
@@ -117,3 +117,48 @@ async def keep_private(*, session: AsyncSession, task_id: int) -> None:
         .where(col(Task.id) == task_id, col(Task.visibility) == Visibility.CHANNEL)
         .values(visibility=Visibility.PRIVATE)
     )
+
+
+REPORT_RETRY_FIRST = timedelta(minutes=1)
+REPORT_RETRY_MOST = timedelta(hours=1)
+
+
+def report_retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes after each failed try, at most an hour."""
+    delay: timedelta = REPORT_RETRY_FIRST * (2 ** max(attempts - 1, 0))
+    return min(delay, REPORT_RETRY_MOST)
+
+
+async def mark_report_unposted(
+    *, session: AsyncSession, task_id: int, error: str, now: datetime | None = None
+) -> int:
+    """The task's card could not be posted: keep why, and when to try again. Returns the
+    number of failed tries so far."""
+    task = await session.get(Task, task_id, with_for_update=True, populate_existing=True)
+    if task is None:
+        return 0
+    now = now or utcnow()
+    task.report_attempts += 1
+    task.report_error = error[:200]
+    task.report_retry_at = now + report_retry_delay(task.report_attempts)
+    session.add(task)
+    return task.report_attempts
+
+
+async def mark_report_posted(*, session: AsyncSession, task_id: int) -> None:
+    await session.exec(
+        update(Task)
+        .where(col(Task.id) == task_id, col(Task.report_error).is_not(None))
+        .values(report_error=None, report_retry_at=None, report_attempts=0)
+    )
+
+
+async def unposted_reports(
+    *, session: AsyncSession, due_by: datetime | None = None, limit: int = 20
+) -> list[Task]:
+    """Tasks whose card is waiting to be posted (due for a try by `due_by`, when given)."""
+    query = select(Task).where(col(Task.report_retry_at).is_not(None))
+    if due_by is not None:
+        query = query.where(col(Task.report_retry_at) <= due_by)
+    found = await session.exec(query.order_by(col(Task.report_retry_at)).limit(limit))
+    return list(found.all())

@@ -9,10 +9,9 @@ from sqlmodel import col, select
 
 from bot.core.access import private_refusal
 from bot.services.deps import Deps, log
-from bot.services.task_moves import report_card
+from bot.services.task_moves import post_card, report_card
 from bot.slack.blocks.common import stored_report
 from bot.slack.blocks.report import build_details_modal, build_summary_blocks, summary_text
-from bot.slack.posting import Poster, card_key
 from storage.models import Rating, Report, Task, Turn, Visibility
 from storage.records import record_feedback, request_stop
 from storage.tasks import share_task
@@ -67,18 +66,9 @@ async def share_with_pm(deps: Deps, *, task_id: int, user_id: str) -> str:
         if not await share_task(session=session, task=task, actor=user_id):
             return f"{task.ref} is already shared with the PM in <#{coordination}>."
         ref = task.ref
-    card = await report_card(deps, task_id=task_id)
-    if card is None:
+    if await report_card(deps, task_id=task_id) is None:
         return f"{ref} is shared; its card goes to <#{coordination}> with its next report."
-    await Poster(client=deps.client, sessions=deps.sessions).post_keyed(
-        key=card_key(task_id),
-        kind="card",
-        turn_id=card.report.turn_id,
-        channel=coordination,
-        text=card.text,
-        blocks=card.blocks,
-        retried=True,
-    )
+    await post_card(deps, task_id=task_id)
     log.info("task shared with the PM", task=ref, user=user_id)
     return f":white_check_mark: Shared {ref} with the PM in <#{coordination}>."
 

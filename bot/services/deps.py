@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +21,40 @@ from bot.slack.reactions import SeenMarks
 log = structlog.get_logger("pmteam")
 
 Sessions = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
+
+# Waits between tries of a write that met a lock timeout or a lost connection: about 15 s in
+# all, on top of SQLite's own busy timeout per try.
+DB_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def transient_db_error(exc: BaseException) -> bool:
+    """A lock timeout or a dropped connection: another try may well work. A constraint or a
+    data error would fail the same way again."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+async def retry_db(
+    write: Callable[[], Awaitable[T]], *, what: str, delays: Sequence[float] = DB_RETRY_DELAYS
+) -> T:
+    """Run `write` (one whole transaction) again after a transient database error, with
+    backoff and a bound; the last error is raised."""
+    for delay in (*delays, None):
+        try:
+            return await write()
+        except Exception as exc:
+            if delay is None or not transient_db_error(exc):
+                raise
+            log.warning(
+                "database write failed; trying again",
+                what=what,
+                error=type(exc).__name__,
+                in_seconds=delay,
+            )
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 @dataclass

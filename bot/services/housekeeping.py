@@ -13,12 +13,19 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.mrkdwn import clip, escape_mrkdwn
 from bot.services.deps import Deps
+from bot.services.task_moves import post_card
 from bot.slack.posting import post_metadata
 from storage.housekeeping import PURGE_BATCH, compact_task_counts, purge_task_text
 from storage.models import Task
 from storage.records import drop_dedupe_keys
 from storage.standups import mark_nudged, nudge_candidates, unmark_nudged
-from storage.tasks import BOT_ACTOR, record_task_event
+from storage.tasks import (
+    BOT_ACTOR,
+    mark_report_posted,
+    mark_report_unposted,
+    record_task_event,
+    unposted_reports,
+)
 from storage.types import utcnow
 
 log = structlog.get_logger("pmteam.housekeeping")
@@ -64,6 +71,35 @@ class Housekeeping:
     @property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.deps.settings.timezone)
+
+    async def post_unposted_reports(self) -> list[int]:
+        """Try again the cards the coordination channel refused (backing off per task);
+        returns the tasks whose card went out."""
+        sessions = self.deps.sessions
+        async with sessions() as session:
+            due = await unposted_reports(session=session, due_by=self.clock())
+        posted: list[int] = []
+        for task in due:
+            assert task.id is not None
+            try:
+                await post_card(self.deps, task_id=task.id)
+            except (SlackApiError, ClientError, TimeoutError) as exc:
+                error = (
+                    str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+                    if isinstance(exc, SlackApiError)
+                    else type(exc).__name__
+                )
+                async with sessions.begin() as session:
+                    tries = await mark_report_unposted(
+                        session=session, task_id=task.id, error=error, now=self.clock()
+                    )
+                log.warning("report still not posted", task=task.ref, error=error, tries=tries)
+                continue
+            async with sessions.begin() as session:
+                await mark_report_posted(session=session, task_id=task.id)
+            log.info("report posted after all", task=task.ref)
+            posted.append(task.id)
+        return posted
 
     async def nudge_overdue_tasks(self) -> list[int]:
         """Nudge each IN_PROGRESS task past its estimate once; returns the tasks nudged.

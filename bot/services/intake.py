@@ -8,25 +8,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.access import task_refusal
 from bot.core.rate_limit import RateLimiter
+from bot.core.storable import storable
 from bot.services.deps import Deps, log
 from bot.slack.reactions import Mark
 from storage.db import create_blocking_engine
-from storage.intake import IntakeMessage, IntakeRecord, worth_retrying, write_intakes
+from storage.intake import (
+    IntakeMessage,
+    IntakeRecord,
+    unstorable,
+    worth_retrying,
+    write_intakes,
+)
 from storage.records import claim_dedupe_key
 from storage.types import utcnow
 
 ATTEMPTS = 3  # a race with another replica, or PostgreSQL breaking a deadlock, is retried
 
-# Errors about the values of one message (a key taken, a value too long): the rest of its
-# batch is recorded without it. Any other error (a locked or unreachable database) would fail
-# each message alone just the same, so the batch fails at once.
-DATA_ERRORS = (IntegrityError, DataError)
+
+def splits_batch(exc: BaseException) -> bool:
+    """An error about the values of one message (a key taken, a value too long, text no
+    database can encode): the rest of its batch is recorded without it. Any other error (a
+    locked or unreachable database) would fail each message alone just the same, so the batch
+    fails at once."""
+    return isinstance(exc, IntegrityError) or unstorable(exc) is not None
 
 
 # A message waiting for its commit, and where its record (None: a reply outside any task) goes.
@@ -116,16 +126,13 @@ class IntakeWriter:
         self.batches += 1
         try:
             records = await asyncio.to_thread(self._commit, [m for m, _ in batch])
-        except DATA_ERRORS as exc:
-            if len(batch) == 1:
+        except Exception as exc:
+            if len(batch) == 1 or not splits_batch(exc):
                 _fail(batch, exc)
                 return
             # One bad message must not fail its neighbours: retry them one by one.
             for item in batch:
                 await self._write([item])
-            return
-        except Exception as exc:
-            _fail(batch, exc)
             return
         for (_, future), record in zip(batch, records, strict=True):
             if not future.done():
@@ -222,7 +229,24 @@ class Intake:
 
     async def _record(self, message: IntakeMessage) -> None:
         deps = self.deps
-        intake = await self.writer.submit(message)
+        try:
+            intake = await self.writer.submit(message)
+        except Exception as exc:
+            reason = unstorable(exc)
+            if reason is None:
+                raise  # a lock, a lost connection, shutdown: Slack's retry may well succeed
+            # Its own values fail it: each of Slack's retries would fail the same way, so it
+            # is acked and dropped, said in the log and the metrics (without the text).
+            deps.metrics.inc("pmteam_intake_dropped_total", reason=reason)
+            log.warning(
+                "message dropped: it can't be stored",
+                reason=reason,
+                error=type(exc).__name__,
+                source=message.source,
+                channel=storable(message.channel_id).text,
+                ts=storable(message.message_ts).text,
+            )
+            return
         if intake is None:
             deps.metrics.inc("pmteam_intake_total", outcome="ignored")
             return

@@ -24,6 +24,7 @@ from storage.queries import (
     tasks_for_user,
     usage_since,
 )
+from storage.tasks import unposted_reports
 from storage.types import utcnow
 
 PAGE_SIZE = 10
@@ -132,6 +133,7 @@ async def home_board(
             usage=await usage_since(session=session, since=week_start),
             week_start=week_start,
             built_at=now,
+            unposted=await unposted_reports(session=session, limit=5),
         )
 
 

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.storable import storable
 from bot.core.task_rules import (
     REOPENED_NOTE,
     TARGET_STATUS,
@@ -38,7 +39,7 @@ from bot.slack.blocks.report import (
     with_activity,
 )
 from bot.slack.client import permalink
-from bot.slack.posting import card_key, post_key
+from bot.slack.posting import Poster, card_key, post_key
 from storage.intake import record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus, Visibility
 from storage.queries import first_reported_task, latest_report, task_events
@@ -119,6 +120,8 @@ async def apply_move(
     Reopen queues a new turn in the task's thread (`reopen_ts` is its unique message key,
     e.g. the click's action_ts), so the engineer continues through the normal pipeline.
     """
+    if reason is not None:
+        reason = storable(reason).text  # a NUL typed into the modal must not fail the write
     async with sessions.begin() as session:
         # Lock the row (PostgreSQL) and read it as it is now, not a copy cached earlier.
         task = await session.get(Task, task_id, with_for_update=True, populate_existing=True)
@@ -348,3 +351,26 @@ async def say_move(deps: Deps, outcome: MoveOutcome) -> None:
             )
         except SlackApiError as exc:
             log.warning("could not say the move in a thread", error=exc.response.get("error"))
+
+
+async def post_card(deps: Deps, *, task_id: int) -> None:
+    """Post the task's card to the coordination channel, or bring it up to date if it is
+    there already (a card that could not be posted earlier). Slack's errors are raised."""
+    channel = deps.settings.coordination_channel
+    card = await report_card(deps, task_id=task_id)
+    if not channel or card is None or card.task.visibility == Visibility.PRIVATE:
+        return
+    if card.posted_channel and card.posted_ts:
+        await deps.client.chat_update(
+            channel=card.posted_channel, ts=card.posted_ts, text=card.text, blocks=card.blocks
+        )
+        return
+    await Poster(client=deps.client, sessions=deps.sessions).post_keyed(
+        key=card_key(task_id),
+        kind="card",
+        turn_id=card.report.turn_id,
+        channel=channel,
+        text=card.text,
+        blocks=card.blocks,
+        retried=True,  # an earlier try may have posted it and lost the answer
+    )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.config import AgentSettings
 from agents.engineer import (
@@ -40,7 +42,7 @@ from bot.core.mrkdwn import neutralise_mentions, split_markdown
 from bot.core.task_rules import state_moves
 from bot.runtime.coalesce import Coalesced
 from bot.runtime.worker import TurnLease
-from bot.services.deps import Deps
+from bot.services.deps import Deps, retry_db, transient_db_error
 from bot.slack.blocks.report import (
     build_card_line,
     build_failure_text,
@@ -58,9 +60,9 @@ from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
 from storage.queries import first_reported_task, search_tasks
-from storage.queue import LeaseLost, complete_turn, fail_turn
+from storage.queue import LeaseLost, complete_turn, fail_turn, release_turn
 from storage.records import find_post, forget_post, save_answer, stop_requested_by
-from storage.tasks import keep_private
+from storage.tasks import keep_private, mark_report_posted, mark_report_unposted
 from storage.types import utcnow
 
 log = structlog.get_logger("pmteam.pipeline")
@@ -139,7 +141,11 @@ class TurnPipeline:
             await self._fail(
                 turn, task, lease, f"Slack refused a call ({error}).", error_id=error_id
             )
-        except Exception:
+        except Exception as exc:
+            if transient_db_error(exc):
+                log.warning("the database stayed unavailable; handing the turn back")
+                await self._hand_back(turn, lease)
+                return
             error_id = new_error_id()
             log.exception("turn failed unexpectedly", error_id=error_id)
             await self._fail(
@@ -157,6 +163,7 @@ class TurnPipeline:
         self, turn: Turn, task: Task, lease: TurnLease, stop: asyncio.Event
     ) -> Answered:
         assert turn.id is not None and task.id is not None
+        turn_id = turn.id
         # Checked on every attempt, not only after a crash: a turn handed back at shutdown
         # keeps attempts at 0 but may have answered already.
         key = post_key(turn.id, "answer")
@@ -263,16 +270,29 @@ class TurnPipeline:
             await stream.abandon()
             ts = await self._post_answer_parts(turn, task, result, blocks)
         else:
-            await stream.finish(blocks=blocks or None, metadata=post_metadata(key))
-            ts = stream.message_ts[0] if stream.message_ts else None
+            try:
+                await stream.finish(blocks=blocks or None, metadata=post_metadata(key))
+                ts = stream.message_ts[0] if stream.message_ts else None
+            except SlackApiError as exc:
+                # The answer streamed but the stream won't end: post it whole instead, and
+                # take the unfinished message down (or point it at the full answer).
+                log.warning("the streamed answer could not be ended", error=slack_error(exc))
+                await self._retire_stream(turn, stream)
+                ts = await self._post_answer_parts(turn, task, result, blocks)
             self.deps.metrics.inc("pmteam_slack_calls_total", stream.api_calls, kind="answer")
         # The text first, then the post record: a retry that finds the record has the text.
-        async with self.deps.sessions.begin() as session:
-            await save_answer(
-                session=session, turn_id=turn.id, owner=lease.owner, answer_text=result.answer
-            )
-        await self.poster.record(
-            key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
+        # The answer is delivered: these writes outlast a lock or a lost connection.
+        await self._write(
+            "the answer",
+            lambda session: save_answer(
+                session=session, turn_id=turn_id, owner=lease.owner, answer_text=result.answer
+            ),
+        )
+        await retry_db(
+            lambda: self.poster.record(
+                key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
+            ),
+            what="the answer's post",
         )
         await self._clear_working(turn.id)  # the answer has ended: nothing left to stop
         return Answered(text=result.answer, conversation=result.conversation)
@@ -327,33 +347,65 @@ class TurnPipeline:
     ) -> Answered:
         """Keep what was written, marked stopped; no report follows."""
         assert turn.id is not None
+        turn_id = turn.id
         log.info("turn stopped", by=stopped_by)
         key = post_key(turn.id, "answer")
         await stream.write(f"\n\n_:black_square_for_stop: Stopped by <@{stopped_by}>._")
         await stream.finish(metadata=post_metadata(key))
         text = stream.text.strip()
-        async with self.deps.sessions.begin() as session:
-            await save_answer(session=session, turn_id=turn.id, owner=lease.owner, answer_text=text)
+        await self._write(
+            "the stopped answer",
+            lambda session: save_answer(
+                session=session, turn_id=turn_id, owner=lease.owner, answer_text=text
+            ),
+        )
         ts = stream.message_ts[0] if stream.message_ts else None
-        await self.poster.record(
-            key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
+        await retry_db(
+            lambda: self.poster.record(
+                key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
+            ),
+            what="the answer's post",
         )
         await self._clear_working(turn.id)
         return Answered(text=text, conversation=[], stopped_by=stopped_by)
 
     async def _finish_stopped(self, turn: Turn, lease: TurnLease, answered: Answered) -> None:
         assert turn.id is not None
-        async with self.deps.sessions.begin() as session:
-            await complete_turn(
+        turn_id = turn.id
+        await self._write(
+            "the turn's end",
+            lambda session: complete_turn(
                 session=session,
-                turn_id=turn.id,
+                turn_id=turn_id,
                 owner=lease.owner,
                 answer_text=answered.text,
                 task_status=TaskStatus.IN_PROGRESS,  # still open: it wasn't finished
                 status_note=f"stopped by <@{answered.stopped_by}>",
-            )
+            ),
+        )
         self.deps.spawn(self._swap_reaction(turn, STOPPED_REACTION), name="pmteam-reaction")
         self.home_refresh.request()
+
+    async def _write(self, what: str, write: Callable[[AsyncSession], Awaitable[object]]) -> None:
+        """One write transaction, tried again through lock timeouts and lost connections."""
+
+        async def once() -> None:
+            async with self.deps.sessions.begin() as session:
+                await write(session)
+
+        await retry_db(once, what=what)
+
+    async def _hand_back(self, turn: Turn, lease: TurnLease) -> None:
+        """The database stayed unwritable: give the turn back rather than fail it. Its posts
+        are keyed and its answer recorded as far as it got, so the next try goes on from
+        there; if even this fails, the lease runs out and the sweeper hands it back."""
+        assert turn.id is not None
+        self.deps.metrics.inc("pmteam_turns_total", outcome="handed_back")
+        try:
+            async with self.deps.sessions.begin() as session:
+                await release_turn(session=session, turn_id=turn.id, owner=lease.owner)
+        except Exception as exc:
+            log.warning("could not hand the turn back; its lease will", error=type(exc).__name__)
 
     async def _stored_report(self, turn_id: int) -> Report | None:
         async with self.deps.sessions() as session:
@@ -372,6 +424,22 @@ class TurnPipeline:
             channel=f"<#{turn.channel_id}>",
             turn=TurnRef(task_id=task.id, turn_id=turn.id),
         )
+
+    async def _retire_stream(self, turn: Turn, stream: AnswerStream) -> None:
+        """A streamed message that can't be stopped: delete it, or else say where the full
+        answer is (best effort; the full answer follows either way)."""
+        for ts in stream.message_ts:
+            try:
+                await self.deps.client.chat_delete(channel=turn.channel_id, ts=ts)
+                continue
+            except SlackApiError:
+                pass
+            with contextlib.suppress(SlackApiError):
+                await self.deps.client.chat_update(
+                    channel=turn.channel_id,
+                    ts=ts,
+                    text="(this answer broke off; the full answer follows)",
+                )
 
     async def _post_answer_parts(
         self, turn: Turn, task: Task, result: EngineerResult, blocks: list[dict[str, Any]]
@@ -455,6 +523,8 @@ class TurnPipeline:
         link: asyncio.Task[str | None],
     ) -> ReportOutcome:
         assert turn.id is not None and task.id is not None
+        turn_id = turn.id
+        task_id = task.id
         stored = await self._stored_report(turn.id)
         if stored is not None:
             # An earlier attempt wrote (and may have posted) this report: a new one could
@@ -469,7 +539,10 @@ class TurnPipeline:
                 conversation=answered.conversation,
                 ref=TurnRef(task_id=task.id, turn_id=turn.id),
             )
-            await self.ledger.save_report(outcome, task_id=task.id, turn_id=turn.id)
+            await retry_db(
+                lambda: self.ledger.save_report(outcome, task_id=task_id, turn_id=turn_id),
+                what="the report",
+            )
         report = outcome.report
         if not report.reportable:
             log.info("a conversational turn: no report to post")
@@ -501,12 +574,62 @@ class TurnPipeline:
         if not coordination:
             log.warning("PMTEAM_COORDINATION_CHANNEL is not set; the PM report was not posted")
         elif task.visibility != Visibility.PRIVATE:
-            posts.append(
-                self._update_card(turn, task, outcome, coordination, link, retried=retried)
-            )
+            posts.append(self._card_or_later(turn, task, outcome, coordination, link, retried))
         # The thread and the coordination channel are different channels: post both at once.
-        await _all_or_none(posts)
+        # The answer is delivered by now: neither post can fail the turn.
+        for failed in await asyncio.gather(*posts, return_exceptions=True):
+            if isinstance(failed, BaseException) and not isinstance(failed, Exception):
+                raise failed  # a cancellation
+            if isinstance(failed, Exception):
+                log.warning("the summary line was not posted", error=_error_name(failed))
         return outcome
+
+    async def _card_or_later(
+        self,
+        turn: Turn,
+        task: Task,
+        outcome: ReportOutcome,
+        coordination: str,
+        link: asyncio.Task[str | None],
+        retried: bool,
+    ) -> None:
+        """Post or update the card; when Slack won't have it, keep it for housekeeping to
+        post later and say so once in the task's thread."""
+        assert task.id is not None
+        try:
+            await self._update_card(turn, task, outcome, coordination, link, retried=retried)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = _error_name(exc)
+            log.warning("the report was not posted; it will be tried again", error=error)
+            async with self.deps.sessions.begin() as session:
+                await mark_report_unposted(session=session, task_id=task.id, error=error)
+            await self._say_unposted(task, coordination, error)
+            return
+        if task.report_error:
+            async with self.deps.sessions.begin() as session:
+                await mark_report_posted(session=session, task_id=task.id)
+
+    async def _say_unposted(self, task: Task, coordination: str, error: str) -> None:
+        """Once per task: its report is waiting, why, and what would fix it."""
+        assert task.id is not None
+        fix = UNPOSTED_FIXES.get(error, "I'll keep trying.")
+        text = (
+            f":warning: Your answer is above, but I couldn't post {task.ref}'s report to "
+            f"<#{coordination}> (Slack said `{error}`). {fix} `/pm status {task.ref}` shows "
+            "whether it has gone out."
+        )
+        try:
+            await self.poster.post_keyed(
+                key=f"task:{task.id}:report-unposted",
+                kind="report-unposted",
+                turn_id=None,
+                channel=task.channel_id,
+                thread_ts=task.thread_ts,
+                text=text,
+                retried=True,
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not say the report is waiting", error=_error_name(exc))
 
     async def _visibility(self, turn: Turn, task: Task) -> Task:
         """The task, kept private if Slack says its channel is private."""
@@ -614,6 +737,7 @@ class TurnPipeline:
         self, turn: Turn, lease: TurnLease, outcome: ReportOutcome, answer: str
     ) -> None:
         assert turn.id is not None
+        turn_id = turn.id
         report = outcome.report
         note: str | None = None
         if report.status is ReportStatus.BLOCKED:
@@ -622,17 +746,19 @@ class TurnPipeline:
             ]
             note = "; ".join(blockers)[:500] or "blocked (see the report)"
         estimate = parse_estimate(report.estimated_time)
-        async with self.deps.sessions.begin() as session:
-            await complete_turn(
+        await self._write(
+            "the turn's end",
+            lambda session: complete_turn(
                 session=session,
-                turn_id=turn.id,
+                turn_id=turn_id,
                 owner=lease.owner,
                 answer_text=answer,
                 task_status=TASK_STATUS_FOR[report.status],
                 status_note=note,
                 estimated_time=report.estimated_time,
                 estimate_due_at=utcnow() + estimate if estimate else None,
-            )
+            ),
+        )
         # The turn is done and recorded; the reaction swap needn't hold up the next claim.
         self.deps.spawn(
             self._swap_reaction(turn, FINISH_REACTION[report.status]), name="pmteam-reaction"
@@ -703,6 +829,21 @@ class TurnPipeline:
                 await self._say_failure(turn, task, turn.failure_reason or "it kept stopping.")
 
 
+# What a person can do about a coordination channel that refused the card.
+UNPOSTED_FIXES: dict[str, str] = {
+    "not_in_channel": "Invite me there (`/invite @pmteam`) and I'll post it within minutes.",
+    "channel_not_found": (
+        "An admin should check PMTEAM_COORDINATION_CHANNEL (`pmteam doctor`); I'll keep trying."
+    ),
+    "is_archived": "That channel is archived; an admin should point PMTEAM_COORDINATION_CHANNEL "
+    "at a live one. I'll keep trying.",
+}
+
+
+def _error_name(exc: BaseException) -> str:
+    return slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+
+
 def new_error_id() -> str:
     """A short id for one failure: in the thread's message and on the log lines about it."""
     return secrets.token_hex(4)
@@ -719,14 +860,3 @@ async def _cancelled(task: asyncio.Task[Any]) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
-
-
-async def _all_or_none(work: Sequence[Coroutine[Any, Any, Any]]) -> None:
-    """Run these at once; the first failure cancels the rest (none goes on posting after the
-    turn has failed) and is raised as itself, for the turn to report."""
-    tasks = [asyncio.create_task(coroutine) for coroutine in work]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            await _cancelled(task)

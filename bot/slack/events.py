@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import structlog
+
 from bot.core.mrkdwn import decode_slack_text
+from bot.core.storable import replaced_note, storable
 from storage.intake import IntakeMessage
+
+log = structlog.get_logger("pmteam.intake")
 
 # Messages pmteam never acts on: edits, deletions, joins, topic changes, bot posts, and so on.
 # A file share with text is still a request; one without text is skipped below.
@@ -24,6 +29,17 @@ def is_private_channel(channel_id: str, channel_type: str | None = None) -> bool
     return channel_type in ("im", "mpim", "group") or channel_id.startswith(("D", "G"))
 
 
+def stored_text(text: str, *, ts: str = "") -> str:
+    """Slack's text as intake stores it: decoded (stored as typed, escaped once when shown
+    again), with what no database can keep (NUL, other control characters, lone surrogates)
+    replaced by U+FFFD and a note saying so, so the request isn't lost with a database error."""
+    cleaned = storable(decode_slack_text(text))
+    if not cleaned.replaced:
+        return cleaned.text
+    log.warning("unstorable characters replaced", replaced=cleaned.replaced, ts=ts)
+    return f"{cleaned.text}\n\n{replaced_note(cleaned.replaced)}"
+
+
 def _intake_message(
     body: dict[str, Any], event: dict[str, Any], text: str, *, source: str
 ) -> IntakeMessage:
@@ -32,7 +48,7 @@ def _intake_message(
         team_id=str(event.get("team") or body.get("team_id") or ""),
         channel_id=str(event["channel"]),
         user_id=str(event["user"]),
-        text=decode_slack_text(text),  # stored as typed; escaped once when shown again
+        text=stored_text(text, ts=ts),
         message_ts=ts,
         # The thread the task lives in: the message's own ts when it starts one.
         thread_ts=str(event.get("thread_ts") or ts),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ class HomeBoard:
     usage: UsageSummary
     week_start: datetime
     built_at: datetime
+    unposted: list[Task] = field(default_factory=list)  # cards the PM's channel refused
 
 
 def build_home_view(
@@ -61,6 +62,18 @@ def build_home_view(
     if notice:
         blocks.append(section(f":warning: {notice}"))
     blocks.append(build_counts_fields(board.counts))
+    if board.unposted:
+        waiting = ", ".join(
+            f"{task.ref} (`{escape_mrkdwn(task.report_error or 'unknown')}`)"
+            for task in board.unposted[:5]
+        )
+        blocks.append(
+            section(
+                f":warning: *Reports waiting to be posted to the PM's channel:* {waiting}. "
+                "pmteam keeps trying; if it says `not_in_channel`, invite @pmteam there "
+                "(`pmteam doctor` checks the channel)."
+            )
+        )
 
     blocks += [{"type": "divider"}, section(f"*:no_entry: Blocked* ({len(board.blocked)} shown)")]
     for task in board.blocked[:10]:

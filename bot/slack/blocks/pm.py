@@ -202,6 +202,13 @@ def build_task_detail_blocks(
             f"{when(task.created_at)}:\n>{escape_mrkdwn(one_line(task.request_text, 1200))}"
         )
     ]
+    if task.report_error:
+        blocks.append(
+            context(
+                f":warning: Its report couldn't be posted to the PM's channel yet (Slack said "
+                f"`{escape_mrkdwn(task.report_error)}`); pmteam is still trying."
+            )
+        )
     events = detail.events[-12:]
     skipped = len(detail.events) - len(events)
     history = "\n".join(f"• {_event_phrase(e)}" for e in events)
