@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,6 +39,40 @@ def visible_to(viewer: str | None) -> ColumnElement[bool]:
     if viewer is None:
         return SHOWN_TO_ALL
     return or_(SHOWN_TO_ALL, col(Task.requester_id) == viewer)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is reading, for the rule of docs/architecture.md "Who sees a task": a task is
+    readable by its requester, by the PMs unless it is still private, and, when it was asked
+    in a channel, by that channel's members (`channels`)."""
+
+    user_id: str
+    is_pm: bool = False
+    channels: frozenset[str] = frozenset()
+
+
+def readable_by(reader: Reader) -> ColumnElement[bool]:
+    allowed: list[ColumnElement[bool]] = [col(Task.requester_id) == reader.user_id]
+    if reader.is_pm:
+        allowed.append(SHOWN_TO_ALL)
+    if reader.channels:
+        allowed.append(
+            and_(
+                col(Task.visibility) == Visibility.CHANNEL,
+                col(Task.channel_id).in_(sorted(reader.channels)),
+            )
+        )
+    return or_(*allowed)
+
+
+def may_read(task: Task, reader: Reader) -> bool:
+    """The same rule for one task already loaded."""
+    if task.requester_id == reader.user_id:
+        return True
+    if reader.is_pm and task.visibility != Visibility.PRIVATE:
+        return True
+    return task.visibility == Visibility.CHANNEL and task.channel_id in reader.channels
 
 
 async def count_by_status(*, session: AsyncSession) -> dict[TaskStatus, int]:
@@ -80,11 +114,13 @@ async def list_tasks(
     task_filter: TaskFilter,
     limit: int = 10,
     before_id: int | None = None,
-    viewer: str | None = None,
+    reader: Reader | None = None,
 ) -> list[Task]:
-    """Newest first, keyset-paginated by id (pass the last id seen as `before_id`); a private
-    task only for its requester (`viewer`)."""
-    query = select(Task).where(visible_to(viewer))
+    """Newest first, keyset-paginated by id (pass the last id seen as `before_id`); only the
+    tasks `reader` may read, when given."""
+    query = select(Task)
+    if reader is not None:
+        query = query.where(readable_by(reader))
     match task_filter.kind:
         case ListKind.OPEN:
             query = query.where(col(Task.status).in_(sorted(OPEN_STATUSES)))

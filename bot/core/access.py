@@ -39,15 +39,21 @@ def read_refusal(
     channel_id: str | None,
     allowed_channels: Sequence[str],
     allowed_users: Sequence[str],
+    coordination_channel: str | None = None,
 ) -> str | None:
-    """Why this person may not read task status here, or None."""
+    """Why this person may not read task status here, or None. The coordination channel is
+    always allowed: it is where the PM works, whatever PMTEAM_ALLOWED_CHANNELS lists."""
     if allowed_users and user_id not in allowed_users:
         return (
             "Sorry, pmteam answers only the people its operators have allowed "
             "(PMTEAM_ALLOWED_USERS)."
         )
     # No channel: the person's own App Home or a modal; a DM: their conversation with pmteam.
-    elsewhere = channel_id is not None and not channel_id.startswith("D")
+    elsewhere = (
+        channel_id is not None
+        and not channel_id.startswith("D")
+        and channel_id != coordination_channel
+    )
     if allowed_channels and elsewhere and channel_id not in allowed_channels:
         where = ", ".join(f"<#{c}>" for c in allowed_channels)
         return f"Sorry, I answer `/pm` only in {where} and in a DM with me."
@@ -61,4 +67,12 @@ def private_refusal(*, user_id: str, requester_id: str, visibility: str, ref: st
         return (
             f"{ref} was asked privately; only the person who asked can see it until they share it."
         )
+    return None
+
+
+def posting_refusal(*, user_id: str, pm_users: Sequence[str], what: str) -> str | None:
+    """Why this person may not make pmteam post to the coordination channel (`/pm report`,
+    `/pm standup post`); None when they may. Everyone may when no PMs are set."""
+    if pm_users and user_id not in pm_users:
+        return f"Only a project manager (PMTEAM_PM_USERS) can {what}."
     return None

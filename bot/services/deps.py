@@ -16,7 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import Settings
 from bot.runtime.metrics import Metrics
 from bot.slack.client import BotIdentity
+from bot.slack.members import Memberships
 from bot.slack.reactions import SeenMarks
+from storage.queries import Reader
 
 log = structlog.get_logger("pmteam")
 
@@ -89,6 +91,23 @@ class Deps:
     seen: SeenMarks
     metrics: Metrics = field(default_factory=Metrics)
     stops: StopSignals = field(default_factory=StopSignals)
+    memberships: Memberships | None = None  # built from `client` when not given
+
+    def __post_init__(self) -> None:
+        if self.memberships is None:
+            self.memberships = Memberships(self.client)
+
+    async def reader(self, user_id: str) -> Reader:
+        """Who `user_id` is for reading tasks: the channels they are in, and whether they read
+        as a PM: named in PMTEAM_PM_USERS, or, when none are named, a member of the
+        coordination channel (who sees the cards there anyway)."""
+        assert self.memberships is not None
+        channels = await self.memberships.channels_of(user_id)
+        pm_users = self.settings.pm_users
+        coordination = self.settings.coordination_channel
+        is_pm = user_id in pm_users if pm_users else bool(coordination in channels)
+        return Reader(user_id=user_id, is_pm=is_pm, channels=channels)
+
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:

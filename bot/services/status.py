@@ -11,6 +11,7 @@ from bot.services.deps import Sessions
 from bot.slack.blocks.home import HomeBoard
 from storage.models import Report, Task, TaskStatus
 from storage.queries import (
+    Reader,
     TaskDetail,
     TaskFilter,
     UsageSummary,
@@ -72,7 +73,7 @@ async def task_page(
     task_filter: TaskFilter,
     before_id: int | None = None,
     page_size: int = PAGE_SIZE,
-    viewer: str | None = None,
+    reader: Reader | None = None,
 ) -> TaskPage:
     """One page, newest first; one extra row is read to know whether another page follows."""
     async with sessions() as session:
@@ -81,7 +82,7 @@ async def task_page(
             task_filter=task_filter,
             limit=page_size + 1,
             before_id=before_id,
-            viewer=viewer,
+            reader=reader,
         )
     more = len(tasks) > page_size
     tasks = tasks[:page_size]

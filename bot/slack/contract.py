@@ -15,11 +15,13 @@ BOT_SCOPES: frozenset[str] = frozenset(
         "app_mentions:read",  # app_mention events
         "assistant:write",  # assistant.threads.setStatus / setTitle / setSuggestedPrompts
         "channels:history",  # message.channels (follow-ups in a task's thread), thread context
-        "channels:read",  # conversations.info: the coordination channel; is a channel private?
+        # conversations.info (the coordination channel; is a channel private?) and
+        # users.conversations (which channels a reader is in)
+        "channels:read",
         "chat:write",  # answers, streams, reports, standups, ephemeral replies
         "commands",  # /pm
         "groups:history",  # message.groups and thread context in private channels
-        "groups:read",  # conversations.info for private channels
+        "groups:read",  # the same for private channels
         "im:history",  # message.im events and DM thread context
         "reactions:write",  # 👀 when a task is seen, ✅ ⏳ ❌ when it finishes
         "users:read",  # names in standups and on the App Home

@@ -211,6 +211,7 @@ class WebApi:
             "reactions.remove": self.reactions_remove,
             "users.info": self.users_info,
             "users.list": self.users_list,
+            "users.conversations": self.users_conversations,
             "views.open": self.views_open,
             "views.publish": self.views_publish,
             "views.push": self.views_push,
@@ -699,6 +700,34 @@ class WebApi:
         )
         return {
             "channels": [c.to_api(viewer=bot) for c in page],
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    def users_conversations(self, params: Params) -> JSON:
+        """The conversations a user (the bot by default) is a member of, of the given types."""
+        types = set((params.opt("types") or "public_channel").split(","))
+        user = params.opt("user") or self.workspace.bot_user.id
+        if user not in self.workspace.users and user != self.workspace.bot_user.id:
+            raise ApiError("user_not_found")
+        chosen = [
+            c
+            for c in self.workspace.channels.values()
+            if user in c.members
+            and (
+                ("im" in types and c.is_im)
+                or ("public_channel" in types and not c.is_im and not c.is_private)
+                or ("private_channel" in types and c.is_private and not c.is_im)
+            )
+        ]
+        page, next_cursor = _page(
+            chosen,
+            lambda c: c.id,
+            cursor=params.opt("cursor"),
+            limit=params.number("limit", 100),
+            prefix="user:",
+        )
+        return {
+            "channels": [c.to_api(viewer=user) for c in page],
             "response_metadata": {"next_cursor": next_cursor},
         }
 

@@ -269,10 +269,13 @@ async def test_reading_is_limited_to_allowed_channels(
 ) -> None:
     await start_pmteam(PMTEAM_ALLOWED_CHANNELS=ENGINEERING)
 
-    refused = shown(ack_of(await run_pm(fake_slack, "status", channel=COORDINATION)))
+    refused = shown(ack_of(await run_pm(fake_slack, "status", channel="C0RANDOM")))
     allowed = shown(ack_of(await run_pm(fake_slack, "status", channel=ENGINEERING)))
     in_dm = shown(ack_of(await run_pm(fake_slack, "status", channel=fake_slack.dm_channel(ALICE))))
+    # The PM's own channel always works, whatever the allow-list says.
+    pm_channel = shown(ack_of(await run_pm(fake_slack, "status", channel=COORDINATION)))
 
     assert f"I answer `/pm` only in <#{ENGINEERING}>" in refused
     assert "Tasks by status" not in refused
     assert "Tasks by status" in allowed and "Tasks by status" in in_dm
+    assert "Tasks by status" in pm_channel

@@ -36,6 +36,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             channel_id=channel_id,
             allowed_channels=deps.settings.allowed_channels,
             allowed_users=deps.settings.allowed_users,
+            coordination_channel=deps.settings.coordination_channel,
         )
         deps.spawn(
             _show_page(deps, respond, task_filter, before_id, page, refusal, viewer=user_id),
@@ -59,7 +60,10 @@ async def _show_page(
         blocks = build_notice_blocks(refusal)
     else:
         found = await task_page(
-            sessions=deps.sessions, task_filter=task_filter, before_id=before_id, viewer=viewer
+            sessions=deps.sessions,
+            task_filter=task_filter,
+            before_id=before_id,
+            reader=await deps.reader(viewer),
         )
         blocks = build_task_list_blocks(
             task_filter, found.tasks, next_before_id=found.next_before_id, page=page

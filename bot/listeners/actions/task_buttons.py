@@ -78,6 +78,7 @@ def register(app: AsyncApp, deps: Deps, *, wake_worker: Callable[[], None]) -> N
             channel_id=origin.channel_id,
             allowed_channels=settings.allowed_channels,
             allowed_users=settings.allowed_users,
+            coordination_channel=settings.coordination_channel,
         )
         try:
             if refusal is not None:

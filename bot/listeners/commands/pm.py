@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.core.access import private_refusal, read_refusal
+from bot.core.access import posting_refusal, private_refusal, read_refusal
 from bot.core.pm_grammar import (
     ListTasks,
     PmCommand,
@@ -40,7 +40,7 @@ from bot.slack.blocks.pm import (
     build_usage_blocks,
 )
 from storage.models import Visibility
-from storage.queries import TaskFilter
+from storage.queries import TaskFilter, may_read
 
 
 def register(app: AsyncApp, deps: Deps, *, standups: StandupRunner) -> None:
@@ -54,6 +54,7 @@ def register(app: AsyncApp, deps: Deps, *, standups: StandupRunner) -> None:
                 channel_id=channel_id,
                 allowed_channels=deps.settings.allowed_channels,
                 allowed_users=deps.settings.allowed_users,
+                coordination_channel=deps.settings.coordination_channel,
             )
             if refusal is not None:
                 blocks = build_notice_blocks(refusal)
@@ -110,6 +111,11 @@ async def answer(
             )
             if hidden is not None:
                 return build_notice_blocks(hidden)
+            if not may_read(task, await deps.reader(user_id)):
+                return build_notice_blocks(
+                    f"{task.ref} was asked in <#{task.channel_id}>, which you're not in: only "
+                    "its members, the person who asked and the project managers can read it."
+                )
             permalink = await thread_permalink(deps, detail.task)
             moves = await viewer_moves(deps, task=task, user_id=user_id)
             return build_task_detail_blocks(detail, permalink, moves)
@@ -117,7 +123,9 @@ async def answer(
             task_filter = TaskFilter(
                 kind=kind, user_id=listed_user or user_id, channel_id=listed_channel
             )
-            page = await task_page(sessions=sessions, task_filter=task_filter, viewer=user_id)
+            page = await task_page(
+                sessions=sessions, task_filter=task_filter, reader=await deps.reader(user_id)
+            )
             return build_task_list_blocks(
                 task_filter, page.tasks, next_before_id=page.next_before_id
             )
@@ -127,7 +135,18 @@ async def answer(
             )
             return build_usage_blocks(usage.usage, period=usage.period, since=usage.since)
         case RepostReport(task_id=task_id):
+            refused = posting_refusal(
+                user_id=user_id, pm_users=deps.settings.pm_users, what="repost a report"
+            )
+            if refused is not None:
+                return build_notice_blocks(refused)
             return await _repost(deps, task_id=task_id, respond=respond)
+        case Standup(post=True) if (
+            refused := posting_refusal(
+                user_id=user_id, pm_users=deps.settings.pm_users, what="post the standup"
+            )
+        ) is not None:
+            return build_notice_blocks(refused)
         case Standup(post=post):
             deps.spawn(
                 _standup(standups, post=post, channel_id=channel_id, respond=respond),
