@@ -12,9 +12,48 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+
+# Calls that make something new in Slack: after a reset or a 5xx, Slack may have done it and
+# lost the answer, so a blind retry could post twice. The poster looks for its key instead.
+NOT_REPEATABLE = ("chat.postMessage", "chat.startStream", "chat.postEphemeral")
+
+
+def _repeatable(request: HttpRequest) -> bool:
+    return not request.url.rstrip("/").endswith(NOT_REPEATABLE)
+
+
+class _ConnectionErrorRetry(AsyncConnectionErrorRetryHandler):
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return _repeatable(request) and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _ServerErrorRetry(AsyncServerErrorRetryHandler):
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return _repeatable(request) and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 @dataclass(frozen=True)
@@ -28,7 +67,8 @@ class BotIdentity:
 def build_slack_client(
     settings: Settings, token: str | None = None, *, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
-    """A Web API client that retries Slack's 429s (honouring Retry-After), 5xx and resets.
+    """A Web API client that retries Slack's 429s (honouring Retry-After), and 5xx and resets
+    of calls that are safe to repeat (see NOT_REPEATABLE).
 
     Pass a long-lived `session` in a long-running process: without one, slack_sdk opens a new
     HTTP session (and connection) for every call."""
@@ -40,9 +80,9 @@ def build_slack_client(
         base_url=settings.slack_api_url,
         session=session,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            _ConnectionErrorRetry(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            _ServerErrorRetry(max_retry_count=2),
         ],
     )
 

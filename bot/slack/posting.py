@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -14,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.records import find_post, record_post
 
 METADATA_EVENT_TYPE = "pmteam_post"
+POST_ATTEMPTS = 3  # a post whose answer is lost is looked for, then tried again, this often
 PAGE_SIZE = 200  # Slack's largest page of conversations.replies / .history
 CHANNEL_PAGES = 1  # a channel post is looked for among the newest messages only
 
@@ -184,7 +186,23 @@ class Poster:
             kwargs["blocks"] = blocks
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
-        response = await self.client.chat_postMessage(**kwargs)
+        for attempt in range(POST_ATTEMPTS):
+            try:
+                response = await self.client.chat_postMessage(**kwargs)
+                break
+            except (aiohttp.ClientError, TimeoutError, SlackApiError) as exc:
+                if isinstance(exc, SlackApiError) and exc.response.status_code < 500:
+                    raise  # Slack answered, and said no: nothing was posted
+                # The answer was lost (a reset, a timeout, a 5xx): Slack may have posted it.
+                # Look for the key before posting again, every time.
+                found = await self.find_in_slack(key=key, channel=channel, thread_ts=thread_ts)
+                if found is not None:
+                    await self.record(
+                        key=key, kind=kind, channel=channel, ts=found, turn_id=turn_id
+                    )
+                    return found
+                if attempt == POST_ATTEMPTS - 1:
+                    raise
         ts = str(response["ts"])
         await self.record(key=key, kind=kind, channel=channel, ts=ts, turn_id=turn_id)
         return ts

@@ -232,15 +232,17 @@ class FakeSlack:
         error: str | None = None,
         delay: float = 0.0,
         times: int | None = 1,
+        lose_response: bool = False,
     ) -> Fault:
         """Make the next `times` calls to `method` ("*" = any) fail or slow down.
 
         status=429 answers "ratelimited" with Retry-After; another status (e.g. 500) answers
-        that HTTP status; error="..." answers HTTP 200 ok:false; delay adds latency first.
+        that HTTP status; error="..." answers HTTP 200 ok:false; delay adds latency first;
+        lose_response=True carries the call out, then drops the connection unanswered.
         times=None keeps the fault until clear_faults().
         """
-        if status is None and error is None and not delay:
-            raise ValueError("inject needs a status, an error or a delay")
+        if status is None and error is None and not delay and not lose_response:
+            raise ValueError("inject needs a status, an error, a delay or lose_response")
         fault = Fault(
             method=method,
             status=status,
@@ -248,6 +250,7 @@ class FakeSlack:
             error=error,
             delay=delay,
             times=times,
+            lose_response=lose_response,
         )
         self.api.faults.append(fault)
         return fault

@@ -83,6 +83,9 @@ class Fault:
     error: str | None = None
     delay: float = 0.0
     times: int | None = 1
+    # The call is carried out, then the connection drops before the answer: the caller can't
+    # tell whether it happened (a reset after Slack posted the message).
+    lose_response: bool = False
     hits: int = 0
 
     @property
@@ -248,6 +251,7 @@ class WebApi:
                 return self._answer(call, {"ok": False, "error": "internal_error"}, fault.status)
             if fault.error is not None:
                 return self._answer(call, {"ok": False, "error": fault.error})
+        lose_response = fault is not None and fault.lose_response
         handler = self.methods.get(method)
         if handler is None:
             return self._answer(call, {"ok": False, "error": "unknown_method"})
@@ -261,6 +265,10 @@ class WebApi:
             # A bug in the fake must not pass for a Slack answer: fail loudly, keep serving.
             logger.exception("fake Slack failed on %s", method)
             return self._answer(call, {"ok": False, "error": "internal_error"}, 500)
+        if lose_response and request.transport is not None:
+            call.status, call.response = 0, {"ok": True, **result}
+            request.transport.abort()  # done, but the answer never arrives
+            raise ConnectionResetError("the fake Slack dropped the connection")
         headers = {}
         if call.token and call.token.startswith("xoxb-"):
             headers["x-oauth-scopes"] = ",".join(self.scopes)

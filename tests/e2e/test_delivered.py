@@ -148,3 +148,23 @@ async def test_postgres_connections_dropped_after_the_answer_do_not_fail_the_tas
     assert len(await rows(pmteam, Report)) == 1
     assert len(top_level(fake_slack, COORDINATION)) == 1
     assert [t.status for t in await rows(pmteam, Turn)] == [TurnStatus.DONE]
+
+
+async def test_posts_whose_answer_was_lost_are_found_by_their_key_not_posted_twice(
+    pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
+) -> None:
+    # Slack carries out each of the turn's posts (the Stop line, the summary, the card), then
+    # the connection drops before its answer arrives.
+    fake_model.script(Text("Use an idempotency-key table."), Json(report_json()))
+    fault = fake_slack.inject("chat.postMessage", lose_response=True, times=3)
+    asked = await mention(fake_slack, "design an idempotent payments API")
+    [turn] = await wait_until_idle(pmteam, fake_slack, turns=1)
+    await settle(pmteam, fake_slack)
+
+    assert fault.hits == 3
+    assert turn.status == TurnStatus.DONE
+    posts = fake_slack.calls_to("chat.postMessage")
+    assert len(posts) == 3  # none of them repeated, by the SDK or by pmteam
+    assert len(top_level(fake_slack, COORDINATION)) == 1
+    thread = bot_messages(fake_slack, ENGINEERING, asked.ts)
+    assert [m.text.startswith("Self-assessment") for m in thread] == [False, True]
