@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 
-pytest_plugins = ["sandbox.pytest_plugin"]
+pytest_plugins = ["sandbox.pytest_plugin", "tests.reliability_plugin"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PMTEAM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

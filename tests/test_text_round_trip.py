@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -230,6 +231,9 @@ def test_intake_decodes_slack_escaping_once(written: str) -> None:
     assert message is not None and message.text == decode_slack_text(escaped)
 
 
+@pytest.mark.reliability(
+    "Hostile text (entities, markup, mass mentions) on every surface", kind="attack"
+)
 @settings(max_examples=60, deadline=None)
 @given(user_text)
 def test_every_surface_shows_what_was_written(written: str) -> None:

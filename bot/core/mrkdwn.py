@@ -30,6 +30,275 @@ def neutralise_mentions(text: str) -> str:
     return _PLAIN_MENTION.sub(lambda m: f"@{_ZERO_WIDTH_JOINER}{m.group(1)}", text)
 
 
+# --- links ------------------------------------------------------------------------------------
+# Model text (which may carry a prompt injection from a fetched page) must never show a link
+# under words of its choosing: Slack's markdown renders `[text](url)` and `<url|text>` as text
+# that hides where it goes. Every such link is rewritten to show its URL, and whatever might
+# still form one (a `](` or `<url|` left over from a cut or odd nesting) is defused. Code is
+# shown literally, so it is left alone; what counts as code is read narrowly on purpose: a
+# misjudgement must only ever leave *more* text treated (and made safe) as prose.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
+_FENCE_OPEN = re.compile(r"`{3,}[^`]*")  # a whole line, at column 0: no container can hold it
+_FENCE_CLOSE = re.compile(r" {0,3}`{3,}[ \t]*")  # closes any fence, whatever its length
+_BACKTICKS = re.compile(r"`+")
+_NOT_A_BREAK = re.compile(r"[^\r\n]")
+_CODE = "\x00"  # code, masked out: matches none of the link patterns below
+_LINK = re.compile(
+    r"\[(?P<label>[^\[\]]*)\]\((?P<target>(?:[^()]|\([^()]*\))*)\)"
+    r"|<(?P<slack_target>[^\s<>|][^<>|]*)(?:\|(?P<slack_label>[^<>]*))?>"
+)
+# A markdown link's destination (bare or <angled>) and optional title, as CommonMark reads it.
+_TARGET = re.compile(
+    r"\s*(?:<(?P<angled>[^<>\n]*)>|(?P<bare>[^\s<]\S*))?"
+    r"(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^()]*\)))?\s*",
+    re.DOTALL,
+)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_SCHEME_PREFIX = re.compile(r"^[a-z][a-z0-9+.\-]*:(?://)?")
+_KEPT_SPECIAL = re.compile(r"!(?:channel|here|everyone|subteam\^)", re.IGNORECASE)
+_SPECIAL_URL = re.compile(r"\^([A-Za-z][A-Za-z0-9+.\-]*:[^\^]*)")  # <!date^…^url|…>
+_COMPLETE_TOKEN = re.compile(r"<[^<>]*>")
+_LEFT_OVER = re.compile(r"\](?=[(:])|<(?=[A-Za-z][A-Za-z0-9+.\-]*:|[^\s<>|]+\|)")
+_DEFINITION_PREFIX = re.compile(r"[ \t>*+\-\d.)]*")  # what may precede `[label]:` on a line
+_BLANK_LINE = re.compile(r"\n[ \t]*(?:\r?\n|\r)")
+_LINK_PASSES = 32  # nested links unwrap one level a pass; past this, defuse without unwrapping
+
+
+def unmask_links(text: str, *, context: str = "") -> str:
+    """`text` with every link shown as its URL: `[text](url)` and `<url|text>` become
+    `text (url)`, or just the URL when the text already is it; `<url>` becomes the URL.
+    Code spans and fenced code are left as written.
+
+    `context` is the text already shown before `text` in the same message (a stream sends a
+    message in pieces): it decides what is code, and is not itself returned or changed."""
+    start = len(context)
+    full = context + text
+    for _ in range(_LINK_PASSES):
+        masked = _mask_code(full)
+        changed = _show_links(full, masked, start)
+        if changed == full:
+            changed = _defuse(full, masked, start)
+            if changed == full:
+                return full[start:]
+        full = changed
+    return _defuse(full, full, start)[start:]  # pathological nesting: treat it all as prose
+
+
+def safe_model_markdown(text: str, *, context: str = "") -> str:
+    """Model markdown as pmteam may post it: no masked link, and no channel-wide ping."""
+    return neutralise_mentions(unmask_links(text, context=context))
+
+
+def unfinished_link_start(text: str, *, context: str = "", reach: int = 600) -> int | None:
+    """Where in `text` a link begins that more text could still complete (an open `[`, a `]`
+    or `](` whose target is still to come, a `<` not yet closed), or None. A stream cuts
+    before it, so a link never arrives in two halves, each made safe alone and shown as
+    broken markup. Only the last `reach` characters count: an opening that old is no link."""
+    full = context + text
+    masked = _mask_code(full)
+    end = len(full)
+    found = end
+    opened: list[int] = []
+    at = max(len(context), end - reach)
+    while at < end:
+        char = masked[at]
+        if char == "\n" and _BLANK_LINE.match(masked, at):
+            opened.clear()  # nothing links across a paragraph break
+        elif char == "[":
+            opened.append(at)
+        elif char == "]":
+            begun = opened.pop() if opened else at
+            if at + 1 == end:
+                found = min(found, begun)
+            elif masked[at + 1] == "(":
+                close = _closing_paren(masked, at + 1)
+                if close is None:
+                    found = min(found, begun)
+                else:
+                    at = close
+        elif char == "<" and (at + 1 == end or not masked[at + 1].isspace()):
+            rest = masked[at + 1 :]
+            if "<" not in rest and ">" not in rest and not _BLANK_LINE.search(rest):
+                found = min(found, at)
+        at += 1
+    if opened:
+        found = min(found, opened[0])
+    return None if found == end else found - len(context)
+
+
+def _closing_paren(masked: str, at: int) -> int | None:
+    """The `)` that closes the `(` at `at`, within its paragraph, or None if none has come."""
+    depth = 0
+    for index in range(at, len(masked)):
+        char = masked[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+        elif char == "\n" and _BLANK_LINE.match(masked, index):
+            return index  # not a link: the paragraph ended first
+    return None
+
+
+def _show_links(text: str, masked: str, start: int) -> str:
+    """One pass: each link starting at or after `start` outside code, shown as its URL."""
+    pieces = [text[:start]]
+    done = at = start
+    while match := _LINK.search(masked, at):
+        shown = _shown(text, match)
+        if shown is None:  # kept (a mention) or not a link: look inside it too
+            at = match.start() + 1
+            continue
+        pieces += [text[done : match.start()], shown]
+        done = at = match.end()
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _shown(text: str, match: re.Match[str]) -> str | None:
+    """What the link `match` shows instead, or None to leave it as it is."""
+
+    def group(name: str) -> str | None:
+        begin, end = match.span(name)
+        return None if begin < 0 else text[begin:end]
+
+    label, target = group("label"), group("target")
+    if label is not None and target is not None:
+        destination = _TARGET.fullmatch(target)
+        if destination is None:
+            return None  # not a link as markdown reads it; a left-over `](` is defused
+        url = destination.group("angled") or destination.group("bare") or ""
+        return _open_link(label, url)
+    slack_target, slack_label = group("slack_target") or "", group("slack_label")
+    if slack_target.startswith(("@", "#")):
+        return None  # a person or a channel
+    if slack_target.startswith("!"):
+        if _KEPT_SPECIAL.match(slack_target):
+            return None  # a channel-wide or group mention: neutralise_mentions' job
+        url_in = _SPECIAL_URL.search(slack_target)  # <!date^…^url|fallback> links its text
+        if url_in is None:
+            return None
+        return _open_link(slack_label or "", url_in.group(1))
+    if slack_label is None:
+        return _open_link("", slack_target) if _SCHEME.match(slack_target) else None
+    return _open_link(slack_label, slack_target)
+
+
+def _open_link(label: str, url: str) -> str:
+    """`label (url)`, or only the URL (a mail address without `mailto:`) when the label says
+    no more than the URL does."""
+    url = url.strip()
+    label = label.strip()
+    if not url:
+        return label
+    plain = url.lower().rstrip("/")
+    if label.lower().rstrip("/") in ("", plain, _SCHEME_PREFIX.sub("", plain)):
+        return url[len("mailto:") :] if plain.startswith("mailto:") else url
+    return f"{label} ({url})"
+
+
+def _defuse(text: str, masked: str, start: int) -> str:
+    """What could still make a masked link once more text follows (or precedes it) is broken
+    up: a word joiner between `]` and `(` (or the `:` of a reference definition), and a `<`
+    that opens an unfinished `<url|…` dropped. Nothing visible changes but the stray `<`."""
+    pieces = [text[:start]]
+    done = start
+    for match in _LEFT_OVER.finditer(masked, max(start - 1, 0)):
+        at = match.start()
+        if masked[at] == "]":
+            if masked[at + 1] == ":" and not _defines_reference(masked, at):
+                continue
+            pieces += [text[done : at + 1], _ZERO_WIDTH_JOINER]
+            done = at + 1
+        elif at >= start and not _COMPLETE_TOKEN.match(masked, at):
+            pieces.append(text[done:at])
+            done = at + 1
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _defines_reference(masked: str, close: int) -> bool:
+    """Whether the `]:` at `close` may end a reference definition (`[label]: url`), which
+    would make a `[text][label]` elsewhere a masked link: its `[` starts a line."""
+    opening = masked.rfind("[", 0, close)
+    line_start = max(masked.rfind("\n", 0, opening), masked.rfind("\r", 0, opening)) + 1
+    return opening >= 0 and _DEFINITION_PREFIX.fullmatch(masked, line_start, opening) is not None
+
+
+def _mask_code(text: str) -> str:
+    """`text` with its code (see `_code_spans`) replaced by a character no link pattern
+    matches; line breaks kept, so positions and paragraphs stay where they were."""
+    pieces: list[str] = []
+    done = 0
+    for begin, end in _code_spans(text):
+        pieces += [text[done:begin], _NOT_A_BREAK.sub(_CODE, text[begin:end])]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` is surely code, as (start, end) ranges in order.
+
+    A fence counts only when it opens at column 0 on a finished line (nothing can hold it
+    then, and a later character can't turn it into a paragraph) and ends at the first line
+    that could close any fence. A code span counts only within one line whose backticks all
+    pair up, in a paragraph where no earlier line left one unpaired (CommonMark would pair it
+    across lines), no `<` or `>` was seen (an HTML tag or autolink takes its backticks first),
+    no backslash escapes one, and the line has no `|` (a table cell would split it)."""
+    spans: list[tuple[int, int]] = []
+    fence: int | None = None
+    unsure = angled = False
+    for line in _LINE.finditer(text):
+        begin, end = line.span()
+        if begin == end:
+            break
+        body = line.group().rstrip("\r\n")
+        if fence is not None:
+            if _FENCE_CLOSE.fullmatch(body):
+                spans.append((fence, end))
+                fence = None
+            continue
+        if len(body) < end - begin and _FENCE_OPEN.fullmatch(body):
+            fence, unsure, angled = begin, False, False
+            continue
+        if not body.strip():
+            unsure = angled = False
+            continue
+        angled = angled or "<" in body or ">" in body
+        if "`" not in body:
+            continue
+        pairs = _paired_backticks(body)
+        if pairs is None or angled or "\\" in body:
+            unsure = True
+        elif not unsure and "|" not in body:
+            spans += [(begin + a, begin + b) for a, b in pairs]
+    if fence is not None:
+        spans.append((fence, len(text)))
+    return spans
+
+
+def _paired_backticks(line: str) -> list[tuple[int, int]] | None:
+    """The code spans of one line as CommonMark pairs backtick runs (each with the next run
+    of the same length), or None if a run is left unpaired."""
+    runs = [run.span() for run in _BACKTICKS.finditer(line)]
+    spans: list[tuple[int, int]] = []
+    index = 0
+    while index < len(runs):
+        begin, end = runs[index]
+        partner = next(
+            (k for k in range(index + 1, len(runs)) if runs[k][1] - runs[k][0] == end - begin),
+            None,
+        )
+        if partner is None:
+            return None
+        spans.append((begin, runs[partner][1]))
+        index = partner + 1
+    return spans
+
+
 def decode_slack_text(text: str) -> str:
     """A message's text as its author typed it: Slack sends `&`, `<` and `>` as `&amp;`,
     `&lt;` and `&gt;`. Decoded once at intake; the database keeps plain text."""

@@ -11,7 +11,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.mrkdwn import DEFAULT_PART_LIMIT, fence_open_after, neutralise_mentions
+from bot.core.mrkdwn import (
+    DEFAULT_PART_LIMIT,
+    fence_open_after,
+    safe_model_markdown,
+    unfinished_link_start,
+)
 
 # Errors that mean "this workspace or surface can't stream": fall back to post + update.
 _NO_STREAMING = frozenset(
@@ -27,6 +32,7 @@ _NO_STREAMING = frozenset(
     }
 )
 SOFT_PART_LIMIT = 9_000  # past this, a part ends at the next paragraph break
+LINK_REACH = 600  # a flush holds back an unfinished link at most this far (see _cut)
 
 
 @dataclass
@@ -34,8 +40,10 @@ class AnswerStream:
     """Feed model text deltas with `write`; `finish` closes the last message.
 
     Text is flushed at word boundaries (so a mention split across deltas is still caught by
-    the neutraliser), at most every `flush_interval` seconds, and parts roll over to a new
-    message before Slack's 12,000-character limit, closing and reopening an open code fence.
+    the neutraliser) and never inside a link still being written (so it is shown as its URL
+    whole, not as two halves of markup), at most every `flush_interval` seconds, and parts
+    roll over to a new message before Slack's 12,000-character limit, closing and reopening
+    an open code fence.
     """
 
     client: AsyncWebClient
@@ -50,7 +58,7 @@ class AnswerStream:
     message_ts: list[str] = field(default_factory=list)
     text: str = ""  # everything written, as the model wrote it
     _pending: str = ""
-    _part: str = ""  # the current message's text as sent (neutralised)
+    _part: str = ""  # the current message's text as sent (made safe)
     _streaming: bool = True
     _open: bool = False  # a message is in progress
     _last_flush: float = 0.0
@@ -118,7 +126,7 @@ class AnswerStream:
     async def _flush(self, *, final: bool) -> None:
         if not self._pending:
             return
-        cut = len(self._pending) if final else _last_boundary(self._pending)
+        cut = self._cut(final=final)
         # Room left in this message (less the few characters a closing fence may need).
         room = self.part_limit - len(self._part) - 5
         if self._fence is None and (len(self._part) > SOFT_PART_LIMIT or cut > room):
@@ -130,31 +138,58 @@ class AnswerStream:
                 await self._send(self._pending[:cut])
                 self._pending = self._pending[cut:]
                 await self._rollover()
-                cut = len(self._pending) if final else _last_boundary(self._pending)
+                cut = self._cut(final=final)
         if cut <= 0:
             return
         chunk, self._pending = self._pending[:cut], self._pending[cut:]
         await self._send(chunk)
 
+    def _cut(self, *, final: bool) -> int:
+        """How much pending text to send now: all of it at the end; else up to the last word
+        boundary, but not into a link the next deltas may finish. Each piece is made safe on
+        its own, so a link cut in two would arrive as broken markup (defused, but unreadable)
+        instead of as its URL."""
+        if final:
+            return len(self._pending)
+        cut = _last_boundary(self._pending)
+        begun = unfinished_link_start(self._pending[:cut], context=self._part, reach=LINK_REACH)
+        return cut if begun is None else _last_boundary(self._pending[:begun])
+
     async def _send(self, raw: str) -> None:
-        chunk = neutralise_mentions(raw)
+        # Made safe in the light of what this message already shows (it decides what is code).
+        chunk = safe_model_markdown(raw, context=self._part)
         while len(self._part) + len(chunk) > self.part_limit:
-            room = self.part_limit - len(self._part) - 5
-            head = chunk[: max(room, 0)]
-            # No paragraph break fits: end at a line break, else between words.
+            head, safe_head = self._head(raw)
+            if safe_head:
+                await self._emit(safe_head)
+            raw = raw[len(head) :]
+            await self._rollover()
+            chunk = safe_model_markdown(raw, context=self._part)
+        if chunk:
+            await self._emit(chunk)
+        self._last_flush = self.clock()
+
+    def _head(self, raw: str) -> tuple[str, str]:
+        """The start of `raw` that still fits in this message, and that start made safe."""
+        room = self.part_limit - len(self._part) - 5
+        while room > 0:
+            head = raw[:room]
+            # No paragraph break fits: end at a line break, else between words, and before a
+            # link that would otherwise straddle two messages.
             newline = head.rfind("\n")
             space = head.rfind(" ")
             if newline > room // 2:
                 head = head[: newline + 1]
             elif space > room // 2:
                 head = head[: space + 1]
-            if head:
-                await self._emit(head)
-            chunk = chunk[len(head) :]
-            await self._rollover()
-        if chunk:
-            await self._emit(chunk)
-        self._last_flush = self.clock()
+            begun = unfinished_link_start(head, context=self._part, reach=LINK_REACH)
+            if begun is not None and begun > room // 2:
+                head = head[:begun]
+            safe_head = safe_model_markdown(head, context=self._part)
+            if len(safe_head) <= room:
+                return head, safe_head
+            room -= len(safe_head) - room  # made longer (a word joiner or two): take less
+        return "", ""
 
     async def _emit(self, chunk: str) -> None:
         self._fence = fence_open_after(chunk, self._fence)

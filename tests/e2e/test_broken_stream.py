@@ -3,6 +3,8 @@ answer is posted once, in order."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import Pmteam
 from sandbox.model import FakeModel, Text
 from sandbox.slack import FakeSlack
@@ -13,6 +15,7 @@ PARAGRAPHS = [f"Paragraph {n}: " + "use an idempotency key per request. " * 20 f
 ANSWER = "\n\n".join(PARAGRAPHS)
 
 
+@pytest.mark.reliability("Slack refuses chat.appendStream mid-answer", kind="fault")
 async def test_a_refused_append_closes_the_stream_and_posts_the_answer_once(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:

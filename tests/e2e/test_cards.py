@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.app import Pmteam
 from bot.slack.blocks.report import (
     ACTION_DETAILS,
@@ -161,6 +163,7 @@ async def test_a_conversational_turn_answers_without_a_report(
     assert "a conversational reply, so no report" in shown(last_ephemeral(fake_slack, BOB).blocks)
 
 
+@pytest.mark.reliability("Someone else reads a task asked in a DM", kind="attack")
 async def test_a_dm_task_is_private_until_its_requester_shares_it(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
@@ -206,6 +209,7 @@ async def test_a_dm_task_is_private_until_its_requester_shares_it(
     assert "audit log" in shown(last_ephemeral(fake_slack, BOB).blocks)
 
 
+@pytest.mark.reliability("Stop pressed mid-research, and by someone who didn't ask", kind="fault")
 async def test_stop_ends_the_answer_where_it_is_without_a_report(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:

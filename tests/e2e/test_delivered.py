@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import psycopg
+import pytest
 
 from bot.app import Pmteam
 from bot.services.housekeeping import Housekeeping
@@ -35,6 +36,9 @@ def top_level(fake_slack: FakeSlack, channel: str) -> list[str]:
     return [m.ts for m in bot_messages(fake_slack, channel) if m.thread_ts in (None, m.ts)]
 
 
+@pytest.mark.reliability(
+    "The coordination channel refuses the card (pmteam not invited)", kind="fault"
+)
 async def test_a_card_the_pm_channel_refuses_is_kept_flagged_and_posted_later(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
@@ -85,6 +89,7 @@ async def test_a_card_the_pm_channel_refuses_is_kept_flagged_and_posted_later(
     assert len([text for text in thread if "couldn't post" in text]) == 1
 
 
+@pytest.mark.reliability("chat.stopStream fails with HTTP 500 on every try", kind="fault")
 async def test_a_stream_that_will_not_stop_is_replaced_by_the_whole_answer(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
@@ -107,6 +112,9 @@ async def test_a_stream_that_will_not_stop_is_replaced_by_the_whole_answer(
     assert thread[-1].text.startswith("Self-assessment ")
 
 
+@pytest.mark.reliability(
+    "PostgreSQL backends killed every 0.1 s right after the answer", kind="fault"
+)
 async def test_postgres_connections_dropped_after_the_answer_do_not_fail_the_task(
     start_pmteam: StartPmteam,
     fake_slack: FakeSlack,
@@ -150,6 +158,9 @@ async def test_postgres_connections_dropped_after_the_answer_do_not_fail_the_tas
     assert [t.status for t in await rows(pmteam, Turn)] == [TurnStatus.DONE]
 
 
+@pytest.mark.reliability(
+    "Slack posts a message, then the connection drops before its answer", kind="fault"
+)
 async def test_posts_whose_answer_was_lost_are_found_by_their_key_not_posted_twice(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:

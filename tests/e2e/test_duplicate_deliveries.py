@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import Pmteam
 from sandbox.slack import FakeSlack
 from storage.models import Report, SlackPost, Task, Turn
@@ -32,6 +34,7 @@ async def assert_one_of_everything(pmteam: Pmteam, fake_slack: FakeSlack, thread
     assert len(eyes) == 1
 
 
+@pytest.mark.reliability("Slack retries an event delivery", kind="fault")
 async def test_retried_mention_creates_one_task(pmteam: Pmteam, fake_slack: FakeSlack) -> None:
     posted = await mention(fake_slack, "add rate limiting to the orders API")
     first = app_mention_delivery(posted)
@@ -57,6 +60,7 @@ async def test_retried_mention_creates_one_task(pmteam: Pmteam, fake_slack: Fake
     await assert_one_of_everything(pmteam, fake_slack, posted.ts)
 
 
+@pytest.mark.reliability("One mention delivered as both app_mention and message", kind="fault")
 async def test_mention_delivered_as_app_mention_and_message_creates_one_task(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:

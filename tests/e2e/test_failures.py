@@ -30,6 +30,7 @@ def reactions_on(fake_slack: FakeSlack, ts: str) -> set[str]:
     return set(fake_slack.workspace.reactions(ENGINEERING, ts))
 
 
+@pytest.mark.reliability("The Anthropic API answers HTTP 500 on every retry", kind="fault")
 async def test_model_failure_is_reported_in_the_thread_and_a_new_mention_retries(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
@@ -71,6 +72,7 @@ async def test_model_failure_is_reported_in_the_thread_and_a_new_mention_retries
     assert reactions_on(fake_slack, first.ts) == {"x"}
 
 
+@pytest.mark.reliability("An API error whose text quotes the key it was sent", kind="attack")
 async def test_rejected_request_fails_at_once_in_pmteam_s_own_words_with_an_error_id(
     pmteam: Pmteam,
     fake_slack: FakeSlack,
@@ -100,6 +102,7 @@ async def test_rejected_request_fails_at_once_in_pmteam_s_own_words_with_an_erro
     assert reactions_on(fake_slack, posted.ts) == {"x"}
 
 
+@pytest.mark.reliability("The model refuses to answer", kind="fault")
 async def test_refusal_ends_with_a_clear_message(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:

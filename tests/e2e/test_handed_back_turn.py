@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -109,6 +110,7 @@ async def test_a_report_stored_by_an_earlier_attempt_is_reused_not_rewritten(
     assert "BLOCKED" in report.text
 
 
+@pytest.mark.reliability("A worker stops after answering, before the report", kind="fault")
 async def test_released_turn_with_a_posted_answer_goes_straight_to_the_report(
     start_pmteam: StartPmteam, fake_slack: FakeSlack, sqlite_url: str
 ) -> None:
@@ -174,6 +176,7 @@ async def test_a_report_kept_with_gaps_is_reused_when_the_turn_is_taken_up_again
     assert not any("went wrong" in text for text in thread)
 
 
+@pytest.mark.reliability("A retried turn whose answer is deep in a long thread", kind="fault")
 async def test_an_answer_posted_deep_in_a_long_thread_is_found_not_posted_again(
     start_pmteam: StartPmteam, fake_slack: FakeSlack, sqlite_url: str
 ) -> None:

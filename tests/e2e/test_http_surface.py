@@ -82,6 +82,7 @@ def mention_envelope(fake_slack: FakeSlack, ts: str, text: str) -> dict[str, Any
     }
 
 
+@pytest.mark.reliability("Forged, tampered, unsigned and replayed requests", kind="attack")
 async def test_only_correctly_signed_fresh_requests_are_accepted(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:
@@ -127,6 +128,9 @@ async def test_only_correctly_signed_fresh_requests_are_accepted(
         ("application/x-www-form-urlencoded", b"payload=%7Bnot+json"),
     ],
     ids=["broken-json", "json-array", "empty", "broken-form-payload"],
+)
+@pytest.mark.reliability(
+    "Malformed bodies: broken JSON, a JSON array, empty, a broken form", kind="attack"
 )
 async def test_malformed_body_gets_a_4xx_not_a_500(
     pmteam: Pmteam, content_type: str, body: bytes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.app import Pmteam
 from bot.slack.blocks.report import ACTION_DETAILS
 from sandbox.model import FakeModel, Json, Text
@@ -28,6 +30,9 @@ def everything_shown(message: Message) -> str:
     return message.text + json.dumps(message.blocks or [], ensure_ascii=False)
 
 
+@pytest.mark.reliability(
+    "Model output that pings @channel, @here, @everyone or a user group", kind="attack"
+)
 async def test_special_mentions_in_model_output_are_neutralised_everywhere(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:

@@ -23,6 +23,7 @@ def nested(depth: int) -> bytes:
     return ("[" * depth + "]" * depth).encode()
 
 
+@pytest.mark.reliability("Non-numeric or malformed request timestamps", kind="attack")
 @pytest.mark.parametrize("timestamp", ["yesterday", "", "1e9", "-5", "9" * 40, " 1700000000"])
 async def test_a_bad_timestamp_is_401_not_500(pmteam: Pmteam, timestamp: str) -> None:
     body = b'{"type": "event_callback"}'
@@ -31,6 +32,7 @@ async def test_a_bad_timestamp_is_401_not_500(pmteam: Pmteam, timestamp: str) ->
     assert status == 401
 
 
+@pytest.mark.reliability("JSON nested 200,000 levels deep, signed and unsigned", kind="attack")
 async def test_deeply_nested_json_is_refused_with_a_4xx_signed_or_not(pmteam: Pmteam) -> None:
     body = nested(200_000)
     assert len(body) < MAX_BODY_BYTES
@@ -50,6 +52,9 @@ async def test_deeply_nested_json_is_refused_with_a_4xx_signed_or_not(pmteam: Pm
     assert status == 200  # and the process is fine
 
 
+@pytest.mark.reliability(
+    "Oversized and forged bodies, none of which reaches the log", kind="attack"
+)
 async def test_an_oversized_body_is_413_and_nothing_of_it_is_logged(
     pmteam: Pmteam, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -71,6 +76,7 @@ async def test_an_oversized_body_is_413_and_nothing_of_it_is_logged(
     assert all(len(line) < 400 for line in lines)
 
 
+@pytest.mark.reliability("/readyz probed repeatedly while Slack rejects the token", kind="attack")
 async def test_failing_readiness_probes_ask_slack_once(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:

@@ -28,6 +28,7 @@ pytestmark = ON_EACH_DATABASE
 NOTE = "(pmteam replaced 1 character it can't store with \ufffd.)"
 
 
+@pytest.mark.reliability("A mention with a NUL character", kind="attack")
 async def test_a_mention_with_a_nul_is_stored_with_a_replacement_and_answered(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:
@@ -43,6 +44,7 @@ async def test_a_mention_with_a_nul_is_stored_with_a_replacement_and_answered(
     assert bot_messages(fake_slack, ENGINEERING, posted.ts)  # answered in the thread
 
 
+@pytest.mark.reliability("A mention with a lone surrogate", kind="attack")
 async def test_a_mention_with_a_lone_surrogate_is_stored_with_a_replacement_and_answered(
     pmteam: Pmteam, fake_slack: FakeSlack
 ) -> None:
@@ -62,6 +64,7 @@ async def test_a_mention_with_a_lone_surrogate_is_stored_with_a_replacement_and_
     assert bot_messages(fake_slack, ENGINEERING, posted.ts)  # answered in the thread
 
 
+@pytest.mark.reliability("An event no database can store", kind="attack")
 @pytest.mark.parametrize("bad_ts", ["1700000000.0001\ud800", "1700000000." + "1" * 40])
 async def test_an_event_that_still_cant_be_stored_is_acked_dropped_and_counted(
     pmteam: Pmteam, fake_slack: FakeSlack, bad_ts: str

@@ -4,6 +4,8 @@ channel always works for them."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import Pmteam
 from bot.slack.blocks.report import ACTION_ACKNOWLEDGE
 from sandbox.model import FakeModel
@@ -32,6 +34,7 @@ def leave(fake_slack: FakeSlack, user: str, channel: str) -> None:
     fake_slack.workspace.channel(channel).members.discard(user)
 
 
+@pytest.mark.reliability("Someone outside a channel reads its tasks", kind="attack")
 async def test_a_channel_task_is_for_that_channel_s_members(
     pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
@@ -51,6 +54,7 @@ async def test_a_channel_task_is_for_that_channel_s_members(
     assert "salary bands" in shown(ack_of(await run_pm(fake_slack, "list done", user=BOB)))
 
 
+@pytest.mark.reliability("A non-PM makes pmteam post to the PM's channel", kind="attack")
 async def test_a_pm_reads_every_channel_task_and_only_pms_post_to_the_pm_channel(
     start_pmteam: StartPmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
@@ -72,6 +76,7 @@ async def test_a_pm_reads_every_channel_task_and_only_pms_post_to_the_pm_channel
     assert "Preparing a standup preview" in preview
 
 
+@pytest.mark.reliability("The PM acts in a channel the allow-list doesn't name", kind="fault")
 async def test_the_pm_channel_works_for_the_pm_whatever_the_allow_list_says(
     start_pmteam: StartPmteam, fake_slack: FakeSlack, fake_model: FakeModel
 ) -> None:
