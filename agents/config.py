@@ -26,6 +26,9 @@ class AgentSettings:
     # retry-after); this is how many times, per call.
     max_retries: int = 2
     request_timeout_s: float = 300.0
+    # Once an answer streams, the API sends an event (a ping, at least) every few seconds:
+    # this long with none is a stall, noticed well before the request timeout.
+    stream_stall_s: float = 60.0
     pm_timeout_s: float = 60.0
 
     engineer_max_tokens: int = 8_192

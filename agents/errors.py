@@ -37,6 +37,10 @@ class TurnIncomplete(AgentError):
     """The model started but did not finish: a dropped stream, or a turn that never ended."""
 
 
+class StreamStalled(TurnIncomplete):
+    """The answer was streaming and then nothing came for the stall bound: worth one more try."""
+
+
 class ContextTooLong(TurnIncomplete):
     """The thread no longer fits the model's context window, even with older messages left out."""
 

@@ -21,6 +21,7 @@ from agents.errors import (
     ModelRefused,
     ModelRejected,
     ModelUnavailable,
+    StreamStalled,
     TurnIncomplete,
 )
 from agents.templates import fill, load_prompt
@@ -325,12 +326,14 @@ class ModelClient:
         usage_sink: UsageSink | None = None,
         max_retries: int = 2,
         timeout_s: float = 300.0,
+        stall_s: float = 60.0,
     ) -> None:
         # The SDK retries 408/409/429/5xx/529 and dropped connections, honouring retry-after.
         self._client = client.with_options(max_retries=max_retries, timeout=timeout_s)
         self._sink = usage_sink
         self._max_retries = max_retries
         self._timeout_s = timeout_s
+        self._stall_s = stall_s
 
     @classmethod
     def from_settings(
@@ -345,6 +348,7 @@ class ModelClient:
             usage_sink=usage_sink,
             max_retries=settings.max_retries,
             timeout_s=settings.request_timeout_s,
+            stall_s=settings.stream_stall_s,
         )
 
     async def complete(
@@ -480,7 +484,11 @@ class ModelClient:
             "max_tokens": max_tokens,
             "system": cast("list[TextBlockParam]", prefix.system_param()),
             "messages": cast("list[MessageParam]", messages),
-            "timeout": timeout_s or self._timeout_s,
+            # The whole call may take the request timeout; no byte for the stall bound is a
+            # stall (the API pings an open stream every few seconds).
+            "timeout": httpx2.Timeout(
+                timeout_s or self._timeout_s, read=min(self._stall_s, timeout_s or self._timeout_s)
+            ),
         }
         if prefix.tools:
             kwargs["tools"] = cast("list[ToolUnionParam]", prefix.tools_param())
@@ -541,15 +549,26 @@ class ModelClient:
                 start_usage,
                 "error:timeout" if timed_out else "error:connection",
             )
+            if streaming and timed_out:
+                raise self._stalled(agent, model, request_id) from exc
             if streaming:
                 raise self._dropped(agent, model, request_id) from exc
             raise self._connection_error(exc, agent, model, timed_out) from exc
         except httpx2.TransportError as exc:
             # The SDK wraps transport errors only while connecting; a body cut mid-stream
             # surfaces as the transport's own error.
+            stalled = isinstance(exc, httpx2.TimeoutException)
             await self._record_failure(
-                agent, model, ref, started, request_id, start_usage, "stream_cut"
+                agent,
+                model,
+                ref,
+                started,
+                request_id,
+                start_usage,
+                "stream_stalled" if stalled else "stream_cut",
             )
+            if stalled:
+                raise self._stalled(agent, model, request_id) from exc
             raise self._dropped(agent, model, request_id) from exc
 
         if message.stop_reason is None:
@@ -640,6 +659,15 @@ class ModelClient:
             # A ledger outage must not cost the person their answer; the log line above keeps
             # the figures.
             log.exception("llm.ledger_write_failed", agent=usage.agent, request_id=usage.request_id)
+
+    def _stalled(self, agent: str, model: str, request_id: str | None) -> StreamStalled:
+        return StreamStalled(
+            f"Claude stopped sending for {self._stall_s:.0f} s in the middle of the answer, so "
+            "what you see is incomplete. Mention me again to retry this request.",
+            agent=agent,
+            model=model,
+            request_id=request_id,
+        )
 
     def _dropped(
         self, agent: str, model: str, request_id: str | None, error_type: str | None = None

@@ -76,6 +76,7 @@ def agent_settings_for(settings: Settings) -> AgentSettings:
         researcher_model=settings.researcher_model,
         engineer_prompt_file=settings.engineer_prompt_file,
         research_web=settings.research_web,
+        stream_stall_s=settings.stream_stall_seconds,
     )
 
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     researcher_model: str = Field(default="claude-haiku-5-5", alias="PMTEAM_RESEARCHER_MODEL")
     engineer_prompt_file: Path | None = Field(default=None, alias="PMTEAM_ENGINEER_PROMPT_FILE")
     research_web: bool = Field(default=True, alias="PMTEAM_RESEARCH_WEB")
+    stream_stall_seconds: float = Field(
+        default=60.0, gt=0, le=300, alias="PMTEAM_STREAM_STALL_SECONDS"
+    )
     max_concurrent_tasks: int = Field(default=4, ge=1, le=64, alias="PMTEAM_MAX_CONCURRENT_TASKS")
     allowed_channels: CommaList = Field(default_factory=list, alias="PMTEAM_ALLOWED_CHANNELS")
     allowed_users: CommaList = Field(default_factory=list, alias="PMTEAM_ALLOWED_USERS")

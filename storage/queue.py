@@ -246,6 +246,18 @@ async def release_turn(
     return turn
 
 
+async def retry_turn(
+    *, session: AsyncSession, turn_id: int, owner: str, note: str, now: datetime | None = None
+) -> Turn:
+    """Put a claimed turn back in the queue as a spent attempt (e.g. the model stalled), so
+    another try happens but the attempt limit still holds."""
+    turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
+    now = now or utcnow()
+    turn.attempts += 1
+    _requeue(session=session, turn=turn, task=task, note=note, now=now)
+    return turn
+
+
 def _requeue(*, session: AsyncSession, turn: Turn, task: Task, note: str, now: datetime) -> None:
     turn.status = TurnStatus.QUEUED
     turn.lease_owner = None

@@ -25,7 +25,7 @@ from agents.engineer import (
     engineer_prefix,
     run_engineer,
 )
-from agents.errors import AgentError
+from agents.errors import AgentError, StreamStalled
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient, TurnRef
 from agents.reports import (
@@ -60,7 +60,7 @@ from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
 from storage.queries import first_reported_task, search_tasks
-from storage.queue import LeaseLost, complete_turn, fail_turn, release_turn
+from storage.queue import LeaseLost, complete_turn, fail_turn, release_turn, retry_turn
 from storage.records import find_post, forget_post, save_answer, stop_requested_by
 from storage.tasks import keep_private, mark_report_posted, mark_report_unposted
 from storage.types import utcnow
@@ -132,6 +132,14 @@ class TurnPipeline:
         except LeaseLost:
             log.warning("turn taken over by another worker; stopping here")
             metrics.inc("pmteam_turns_total", outcome="lease_lost")
+        except StreamStalled as exc:
+            if turn.attempts == 0:
+                # The partial answer was closed in the thread; one more try, on any worker.
+                log.warning("the model stalled mid-answer; trying the turn once more")
+                metrics.inc("pmteam_turns_total", outcome="stalled")
+                await self._retry_once(turn, lease)
+            else:
+                await self._fail(turn, task, lease, str(exc))
         except (AgentError, TurnFailed) as exc:
             await self._fail(turn, task, lease, str(exc))
         except SlackApiError as exc:
@@ -394,6 +402,19 @@ class TurnPipeline:
                 await write(session)
 
         await retry_db(once, what=what)
+
+    async def _retry_once(self, turn: Turn, lease: TurnLease) -> None:
+        assert turn.id is not None
+        turn_id = turn.id
+        try:
+            await self._write(
+                "the retry",
+                lambda session: retry_turn(
+                    session=session, turn_id=turn_id, owner=lease.owner, note="the model stalled"
+                ),
+            )
+        except LeaseLost:
+            return
 
     async def _hand_back(self, turn: Turn, lease: TurnLease) -> None:
         """The database stayed unwritable: give the turn back rather than fail it. Its posts

@@ -196,6 +196,8 @@ class CutStream:
     item: ScriptItem | None = None
     after_events: int = 3
     error: ApiError | None = None
+    # Hold the connection open this long, sending nothing, before dropping it: a stall.
+    stall_seconds: float = 0.0
 
 
 ScriptItem: TypeAlias = Text | ToolUse | WebSearch | Json | Blocks | ApiError | Delay | CutStream

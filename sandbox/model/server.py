@@ -47,6 +47,7 @@ class _Plan:
     item: ReplyItem | None = None
     cut_after: int | None = None
     stream_error: ApiError | None = None
+    stall: float = 0.0
     delays: list[float] = field(default_factory=list)
 
 
@@ -260,6 +261,7 @@ class FakeModel:
             else:
                 plan.cut_after = item.after_events
                 plan.stream_error = item.error
+                plan.stall = item.stall_seconds
                 item = item.item
         if isinstance(item, ApiError):
             plan.error = item
@@ -285,6 +287,8 @@ class FakeModel:
         await response.prepare(request)
         for sent, (name, data) in enumerate(events):
             if plan.cut_after is not None and sent >= plan.cut_after:
+                if plan.stall:
+                    await asyncio.sleep(plan.stall)
                 if plan.stream_error is None:
                     _drop(request)
                     return response

@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import Pmteam
 from bot.services.housekeeping import Housekeeping
-from sandbox.model import FakeModel, Json, Text
+from sandbox.model import CutStream, FakeModel, Json, Text
 from sandbox.slack import FakeSlack
 from storage.models import Report, Task, TaskStatus, Turn, TurnStatus
 from storage.types import utcnow
@@ -179,3 +179,31 @@ async def test_posts_whose_answer_was_lost_are_found_by_their_key_not_posted_twi
     assert len(top_level(fake_slack, COORDINATION)) == 1
     thread = bot_messages(fake_slack, ENGINEERING, asked.ts)
     assert [m.text.startswith("Self-assessment") for m in thread] == [False, True]
+
+
+@pytest.mark.reliability("The model's stream stalls mid-answer", kind="fault")
+async def test_a_stalled_stream_is_closed_said_and_tried_once_more(
+    start_pmteam: StartPmteam, fake_slack: FakeSlack, fake_model: FakeModel
+) -> None:
+    pmteam = await start_pmteam(PMTEAM_STREAM_STALL_SECONDS=0.5)
+    # The first answer sends a few events, then nothing; the second try answers whole.
+    fake_model.script(
+        CutStream(
+            Text("Start with an idempotency key table, then"), after_events=4, stall_seconds=5.0
+        ),
+        Text("Use an idempotency-key table."),
+        Json(report_json()),
+    )
+    asked = await mention(fake_slack, "design an idempotent payments API")
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("chat.stopStream")), timeout=10)
+    [turn] = await wait_until_idle(pmteam, fake_slack, turns=1, timeout=20)
+    await settle(pmteam, fake_slack)
+
+    assert turn.status == TurnStatus.DONE and turn.attempts == 1
+    assert turn.answer_text == "Use an idempotency-key table."
+    thread = bot_messages(fake_slack, ENGINEERING, asked.ts)
+    # The stalled answer was closed and marked, never left "typing"; then the full one.
+    assert all(m.stream is None or m.stream.state == "completed" for m in thread)
+    assert "stopped before the answer was finished" in thread[0].text
+    assert "Use an idempotency-key table." in thread[1].text
+    assert [t.status for t in await rows(pmteam, Turn)] == [TurnStatus.DONE]
