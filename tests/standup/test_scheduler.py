@@ -20,6 +20,7 @@ from bot.app import (
     JOB_RETENTION,
     JOB_STANDUP_CHECK,
     JOB_TASK_COUNTS,
+    JOB_UNPOSTED_REPORTS,
     Pmteam,
     standup_job_id,
     start,
@@ -79,6 +80,7 @@ async def test_pmteam_run_schedules_each_job_once_with_a_stable_id(
                 JOB_RETENTION,
                 JOB_DEDUPE_KEYS,
                 JOB_TASK_COUNTS,
+                JOB_UNPOSTED_REPORTS,
             ]
         )
         assert str(jobs.scheduler.timezone) == "Europe/Berlin"
