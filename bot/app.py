@@ -52,6 +52,10 @@ log = structlog.get_logger("pmteam")
 
 SLACK_READY_FOR = 30.0  # seconds a successful auth.test answers /readyz
 SLACK_RETRY_AFTER = 5.0  # seconds a failed one does
+SOCKET_CHECK_EVERY = 1.0  # seconds between looks at the Socket Mode connection
+SOCKET_GRACE = 3.0  # seconds the SDK gets to reconnect on its own before pmteam does
+SOCKET_BACKOFF_MAX = 30.0  # seconds between pmteam's reconnect tries, at most
+SOCKET_DOWN_LIMIT = 120.0  # seconds disconnected before /healthz fails (and the pod restarts)
 RATE_LIMIT_WINDOW = 600.0  # seconds: PMTEAM_RATE_LIMIT_PER_USER counts new turns per 10 min
 
 JOB_LEASE_SWEEPER = "lease-sweeper"
@@ -243,6 +247,9 @@ class Pmteam:
     socket_handler: AsyncSocketModeHandler | None = None
     http_port: int | None = None
     scheduler: JobScheduler | None = None
+    socket_down_limit: float = SOCKET_DOWN_LIMIT
+    socket_down_since: float | None = None
+    _socket_watch: asyncio.Task[None] | None = None
     _slack_checked_at: float = float("-inf")
     _slack_check: str = "ok"
     _slack_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -273,6 +280,55 @@ class Pmteam:
                 self._slack_check = f"fail: {exc.__class__.__name__}"
             self._slack_checked_at = time.monotonic()
             return self._slack_check
+
+    def liveness(self) -> str | None:
+        """What /healthz fails on: a Socket Mode connection down for too long."""
+        if self.socket_down_since is None:
+            return None
+        down = time.monotonic() - self.socket_down_since
+        if down < self.socket_down_limit:
+            return None
+        return f"the Socket Mode connection has been down for {down:.0f} s"
+
+    async def watch_socket(self, handler: AsyncSocketModeHandler) -> None:
+        """Notice a dropped Socket Mode connection, reconnect with backoff, and log both.
+
+        The SDK reconnects by itself when it can; when it doesn't within SOCKET_GRACE (Slack
+        refusing new connections, the SDK's own monitor stuck), pmteam asks for a new
+        endpoint itself, waiting longer after each failed try."""
+        client = handler.client
+        backoff = 1.0
+        next_try = 0.0
+        while True:
+            await asyncio.sleep(SOCKET_CHECK_EVERY)
+            connected = await client.is_connected()
+            now = time.monotonic()
+            if connected:
+                if self.socket_down_since is not None:
+                    log.info(
+                        "Socket Mode reconnected",
+                        down_seconds=round(now - self.socket_down_since, 1),
+                    )
+                self.socket_down_since, backoff, next_try = None, 1.0, 0.0
+                self.deps.metrics.set("pmteam_socket_connected", 1)
+                continue
+            self.deps.metrics.set("pmteam_socket_connected", 0)
+            if self.socket_down_since is None:
+                self.socket_down_since = now
+                log.warning("Socket Mode disconnected; reconnecting")
+                next_try = now + SOCKET_GRACE
+            if now < next_try:
+                continue
+            try:
+                await client.connect_to_new_endpoint(force=True)
+            except Exception as exc:
+                log.warning(
+                    "Socket Mode reconnect failed; trying again",
+                    error=type(exc).__name__,
+                    in_seconds=backoff,
+                )
+                next_try = time.monotonic() + backoff
+                backoff = min(backoff * 2, SOCKET_BACKOFF_MAX)
 
     async def collect_gauges(self) -> None:
         """Gauges read when /metrics is scraped, so they are never stale."""
@@ -353,6 +409,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
             metrics=deps.metrics,
             readiness=pmteam.readiness,
             collect=pmteam.collect_gauges,
+            liveness=pmteam.liveness,
             signing_secret=(
                 settings.slack_signing_secret.get_secret_value()
                 if settings.mode == "http" and settings.slack_signing_secret
@@ -374,6 +431,9 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
             )
             pmteam.socket_handler = handler
             await handler.connect_async()  # type: ignore[no-untyped-call]
+            pmteam._socket_watch = asyncio.create_task(
+                pmteam.watch_socket(handler), name="pmteam-socket-watch"
+            )
         if scheduler:
             # After Slack is connected (or the HTTP server is up): a catch-up standup at start
             # must be able to post.
@@ -405,6 +465,10 @@ async def stop(pmteam: Pmteam) -> None:
         await pmteam.scheduler.stop()
     # Take no more events first: requests already in flight finish their commit and ack,
     # later ones fail to connect and Slack delivers them again (to another replica).
+    if pmteam._socket_watch is not None:
+        pmteam._socket_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pmteam._socket_watch
     if pmteam.socket_handler is not None:
         with contextlib.suppress(Exception):
             await pmteam.socket_handler.close_async()  # type: ignore[no-untyped-call]

@@ -70,9 +70,12 @@ def build_http_app(
     collect: Collect | None = None,
     signing_secret: str | None = None,
     refusals: RefusalLog | None = None,
+    liveness: Callable[[], str | None] | None = None,
 ) -> web.Application:
     """`collect` sets the gauges just before /metrics renders them. With `signing_secret`,
-    a request to /slack/events is verified before its body is parsed or logged."""
+    a request to /slack/events is verified before its body is parsed or logged. `liveness`
+    says what is wrong enough to restart the process (e.g. a Socket Mode connection down too
+    long), or None; /healthz fails with it."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     refused = refusals or RefusalLog()
 
@@ -133,6 +136,9 @@ def build_http_app(
         return response
 
     async def healthz(_request: web.Request) -> web.StreamResponse:
+        problem = liveness() if liveness is not None else None
+        if problem is not None:
+            return web.json_response({"status": "unhealthy", "problem": problem}, status=503)
         return web.json_response({"status": "ok"})
 
     async def readyz(_request: web.Request) -> web.StreamResponse:

@@ -83,6 +83,7 @@ class SocketModeHub:
     def __init__(self, *, app_id: str) -> None:
         self.app_id = app_id
         self.connections: list[SocketConnection] = []
+        self.ever_connected = False
         self.acks: list[JSON] = []
         self._tickets: set[str] = set()
         self._waiting: dict[str, asyncio.Future[Any]] = {}
@@ -104,6 +105,7 @@ class SocketModeHub:
         await ws.prepare(request)
         connection = SocketConnection(id=str(uuid.uuid4()), ws=ws, connected_at=time.time())
         self.connections.append(connection)
+        self.ever_connected = True
         logger.info("socket mode client connected (%d open)", len(self.connections))
         await ws.send_json(
             {
@@ -216,6 +218,16 @@ class Courier:
                 attempt = await self._socket_attempt(delivery, acked, retry_num, retry_reason)
             elif self.target_url is not None:
                 attempt = await self._http_attempt(delivery, retry_num, retry_reason)
+            elif self.hub.ever_connected:
+                # A Socket Mode app that dropped its connection: Slack keeps the event and
+                # tries again on its retry schedule, in case the app comes back.
+                attempt = Attempt(
+                    transport="socket",
+                    at=time.time(),
+                    retry_num=retry_num,
+                    retry_reason=retry_reason,
+                    error="no_connection",
+                )
             else:
                 break
             delivery.transport = attempt.transport

@@ -258,6 +258,15 @@ class FakeSlack:
     def clear_faults(self) -> None:
         self.api.faults.clear()
 
+    def set_retry_schedule(self, delays: Sequence[float], max_retries: int) -> None:
+        """How Slack retries an event the app didn't acknowledge (or couldn't be reached for)."""
+        self._courier.retry_delays = tuple(delays) or (0.0,)
+        self._courier.max_retries = max_retries
+
+    async def drop_socket_connections(self) -> None:
+        """Slack closes every Socket Mode connection (as on a server restart)."""
+        await self.socket_mode.close_all()
+
     # --- event delivery configuration -------------------------------------------------------
 
     def set_event_target(self, url: str | None) -> None:
