@@ -158,6 +158,7 @@ class LLMUsage:
     stop_reason: str | None
     request_id: str | None
     ref: TurnRef = field(default_factory=TurnRef)
+    first_token_ms: int | None = None  # a streamed call: when its first text arrived
 
 
 class UsageSink(Protocol):
@@ -502,6 +503,7 @@ class ModelClient:
         started = time.monotonic()
         request_id: str | None = None
         start_usage: Usage | None = None
+        first_token: float | None = None
         streaming = False
         try:
             async with self._client.messages.stream(**kwargs) as stream:
@@ -509,6 +511,8 @@ class ModelClient:
                 request_id = stream.request_id
                 first_text = True
                 async for event in stream:
+                    if first_token is None and event.type == "content_block_delta":
+                        first_token = time.monotonic()
                     if event.type == "message_start":
                         start_usage = event.message.usage
                     elif event.type == "content_block_start" and text is not None:
@@ -585,6 +589,7 @@ class ModelClient:
             stop_reason=message.stop_reason,
             request_id=request_id,
             ref=ref,
+            first_token=first_token,
         )
         await self._record(usage)
         return message, usage
@@ -599,6 +604,7 @@ class ModelClient:
         stop_reason: str | None,
         request_id: str | None,
         ref: TurnRef,
+        first_token: float | None = None,
     ) -> LLMUsage:
         return LLMUsage(
             agent=agent,
@@ -609,6 +615,7 @@ class ModelClient:
             stop_reason=stop_reason,
             request_id=request_id,
             ref=ref,
+            first_token_ms=int((first_token - started) * 1000) if first_token else None,
         )
 
     async def _record_failure(

@@ -106,7 +106,9 @@ def build_models(settings: Settings, deps: Deps) -> Models:
         base_url=settings.anthropic_base_url,
     )
     ledger = StorageLedger(deps.sessions)
-    client = ModelClient.from_settings(anthropic, agent_settings, usage_sink=ledger)
+    client = ModelClient.from_settings(
+        anthropic, agent_settings, usage_sink=deps.metrics.metered(ledger)
+    )
     return Models(anthropic=anthropic, client=client, agent_settings=agent_settings, ledger=ledger)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -132,7 +133,7 @@ def build_http_app(
         except RecursionError:
             return refuse("body is nested too deeply")
         metrics.inc("pmteam_slack_requests_total", status=str(response.status))
-        metrics.inc("pmteam_ack_seconds_sum", time.perf_counter() - started)
+        metrics.observe("pmteam_ack_seconds", time.perf_counter() - started)
         return response
 
     async def healthz(_request: web.Request) -> web.StreamResponse:
@@ -152,7 +153,9 @@ def build_http_app(
     async def metrics_text(_request: web.Request) -> web.StreamResponse:
         if collect is not None:
             await collect()
-        return web.Response(text=metrics.render(), content_type="text/plain")
+        return web.Response(
+            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     if bolt is not None:
         app.router.add_post("/slack/events", slack_events)

@@ -112,6 +112,7 @@ class TurnPipeline:
             task = await session.get(Task, turn.task_id)
         assert task is not None and task.id is not None
         metrics = self.deps.metrics
+        metrics.observe_since("pmteam_queue_wait_seconds", turn.created_at)
         # The permalink is fetched while the model works, not after it.
         link = asyncio.create_task(
             permalink(self.deps.client, channel=turn.channel_id, ts=task.thread_ts),
@@ -124,25 +125,28 @@ class TurnPipeline:
                 raise LeaseLost("lease lost while answering")
             if answered.stopped_by is not None:
                 await self._finish_stopped(turn, lease, answered)
-                metrics.inc("pmteam_turns_total", outcome="stopped")
+                self._ended(turn, "stopped")
                 return
             outcome = await self._report(turn, task, answered, link)
             await self._finish(turn, lease, outcome, answered.text)
-            metrics.inc("pmteam_turns_total", outcome=outcome.report.status.value.lower())
+            self._ended(turn, outcome.report.status.value.lower())
         except LeaseLost:
             log.warning("turn taken over by another worker; stopping here")
-            metrics.inc("pmteam_turns_total", outcome="lease_lost")
+            self._ended(turn, "lease_lost")
         except StreamStalled as exc:
+            metrics.inc("pmteam_errors_total", type=type(exc).__name__)
             if turn.attempts == 0:
                 # The partial answer was closed in the thread; one more try, on any worker.
                 log.warning("the model stalled mid-answer; trying the turn once more")
-                metrics.inc("pmteam_turns_total", outcome="stalled")
+                self._ended(turn, "stalled")
                 await self._retry_once(turn, lease)
             else:
                 await self._fail(turn, task, lease, str(exc))
         except (AgentError, TurnFailed) as exc:
+            metrics.inc("pmteam_errors_total", type=type(exc).__name__)
             await self._fail(turn, task, lease, str(exc))
         except SlackApiError as exc:
+            metrics.inc("pmteam_errors_total", type=type(exc).__name__)
             error = slack_error(exc)
             error_id = new_error_id()
             log.exception("Slack refused a call", error=error, error_id=error_id)
@@ -150,6 +154,7 @@ class TurnPipeline:
                 turn, task, lease, f"Slack refused a call ({error}).", error_id=error_id
             )
         except Exception as exc:
+            metrics.inc("pmteam_errors_total", type=type(exc).__name__)
             if transient_db_error(exc):
                 log.warning("the database stayed unavailable; handing the turn back")
                 await self._hand_back(turn, lease)
@@ -394,6 +399,11 @@ class TurnPipeline:
         self.deps.spawn(self._swap_reaction(turn, STOPPED_REACTION), name="pmteam-reaction")
         self.home_refresh.request()
 
+    def _ended(self, turn: Turn, outcome: str) -> None:
+        """Count how a turn ended, and how long it ran."""
+        self.deps.metrics.inc("pmteam_turns_total", outcome=outcome)
+        self.deps.metrics.observe_since("pmteam_turn_seconds", turn.started_at, outcome=outcome)
+
     async def _write(self, what: str, write: Callable[[AsyncSession], Awaitable[object]]) -> None:
         """One write transaction, tried again through lock timeouts and lost connections."""
 
@@ -421,7 +431,7 @@ class TurnPipeline:
         are keyed and its answer recorded as far as it got, so the next try goes on from
         there; if even this fails, the lease runs out and the sweeper hands it back."""
         assert turn.id is not None
-        self.deps.metrics.inc("pmteam_turns_total", outcome="handed_back")
+        self._ended(turn, "handed_back")
         try:
             async with self.deps.sessions.begin() as session:
                 await release_turn(session=session, turn_id=turn.id, owner=lease.owner)
@@ -818,7 +828,7 @@ class TurnPipeline:
         error_id = error_id or new_error_id()
         log.warning("turn failed", reason=reason, error_id=error_id)
         reason = f"{reason} (error id `{error_id}`)"
-        self.deps.metrics.inc("pmteam_turns_total", outcome="failed")
+        self._ended(turn, "failed")
         try:
             async with self.deps.sessions.begin() as session:
                 await fail_turn(session=session, turn_id=turn.id, owner=lease.owner, reason=reason)

@@ -116,7 +116,7 @@ async def test_only_correctly_signed_fresh_requests_are_accepted(
     status, metrics = await get(pmteam, "/metrics")
     assert status == 200
     assert 'pmteam_turns_total{outcome="' in metrics
-    assert 'pmteam_slack_requests_total{status="401"} 4' in metrics
+    assert 'pmteam_slack_requests_total{status="401"} 4.0\n' in metrics
 
 
 @pytest.mark.parametrize(
@@ -271,9 +271,9 @@ async def test_metrics_show_the_queue_the_workers_and_the_reactions_waiting(
             )
     status, metrics = await get(pmteam, "/metrics")
     assert status == 200
-    assert "# TYPE pmteam_queue_depth gauge\npmteam_queue_depth 3\n" in metrics
-    assert "pmteam_workers_busy 0\n" in metrics
-    assert "pmteam_seen_marks_waiting 0\n" in metrics
+    assert "# TYPE pmteam_queue_depth gauge\npmteam_queue_depth 3.0\n" in metrics
+    assert "\npmteam_workers_busy 0.0\n" in metrics
+    assert "\npmteam_seen_marks_waiting 0.0\n" in metrics
 
 
 async def test_readiness_fails_when_slack_is_down(pmteam: Pmteam, fake_slack: FakeSlack) -> None:
