@@ -1,4 +1,5 @@
-"""Model text made safe and sized for Slack: no mass pings, and long answers split readably."""
+"""Model text made safe and sized for Slack: no mass pings, no masked links, and long answers
+split readably."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ def neutralise_mentions(text: str) -> str:
 # shown literally, so it is left alone; what counts as code is read narrowly on purpose: a
 # misjudgement must only ever leave *more* text treated (and made safe) as prose.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
-_FENCE_OPEN = re.compile(r"`{3,}[^`]*")  # a whole line, at column 0: no container can hold it
-_FENCE_CLOSE = re.compile(r" {0,3}`{3,}[ \t]*")  # closes any fence, whatever its length
+_FENCE_OPEN = re.compile(r"( {0,3})(`{3,}|~{3,})")
+_FENCE_CLOSE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 _BACKTICKS = re.compile(r"`+")
 _NOT_A_BREAK = re.compile(r"[^\r\n]")
+_NOT_LINK_SYNTAX = re.compile(r"[^\r\n\[\]():]")
 _CODE = "\x00"  # code, masked out: matches none of the link patterns below
 _LINK = re.compile(
     r"\[(?P<label>[^\[\]]*)\]\((?P<target>(?:[^()]|\([^()]*\))*)\)"
@@ -61,32 +63,45 @@ _COMPLETE_TOKEN = re.compile(r"<[^<>]*>")
 _LEFT_OVER = re.compile(r"\](?=[(:])|<(?=[A-Za-z][A-Za-z0-9+.\-]*:|[^\s<>|]+\|)")
 _DEFINITION_PREFIX = re.compile(r"[ \t>*+\-\d.)]*")  # what may precede `[label]:` on a line
 _BLANK_LINE = re.compile(r"\n[ \t]*(?:\r?\n|\r)")
+_HTML_START = re.compile(r" {0,3}<(?:[!?]|/?[A-Za-z][A-Za-z0-9-]*(?:[\s/>]|$))")
+# <T>, <https://x>, <@U123|Ann Lee>: ends at its `>`; not so a comment (<!--), <![CDATA[ or <?.
+_SHORT_TOKEN = re.compile(r"<(?!!-|!\[|\?)(?:[^<>`\s]+|@[^<>`]*)>")
 _LINK_PASSES = 32  # nested links unwrap one level a pass; past this, defuse without unwrapping
 
 
-def unmask_links(text: str, *, context: str = "") -> str:
+def unmask_links(text: str, *, context: str = "", partial: bool = False) -> str:
     """`text` with every link shown as its URL: `[text](url)` and `<url|text>` become
     `text (url)`, or just the URL when the text already is it; `<url>` becomes the URL.
     Code spans and fenced code are left as written.
 
     `context` is the text already shown before `text` in the same message (a stream sends a
-    message in pieces): it decides what is code, and is not itself returned or changed."""
+    message in pieces): it decides what is code, and is not itself returned or changed.
+    `partial` says more text may follow on the last line, so what ends it is not final."""
     start = len(context)
     full = context + text
     for _ in range(_LINK_PASSES):
-        masked = _mask_code(full)
+        masked, defusable = _mask_code(full, partial=partial)
         changed = _show_links(full, masked, start)
         if changed == full:
-            changed = _defuse(full, masked, start)
+            changed = _defuse(full, defusable, start)
             if changed == full:
                 return full[start:]
         full = changed
-    return _defuse(full, full, start)[start:]  # pathological nesting: treat it all as prose
+    # Pathological nesting: treat it all as prose, and break up even complete links.
+    return _defuse(full, full, start, everywhere=True)[start:]
 
 
-def safe_model_markdown(text: str, *, context: str = "") -> str:
-    """Model markdown as pmteam may post it: no masked link, and no channel-wide ping."""
-    return neutralise_mentions(unmask_links(text, context=context))
+def safe_model_markdown(text: str, *, context: str = "", partial: bool = False) -> str:
+    """Model markdown as pmteam may post it: no masked link, and no channel-wide ping.
+
+    Each can undo the other: showing a link can make a mention (`@[here](…)`), and taking a
+    mention out can finish a link (`<url|a <!here> b>`); so both, until neither changes."""
+    for _ in range(_LINK_PASSES):
+        shown = neutralise_mentions(unmask_links(text, context=context, partial=partial))
+        if shown == text:
+            break
+        text = shown
+    return text
 
 
 def unfinished_link_start(text: str, *, context: str = "", reach: int = 600) -> int | None:
@@ -95,7 +110,7 @@ def unfinished_link_start(text: str, *, context: str = "", reach: int = 600) -> 
     before it, so a link never arrives in two halves, each made safe alone and shown as
     broken markup. Only the last `reach` characters count: an opening that old is no link."""
     full = context + text
-    masked = _mask_code(full)
+    masked, _ = _mask_code(full, partial=True)
     end = len(full)
     found = end
     opened: list[int] = []
@@ -199,24 +214,48 @@ def _open_link(label: str, url: str) -> str:
     return f"{label} ({url})"
 
 
-def _defuse(text: str, masked: str, start: int) -> str:
+def _defuse(text: str, masked: str, start: int, *, everywhere: bool = False) -> str:
     """What could still make a masked link once more text follows (or precedes it) is broken
     up: a word joiner between `]` and `(` (or the `:` of a reference definition), and a `<`
-    that opens an unfinished `<url|…` dropped. Nothing visible changes but the stray `<`."""
-    pieces = [text[:start]]
-    done = start
+    that opens an unfinished `<url|…` dropped, or else (the `<` was shown already) the `>`
+    that would finish it. Nothing visible changes but a stray `<` or `>`."""
+    joins: set[int] = set()  # a word joiner goes after each of these
+    drops: set[int] = set()
     for match in _LEFT_OVER.finditer(masked, max(start - 1, 0)):
         at = match.start()
         if masked[at] == "]":
-            if masked[at + 1] == ":" and not _defines_reference(masked, at):
-                continue
-            pieces += [text[done : at + 1], _ZERO_WIDTH_JOINER]
-            done = at + 1
-        elif at >= start and not _COMPLETE_TOKEN.match(masked, at):
+            if masked[at + 1] == "(" or _defines_reference(masked, at):
+                joins.add(at)
+        elif at >= start and (everywhere or not _COMPLETE_TOKEN.match(masked, at)):
+            drops.add(at)
+    spanning = _slack_link_into(text, masked, start)
+    if spanning is not None:
+        drops.add(spanning)
+    if not joins and not drops:
+        return text
+    pieces = [text[:start]]
+    done = start
+    for at in sorted(joins | drops):
+        if at in drops:
             pieces.append(text[done:at])
+            done = at + 1
+        else:
+            pieces += [text[done : at + 1], _ZERO_WIDTH_JOINER]
             done = at + 1
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+def _slack_link_into(text: str, masked: str, start: int) -> int | None:
+    """Where the `>` is that would close a `<url|…` begun before `start` (already shown, so
+    its `<` can't be dropped), making it a masked link; None if there is none."""
+    opening = masked.rfind("<", 0, start)
+    if opening < 0 or ">" in masked[opening:start]:
+        return None
+    match = _LINK.match(masked, opening)
+    if match is None or match.start("slack_target") < 0 or _shown(text, match) is None:
+        return None
+    return match.end() - 1
 
 
 def _defines_reference(masked: str, close: int) -> bool:
@@ -227,76 +266,124 @@ def _defines_reference(masked: str, close: int) -> bool:
     return opening >= 0 and _DEFINITION_PREFIX.fullmatch(masked, line_start, opening) is not None
 
 
-def _mask_code(text: str) -> str:
+def _mask_code(text: str, *, partial: bool) -> tuple[str, str]:
     """`text` with its code (see `_code_spans`) replaced by a character no link pattern
-    matches; line breaks kept, so positions and paragraphs stay where they were."""
-    pieces: list[str] = []
+    matches, line breaks kept so positions and paragraphs stay put: once for finding links,
+    and once for defusing them, where code that is only probably code keeps its `[`, `]`, `(`
+    and `:` (an invisible word joiner there changes nothing shown, should it be code)."""
+    masked: list[str] = []
+    defusable: list[str] = []
     done = 0
-    for begin, end in _code_spans(text):
-        pieces += [text[done:begin], _NOT_A_BREAK.sub(_CODE, text[begin:end])]
+    for begin, end, sure in _code_spans(text, partial=partial):
+        prose, code = text[done:begin], text[begin:end]
+        masked += [prose, _NOT_A_BREAK.sub(_CODE, code)]
+        defusable += [prose, (_NOT_A_BREAK if sure else _NOT_LINK_SYNTAX).sub(_CODE, code)]
         done = end
-    pieces.append(text[done:])
-    return "".join(pieces)
+    masked.append(text[done:])
+    defusable.append(text[done:])
+    return "".join(masked), "".join(defusable)
 
 
-def _code_spans(text: str) -> list[tuple[int, int]]:
-    """Where `text` is surely code, as (start, end) ranges in order.
+def _code_spans(text: str, *, partial: bool) -> list[tuple[int, int, bool]]:
+    """Where `text` is code, as (start, end, sure) in order; read narrowly on purpose.
 
-    A fence counts only when it opens at column 0 on a finished line (nothing can hold it
-    then, and a later character can't turn it into a paragraph) and ends at the first line
-    that could close any fence. A code span counts only within one line whose backticks all
-    pair up, in a paragraph where no earlier line left one unpaired (CommonMark would pair it
-    across lines), no `<` or `>` was seen (an HTML tag or autolink takes its backticks first),
-    no backslash escapes one, and the line has no `|` (a table cell would split it)."""
-    spans: list[tuple[int, int]] = []
-    fence: int | None = None
-    unsure = angled = False
+    Fences open and close as CommonMark's do, but only one of backticks opened at column 0
+    on a finished line counts as code: nothing but an HTML block can hold it (so none counts
+    once a line may have begun one), and no later character can turn it into a paragraph.
+    Other fences (indented ones may end with a list item, Slack may not know `~~~`) are
+    followed only so a line that closes one isn't taken for an opening. Code spans are read
+    one line at a time (see `_line_spans`); a paragraph in which a line left a backtick
+    unpaired (CommonMark may pair it with one on a later line) or an `<` opened what may be an
+    HTML tag or an autolink (which may hold a backtick) has no more code spans. The spans of
+    a line where one holds a `|` are not sure: were the paragraph a table, its cells would
+    split them. In `partial` text, a backtick run that ends the text may yet grow."""
+    spans: list[tuple[int, int, bool]] = []
+    fence: tuple[str, int, int, bool] | None = None  # its character, length, start, counted
+    unsure = False  # this paragraph's backticks can no longer be paired for certain
+    html = False  # an HTML block may have begun: a ``` line may be inside it
     for line in _LINE.finditer(text):
         begin, end = line.span()
         if begin == end:
             break
         body = line.group().rstrip("\r\n")
+        finished = len(body) < end - begin
+        if fence is None or not fence[3]:
+            html = html or _HTML_START.match(body) is not None
         if fence is not None:
-            if _FENCE_CLOSE.fullmatch(body):
-                spans.append((fence, end))
+            char, length, start, counted = fence
+            closing = _FENCE_CLOSE.fullmatch(body)
+            if closing and closing.group(1)[0] == char and len(closing.group(1)) >= length:
+                if counted:
+                    spans.append((start, end, True))
+                    unsure = False
                 fence = None
-            continue
-        if len(body) < end - begin and _FENCE_OPEN.fullmatch(body):
-            fence, unsure, angled = begin, False, False
-            continue
+                continue
+            if counted:
+                continue
+        else:
+            opening = _FENCE_OPEN.match(body) if finished else None
+            if opening and not (opening.group(2)[0] == "`" and "`" in body[opening.end() :]):
+                run = opening.group(2)
+                counted = opening.group(1) == "" and run[0] == "`" and not html
+                fence = (run[0], len(run), begin, counted)
+                if counted:
+                    unsure = False
+                    continue
         if not body.strip():
-            unsure = angled = False
+            unsure = False
             continue
-        angled = angled or "<" in body or ">" in body
-        if "`" not in body:
+        if unsure:
             continue
-        pairs = _paired_backticks(body)
-        if pairs is None or angled or "\\" in body:
+        found = _line_spans(body)
+        if partial and not finished and end == len(text) and body.endswith("`"):
+            found = None  # the line goes on in text still to come: its last run may grow
+        if found is None:
             unsure = True
-        elif not unsure and "|" not in body:
-            spans += [(begin + a, begin + b) for a, b in pairs]
-    if fence is not None:
-        spans.append((fence, len(text)))
+            continue
+        sure = not any("|" in body[a:b] for a, b in found)
+        spans += [(begin + a, begin + b, sure) for a, b in found]
+    if fence is not None and fence[3]:
+        spans.append((fence[2], len(text), True))
     return spans
 
 
-def _paired_backticks(line: str) -> list[tuple[int, int]] | None:
-    """The code spans of one line as CommonMark pairs backtick runs (each with the next run
-    of the same length), or None if a run is left unpaired."""
-    runs = [run.span() for run in _BACKTICKS.finditer(line)]
+def _line_spans(line: str) -> list[tuple[int, int]] | None:
+    """The code spans of one line, pairing each backtick run with the next run of the same
+    length as CommonMark does; None when that can't be done for certain: a run left
+    unpaired, a backslash that may escape one, or a backtick after an `<` that may open an
+    HTML tag or autolink (whichever starts first wins)."""
+    if "`" not in line:
+        return [] if _opens_angle(line, 0) is None else None
+    if "\\" in line:
+        return None
     spans: list[tuple[int, int]] = []
-    index = 0
-    while index < len(runs):
-        begin, end = runs[index]
-        partner = next(
-            (k for k in range(index + 1, len(runs)) if runs[k][1] - runs[k][0] == end - begin),
+    at = 0
+    while (run := _BACKTICKS.search(line, at)) is not None:
+        if _opens_angle(line, at, run.start()) is not None:
+            return None
+        closing = next(
+            (r for r in _BACKTICKS.finditer(line, run.end()) if len(r.group()) == len(run.group())),
             None,
         )
-        if partner is None:
+        if closing is None:
             return None
-        spans.append((begin, runs[partner][1]))
-        index = partner + 1
-    return spans
+        spans.append((run.start(), closing.end()))
+        at = closing.end()
+    return spans if _opens_angle(line, at) is None else None
+
+
+def _opens_angle(line: str, begin: int, end: int | None = None) -> int | None:
+    """Where in `line[begin:end]` an `<` opens something that may run on past it (a tag, an
+    autolink), or None; `<` then a space, or a short token closed on the spot, opens
+    nothing."""
+    stop = len(line) if end is None else end
+    at = line.find("<", begin, stop)
+    while at >= 0:
+        token = _SHORT_TOKEN.match(line, at)
+        if token is None and at + 1 < len(line) and not line[at + 1].isspace():
+            return at
+        at = line.find("<", token.end() if token else at + 1, stop)
+    return None
 
 
 def decode_slack_text(text: str) -> str:

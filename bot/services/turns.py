@@ -38,7 +38,7 @@ from agents.reports import (
 )
 from agents.tools.find_related_tasks import RelatedTask
 from bot.core.estimates import parse_estimate
-from bot.core.mrkdwn import neutralise_mentions, split_markdown
+from bot.core.mrkdwn import safe_model_markdown, split_markdown
 from bot.core.task_rules import state_moves
 from bot.runtime.coalesce import Coalesced
 from bot.runtime.worker import TurnLease
@@ -477,7 +477,8 @@ class TurnPipeline:
     ) -> str | None:
         """The stream broke: post the whole answer as ordinary messages instead."""
         assert turn.id is not None
-        parts = split_markdown(neutralise_mentions(result.answer))
+        # Each part is its own message: made safe (links shown, no mass pings) on its own.
+        parts = [safe_model_markdown(part) for part in split_markdown(result.answer)]
         first: str | None = None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1

@@ -156,15 +156,16 @@ class AnswerStream:
         return cut if begun is None else _last_boundary(self._pending[:begun])
 
     async def _send(self, raw: str) -> None:
-        # Made safe in the light of what this message already shows (it decides what is code).
-        chunk = safe_model_markdown(raw, context=self._part)
+        # Made safe in the light of what this message already shows (it decides what is code),
+        # and of what may follow (a note, or the next delta, may go on with the same line).
+        chunk = safe_model_markdown(raw, context=self._part, partial=True)
         while len(self._part) + len(chunk) > self.part_limit:
             head, safe_head = self._head(raw)
             if safe_head:
                 await self._emit(safe_head)
             raw = raw[len(head) :]
             await self._rollover()
-            chunk = safe_model_markdown(raw, context=self._part)
+            chunk = safe_model_markdown(raw, context=self._part, partial=True)
         if chunk:
             await self._emit(chunk)
         self._last_flush = self.clock()
@@ -183,9 +184,9 @@ class AnswerStream:
             elif space > room // 2:
                 head = head[: space + 1]
             begun = unfinished_link_start(head, context=self._part, reach=LINK_REACH)
-            if begun is not None and begun > room // 2:
-                head = head[:begun]
-            safe_head = safe_model_markdown(head, context=self._part)
+            if begun is not None and (begun > room // 2 or room < self.part_limit // 2):
+                head = head[:begun]  # a message over half full may as well end early
+            safe_head = safe_model_markdown(head, context=self._part, partial=True)
             if len(safe_head) <= room:
                 return head, safe_head
             room -= len(safe_head) - room  # made longer (a word joiner or two): take less

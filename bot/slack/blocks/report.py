@@ -15,7 +15,7 @@ from agents.reports import (
     render_pm_report,
     status_line,
 )
-from bot.core.mrkdwn import clip, escape_mrkdwn, neutralise_mentions, one_line
+from bot.core.mrkdwn import clip, escape_mrkdwn, one_line, safe_model_markdown
 from bot.core.task_rules import REOPENED_NOTE, TaskMove
 from bot.slack.blocks.common import Block, button, context, header, score_tree, section
 from storage.models import Task, TaskEvent, TaskStatus, Visibility
@@ -181,7 +181,7 @@ def build_move_line(task: Task, event: TaskEvent) -> str:
 
 def report_fallback_text(report: CompletionReport, task: Task, gaps: Sequence[str] = ()) -> str:
     """The notification text (and what screen readers get): the plain-text layout."""
-    return neutralise_mentions(f"{task.ref} — {render_pm_report(report, gaps)}")[:3900]
+    return safe_model_markdown(f"{task.ref} — {render_pm_report(report, gaps)}")[:3900]
 
 
 def build_matrix_blocks(report: CompletionReport, *, gaps: Sequence[str] = ()) -> list[Block]:
