@@ -8,13 +8,37 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails, PydanticUndefined
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.core.cron import crontab_trigger
 
 CommaList = Annotated[list[str], NoDecode]
 
 _PLACEHOLDER = re.compile(r"(your|changeme|placeholder|example|xxxx|\.\.\.)", re.IGNORECASE)
+
+# The URL schemes storage.db knows how to turn into its two async drivers (normalise_url).
+SQLITE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"})
+POSTGRES_DRIVERS = frozenset(
+    {"postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+asyncpg"}
+)
+DATABASE_URL_EXAMPLES = (
+    "sqlite+aiosqlite:///./pmteam.db (SQLite) or "
+    "postgresql://user:password@host:5432/pmteam (PostgreSQL, through psycopg)"
+)
+SECRET_NAMES = frozenset(
+    {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "ANTHROPIC_API_KEY"}
+)
+# What a Slack token's prefix says it is, for telling people which variable it belongs in.
+_TOKEN_KINDS = {
+    "xoxb-": "a bot token (xoxb-…)",
+    "xapp-": "an app-level token (xapp-…)",
+    "xoxp-": "a user token (xoxp-…)",
+    "xoxe": "a rotating or refresh token (xoxe…)",
+    "xoxr-": "a refresh token (xoxr-…)",
+}
 
 
 class ConfigError(Exception):
@@ -25,6 +49,18 @@ def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _token_kind(token: str) -> str | None:
+    return next((kind for prefix, kind in _TOKEN_KINDS.items() if token.startswith(prefix)), None)
+
+
+def display_database_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(a URL that can't be read)" if "@" in url else url
 
 
 def _check_placeholder(name: str, secret: SecretStr | None) -> None:
@@ -38,8 +74,13 @@ def _check_placeholder(name: str, secret: SecretStr | None) -> None:
 class Settings(BaseSettings):
     """pmteam's configuration. Names are a contract (DESIGN §4); `.env` is read too."""
 
+    # env_ignore_empty: `NAME=` in the environment or `.env` means the default (DESIGN §4).
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
     )
 
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
@@ -97,8 +138,12 @@ class Settings(BaseSettings):
                 "'OAuth & Permissions' after you install the app"
             )
         if not token.startswith("xoxb-"):
+            kind = _token_kind(token)
             raise ValueError(
-                "SLACK_BOT_TOKEN must be a bot token starting with xoxb- "
+                f"SLACK_BOT_TOKEN holds {kind}, but pmteam acts as its bot: use the "
+                "Bot User OAuth Token (xoxb-…) from 'OAuth & Permissions'"
+                if kind
+                else "SLACK_BOT_TOKEN must be a bot token starting with xoxb- "
                 "('OAuth & Permissions' → Bot User OAuth Token)"
             )
         _check_placeholder("SLACK_BOT_TOKEN", value)
@@ -109,9 +154,18 @@ class Settings(BaseSettings):
     def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        if not value.get_secret_value().startswith("xapp-"):
+        token = value.get_secret_value()
+        if token.startswith("xoxb-"):
             raise ValueError(
-                "SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                "SLACK_APP_TOKEN holds a bot token (xoxb-…). That one belongs in "
+                "SLACK_BOT_TOKEN; the app-level token starts with xapp- ('Basic Information' "
+                "→ App-Level Tokens, scope connections:write)"
+            )
+        if not token.startswith("xapp-"):
+            kind = _token_kind(token)
+            raise ValueError(
+                (f"SLACK_APP_TOKEN holds {kind}; " if kind else "SLACK_APP_TOKEN must be ")
+                + "an app-level token starting with xapp- "
                 "('Basic Information' → App-Level Tokens, scope connections:write)"
             )
         _check_placeholder("SLACK_APP_TOKEN", value)
@@ -175,6 +229,24 @@ class Settings(BaseSettings):
             channels[channel] = cron
         return channels
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                f"PMTEAM_DATABASE_URL={display_database_url(value)!r} is not a database URL; "
+                f"write e.g. {DATABASE_URL_EXAMPLES}"
+            ) from None
+        if url.drivername not in SQLITE_DRIVERS | POSTGRES_DRIVERS:
+            raise ValueError(
+                f"PMTEAM_DATABASE_URL={display_database_url(value)!r} names the database "
+                f"driver {url.drivername!r}, which pmteam doesn't support; "
+                f"use {DATABASE_URL_EXAMPLES}"
+            )
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _api_url_slash(cls, value: str) -> str:
@@ -195,6 +267,20 @@ class Settings(BaseSettings):
             return self.mode_setting
         return "socket" if self.slack_app_token else "http"
 
+    def mode_problems(self) -> list[str]:
+        """What the chosen mode (Socket Mode or HTTP) still needs, each with its fix."""
+        if self.mode == "socket" and self.slack_app_token is None:
+            return [
+                "PMTEAM_MODE=socket needs SLACK_APP_TOKEN (xapp-…, scope connections:write), "
+                "from 'Basic Information' → App-Level Tokens."
+            ]
+        if self.mode == "http" and self.slack_signing_secret is None:
+            return [
+                "HTTP mode needs SLACK_SIGNING_SECRET ('Basic Information' → Signing Secret), "
+                "or set SLACK_APP_TOKEN to use Socket Mode instead."
+            ]
+        return []
+
     def check_for_run(self) -> None:
         """Raise ConfigError listing everything `pmteam run` still needs."""
         problems: list[str] = []
@@ -205,16 +291,7 @@ class Settings(BaseSettings):
                 "copy the Bot User OAuth Token (xoxb-…). To try pmteam without a Slack app, "
                 "run `uv run pmteam sandbox`."
             )
-        if self.mode == "socket" and self.slack_app_token is None:
-            problems.append(
-                "PMTEAM_MODE=socket needs SLACK_APP_TOKEN (xapp-…, scope connections:write), "
-                "from 'Basic Information' → App-Level Tokens."
-            )
-        if self.mode == "http" and self.slack_signing_secret is None:
-            problems.append(
-                "HTTP mode needs SLACK_SIGNING_SECRET ('Basic Information' → Signing Secret), "
-                "or set SLACK_APP_TOKEN to use Socket Mode instead."
-            )
+        problems += self.mode_problems()
         if problems:
             raise ConfigError("\n".join(f"- {p}" for p in problems))
 
@@ -234,9 +311,23 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"- {where}: {message}")
+        lines = [f"- {_describe(error)}" for error in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One line naming the variable and the fix; our validators' messages already do both."""
+    field_name = str(error["loc"][0]) if error["loc"] else ""
+    field = Settings.model_fields.get(field_name) or next(
+        (f for f in Settings.model_fields.values() if f.alias == field_name), None
+    )
+    name = field.alias if field is not None and field.alias else field_name
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "value_error":
+        return message if not name or message.startswith(name) else f"{name}: {message}"
+    shown = name if name in SECRET_NAMES else f"{name}={error['input']!r}"
+    default = None if field is None else field.default
+    fix = "; leave it empty or unset for the default"
+    if default not in (None, PydanticUndefined):
+        fix += f" ({default})"
+    return f"{shown}: {message}{fix}"

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from bot.config import ConfigError, Settings, load_settings
 
-ENV_NAMES = [
-    "SLACK_BOT_TOKEN",
-    "SLACK_APP_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "ANTHROPIC_API_KEY",
-    "PMTEAM_MODE",
-    "PMTEAM_ALLOWED_USERS",
-    "PMTEAM_TIMEZONE",
-    "PMTEAM_STANDUP_CRON",
-]
-
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "PMTEAM_", "ANTHROPIC_")):
+            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
 
 
@@ -73,8 +64,98 @@ def test_app_token_in_bot_token_is_caught(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_bot_token_in_app_token_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-1-2-abc")
-    with pytest.raises(ConfigError, match="xapp-"):
+    with pytest.raises(ConfigError, match="belongs in SLACK_BOT_TOKEN"):
         load_settings()
+
+
+def test_user_token_in_bot_token_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxp-1-2-3-abc")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "- SLACK_BOT_TOKEN holds a user token (xoxp-…), but pmteam acts as its bot: use the "
+        "Bot User OAuth Token (xoxb-…) from 'OAuth & Permissions'"
+    )
+
+
+def test_empty_values_mean_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "PMTEAM_MODE=\nPMTEAM_LOG_FORMAT=\nPMTEAM_PORT=\nSLACK_APP_TOKEN=\nPMTEAM_TIMEZONE=\n"
+    )
+    monkeypatch.setenv("PMTEAM_STANDUP_CRON", "")
+    monkeypatch.setenv("PMTEAM_DATABASE_URL", "")
+
+    settings = load_settings()
+
+    assert settings.mode_setting is None and settings.mode == "http"
+    assert settings.log_format is None
+    assert settings.port == 3000
+    assert settings.slack_app_token is None
+    assert (settings.timezone, settings.standup_cron) == ("UTC", "30 9 * * mon-fri")
+    assert settings.database_url == "sqlite+aiosqlite:///./pmteam.db"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:///./pmteam.db",
+        "sqlite:////data/pmteam.db",
+        "sqlite+pysqlite:///relative.db",
+        "postgresql://pm:secret@db:5432/pmteam",
+        "postgres://pm@db/pmteam",
+        "postgresql+psycopg://pm@db/pmteam?sslmode=require",
+        "postgresql+psycopg2://pm@db/pmteam",
+        "postgresql+asyncpg://pm@db/pmteam",
+    ],
+)
+def test_database_urls_pmteam_can_use_are_accepted(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PMTEAM_DATABASE_URL", url)
+    assert load_settings().database_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("garbage://x", "PMTEAM_DATABASE_URL='garbage://x' names the database driver 'garbage'"),
+        ("garbage", "PMTEAM_DATABASE_URL='garbage' is not a database URL"),
+        ("mysql://pm:hunter2@db/pmteam", "'mysql://pm:***@db/pmteam' names the database driver"),
+        ("postgresql+pg8000://pm@db/x", "names the database driver 'postgresql+pg8000'"),
+    ],
+)
+def test_a_database_url_pmteam_cant_use_names_the_fix(
+    url: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PMTEAM_DATABASE_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert expected in message
+    assert "sqlite+aiosqlite:///./pmteam.db" in message and "postgresql://" in message
+    assert "hunter2" not in message
+
+
+def test_every_problem_is_one_line_and_all_are_reported_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PMTEAM_DATABASE_URL", "garbage://x")
+    monkeypatch.setenv("PMTEAM_STANDUP_CRON", "every morning")
+    monkeypatch.setenv("PMTEAM_PORT", "http")
+    monkeypatch.setenv("PMTEAM_MODE", "sockets")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert [line.split("=")[0].split(":")[0] for line in lines] == [
+        "- PMTEAM_MODE",
+        "- PMTEAM_PORT",
+        "- PMTEAM_DATABASE_URL",
+        "- PMTEAM_STANDUP_CRON",
+    ]
+    assert lines[1] == (
+        "- PMTEAM_PORT='http': Input should be a valid integer, unable to parse string as an "
+        "integer; leave it empty or unset for the default (3000)"
+    )
 
 
 def test_placeholder_token_from_env_example_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,7 @@
-"""The `pmteam` command (also `python -m bot`)."""
+"""The `pmteam` command (also `python -m bot`).
+
+Only the standard library is imported here: each command imports what it needs when it runs,
+so `pmteam --help` and `pmteam --version` answer at once."""
 
 from __future__ import annotations
 
@@ -7,63 +10,172 @@ import asyncio
 import errno
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from bot.config import ConfigError, Settings, load_settings
-from bot.runtime.logging import configure_logging
+if TYPE_CHECKING:
+    from bot.cli.database import Migrations
+    from bot.config import Settings
+
+SETTINGS_NOTE = (
+    "Settings come from the environment and a .env file in the current directory; see .env.example."
+)
+DATABASE_TIMEOUT = 10.0  # seconds `run`, `standup` and `db upgrade` wait for the database
 
 
-def _settings_or_exit() -> Settings:
+def _settings_source() -> str:
+    dotenv = Path(".env")
+    if dotenv.is_file():
+        return f"the environment and {dotenv.absolute()}"
+    return f"the environment (there is no .env in {Path.cwd()})"
+
+
+def _fail(command: str, message: str) -> NoReturn:
+    sys.stderr.write(f"pmteam {command}: {message}\n")
+    raise SystemExit(2)
+
+
+def _settings_or_exit(command: str) -> Settings:
+    from bot.config import ConfigError, load_settings
+
     try:
         return load_settings()
     except ConfigError as exc:
-        sys.stderr.write(f"pmteam: the configuration has problems:\n{exc}\n")
-        raise SystemExit(2) from None
+        _fail(command, f"the settings have problems (read from {_settings_source()}):\n{exc}")
+
+
+def _load_migrations() -> Migrations:
+    """The code's migrations. Alembic is slow to import: the doctor loads it in a thread, and
+    only when the database has a schema to compare."""
+    from alembic.script import ScriptDirectory
+
+    from bot.cli.database import Migrations
+    from storage.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return Migrations(
+        head=script.get_current_head(),
+        known=frozenset(revision.revision for revision in script.walk_revisions()),
+    )
+
+
+def _check_database(settings: Settings, command: str, *, needs_schema: bool) -> None:
+    """Exit with one line when the database can't be used; `needs_schema`: it must already be
+    migrated (a command that doesn't migrate)."""
+    from bot.cli.database import probe_database
+
+    state = asyncio.run(probe_database(settings.database_url, timeout=DATABASE_TIMEOUT))
+    where = f"PMTEAM_DATABASE_URL={state.shown}"
+    if state.problem is not None:
+        _fail(command, f"{where}: {state.problem}")
+    if state.new:
+        if needs_schema:
+            _fail(
+                command,
+                f"{where}: there is no pmteam database there yet; run `pmteam db upgrade` "
+                "(or start `pmteam run`, which migrates on start)",
+            )
+        return
+    migrations = _load_migrations()
+    problem = state.schema_problem(migrations)
+    if problem is not None:
+        _fail(command, f"{where}: {problem}")
+    if needs_schema and not state.up_to_date(migrations):
+        _fail(
+            command,
+            f"{where}: the schema is at revision {state.revision}, this pmteam expects "
+            f"{migrations.head}; run `pmteam db upgrade`",
+        )
+
+
+def _fail_on_start(command: str, exc: BaseException, settings: Settings) -> None:
+    """Exit with one line for what the operator must fix; return (to re-raise) for a bug."""
+    from bot.cli.failures import describe_start_failure
+
+    message = describe_start_failure(exc, settings)
+    if message is not None:
+        _fail(command, message)
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
-    from bot.cli.doctor import display_url
+    from bot.runtime.logging import configure_logging
     from storage.migrate import upgrade
 
-    settings = _settings_or_exit()
+    settings = _settings_or_exit("db upgrade")
     configure_logging(log_format=settings.log_format, secrets=settings.secrets())
-    upgrade(settings.database_url)
-    sys.stdout.write(f"database {display_url(settings.database_url)} is up to date\n")
+    _check_database(settings, "db upgrade", needs_schema=False)
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        _fail_on_start("db upgrade", exc, settings)
+        raise
+    sys.stdout.write(f"database {_shown_url(settings)} is up to date\n")
     return 0
 
 
-def cmd_run(_args: argparse.Namespace) -> int:
-    from bot.app import serve
+def _shown_url(settings: Settings) -> str:
+    from bot.config import display_database_url
 
-    settings = _settings_or_exit()
+    return display_database_url(settings.database_url)
+
+
+def run_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings with `run --host/--port` in place of PMTEAM_HOST/PMTEAM_PORT."""
+    given = {"host": args.host, "port": args.port}
+    return settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import serve
+    from bot.config import ConfigError
+    from bot.runtime.logging import configure_logging
+
+    settings = run_settings(_settings_or_exit("run"), args)
     try:
         settings.check_for_run()
     except ConfigError as exc:
-        sys.stderr.write(f"pmteam run: not ready to start:\n{exc}\n")
-        return 2
+        _fail("run", f"not ready to start (settings from {_settings_source()}):\n{exc}")
     configure_logging(
         log_format=settings.log_format, level=settings.log_level, secrets=settings.secrets()
     )
-    asyncio.run(serve(settings))
+    _check_database(settings, "run", needs_schema=False)
+    try:
+        asyncio.run(serve(settings))
+    except Exception as exc:
+        _fail_on_start("run", exc, settings)
+        raise
     return 0
 
 
-def cmd_doctor(_args: argparse.Namespace) -> int:
-    from bot.cli.doctor import run_checks
+def cmd_doctor(args: argparse.Namespace) -> int:
+    # Said before anything slow is imported: the doctor answers at once.
+    _print(f"pmteam doctor: checking the settings from {_settings_source()}")
+    settings = _settings_or_exit("doctor")
+    from bot.cli.doctor import Check, run_checks
+    from bot.runtime.logging import configure_logging
 
-    settings = _settings_or_exit()
     configure_logging(log_format=settings.log_format, level="WARNING", secrets=settings.secrets())
-    checks = asyncio.run(run_checks(settings))
-    for check in checks:
-        sys.stdout.write(check.render() + "\n")
-    failed = sum(not check.ok for check in checks)
-    sys.stdout.write(
-        f"\n{len(checks) - failed} ok, {failed} failed\n" if failed else "\nall checks ok\n"
+
+    def report(check: Check) -> None:
+        _print(check.render())
+
+    checks = asyncio.run(
+        run_checks(settings, timeout=args.timeout, migrations=_load_migrations, report=report)
     )
+    failed = sum(not check.ok for check in checks)
+    _print(f"\n{len(checks) - failed} ok, {failed} failed" if failed else "\nall checks ok")
     return 1 if failed else 0
+
+
+def _print(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.cli.sandbox import run_sandbox
+    from bot.config import ConfigError, load_settings
+    from bot.runtime.logging import configure_logging
 
     try:
         # Only the environment: a `.env` holds a real workspace's settings, not the sandbox's.
@@ -102,35 +214,116 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_standup(args: argparse.Namespace) -> int:
     from bot.cli.standup import run_standup_command
+    from bot.runtime.logging import configure_logging
 
-    settings = _settings_or_exit()
-    if settings.slack_bot_token is None:
-        sys.stderr.write("pmteam standup: SLACK_BOT_TOKEN is not set (see `pmteam doctor`).\n")
-        return 2
-    configure_logging(log_format=settings.log_format, level="WARNING", secrets=settings.secrets())
-    return asyncio.run(
-        run_standup_command(
-            settings,
-            channel_id=args.channel,
-            dry_run=args.dry_run,
-            force=args.force,
-            out=sys.stdout,
+    settings = _settings_or_exit("standup")
+    if settings.slack_bot_token is None and not args.dry_run:
+        _fail(
+            "standup",
+            "SLACK_BOT_TOKEN is not set, so there is no posting; `pmteam standup --dry-run` "
+            "prints the standup without it (see `pmteam doctor`)",
         )
-    )
+    configure_logging(log_format=settings.log_format, level="WARNING", secrets=settings.secrets())
+    _check_database(settings, "standup", needs_schema=True)
+    try:
+        return asyncio.run(
+            run_standup_command(
+                settings,
+                channel_id=args.channel,
+                dry_run=args.dry_run,
+                force=args.force,
+                out=sys.stdout,
+            )
+        )
+    except Exception as exc:
+        _fail_on_start("standup", exc, settings)
+        raise
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 300:
+        raise argparse.ArgumentTypeError("give a number of seconds between 0 and 300")
+    return seconds
+
+
+class _Version(argparse.Action):
+    """`--version`, read from the installed package only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("pmteam")
+        except PackageNotFoundError:
+            found = "unknown (the package is not installed)"
+        sys.stdout.write(f"pmteam {found}\n")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pmteam",
         description="An AI backend engineer for your Slack team, with PM reports and standups.",
+        epilog=SETTINGS_NOTE,
     )
+    parser.add_argument("--version", action=_Version, help="print pmteam's version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = commands.add_parser("run", help="run the bot (Socket Mode or HTTP, from the settings)")
+    run = commands.add_parser(
+        "run",
+        help="run the bot (Socket Mode or HTTP, from the settings)",
+        description=(
+            "Run the bot: Socket Mode when SLACK_APP_TOKEN is set, HTTP otherwise. Migrates the "
+            "database on start."
+        ),
+        epilog=SETTINGS_NOTE,
+    )
+    run.add_argument(
+        "--host",
+        help="listen on this address instead of PMTEAM_HOST (0.0.0.0 in a container)",
+    )
+    run.add_argument("--port", type=_port, help="listen on this port instead of PMTEAM_PORT")
     run.set_defaults(handler=cmd_run)
 
     doctor = commands.add_parser(
-        "doctor", help="check configuration, database, Slack and model access"
+        "doctor",
+        help="check configuration, database, Slack and model access",
+        description=(
+            "Check the settings, the database, the Slack app (token, scopes, coordination "
+            "channel) and model access. Changes nothing: creates no database and runs no "
+            "migration. Exit status 1 when a check fails."
+        ),
+        epilog=SETTINGS_NOTE,
+    )
+    doctor.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long each check waits for Slack, Anthropic or the database (default 2)",
     )
     doctor.set_defaults(handler=cmd_doctor)
 
@@ -141,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Start a local Slack workspace with a web page, and pmteam wired to it. Uses Claude "
             "when ANTHROPIC_API_KEY is set, an offline demo model otherwise. SQLite in "
             "./pmteam-sandbox.db."
+        ),
+        epilog=(
+            "Needs no settings: it reads only ANTHROPIC_API_KEY (and log settings) from the "
+            "environment, and no .env file."
         ),
     )
     sandbox.add_argument(
@@ -159,21 +356,33 @@ def build_parser() -> argparse.ArgumentParser:
     standup = commands.add_parser(
         "standup",
         help="post the scheduled standup if it is due (what the scheduler does), or one now",
+        description=(
+            "Post the scheduled standup if it is due (what the scheduler does), one now with "
+            "--force, or print it with --dry-run (which needs only the database)."
+        ),
+        epilog=SETTINGS_NOTE,
     )
     standup.add_argument(
         "--channel", metavar="C", help="channel id (default: every standup channel)"
     )
     standup.add_argument(
-        "--dry-run", action="store_true", help="print the standup instead of posting it"
+        "--dry-run",
+        action="store_true",
+        help="print the standup instead of posting it; needs no SLACK_BOT_TOKEN",
     )
     standup.add_argument(
         "--force", action="store_true", help="post one now, whatever the schedule says"
     )
     standup.set_defaults(handler=cmd_standup)
 
-    db = commands.add_parser("db", help="database maintenance")
+    db = commands.add_parser("db", help="database maintenance", epilog=SETTINGS_NOTE)
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db_upgrade = db_commands.add_parser("upgrade", help="apply database migrations")
+    db_upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply database migrations",
+        description="Create the database if needed and migrate it to this pmteam's schema.",
+        epilog=SETTINGS_NOTE,
+    )
     db_upgrade.set_defaults(handler=cmd_db_upgrade)
     return parser
 
