@@ -71,6 +71,11 @@ def standup_job_id(channel_id: str) -> str:
     return f"standup:{channel_id}"
 
 
+def sweep_period(settings: Settings) -> float:
+    """How often expired leases are looked for: a third of the lease, 1 to 60 s."""
+    return min(max(settings.lease_seconds / 3, 1.0), 60.0)
+
+
 # --- the model side ----------------------------------------------------------------------------
 
 
@@ -202,7 +207,12 @@ def build_scheduler(
             next_run_time=datetime.now(timezone),
         )
     if sweep is not None:
-        jobs.add(JOB_LEASE_SWEEPER, sweep, IntervalTrigger(minutes=1, timezone=timezone))
+        # Takeover within the lease and a third of it: an expired lease is found that soon.
+        jobs.add(
+            JOB_LEASE_SWEEPER,
+            sweep,
+            IntervalTrigger(seconds=sweep_period(settings), timezone=timezone),
+        )
     jobs.add(JOB_NUDGES, housekeeping.nudge_overdue_tasks, IntervalTrigger(minutes=5))
     jobs.add(JOB_UNPOSTED_REPORTS, housekeeping.post_unposted_reports, IntervalTrigger(minutes=1))
     jobs.add(JOB_TASK_COUNTS, housekeeping.compact_task_counts, IntervalTrigger(minutes=1))
@@ -384,7 +394,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         concurrency=settings.max_concurrent_tasks,
         lease_seconds=settings.lease_seconds,
         # With the scheduler its `lease-sweeper` job is the one sweeper of the process.
-        sweep_interval=None if scheduler else 60.0,
+        sweep_interval=None if scheduler else sweep_period(settings),
     )
     intake = Intake(
         deps=deps,

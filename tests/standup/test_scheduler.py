@@ -86,7 +86,8 @@ async def test_pmteam_run_schedules_each_job_once_with_a_stable_id(
         assert str(jobs.scheduler.timezone) == "Europe/Berlin"
         sweeper = jobs.scheduler.get_job(JOB_LEASE_SWEEPER)
         assert isinstance(sweeper.trigger, IntervalTrigger)
-        assert sweeper.trigger.interval == timedelta(minutes=1)
+        # A third of the lease (30 s in these tests): takeover within lease + 10 s.
+        assert sweeper.trigger.interval == timedelta(seconds=10)
         # One sweeper per process: the worker's own loop is off while the job runs.
         assert pmteam.worker.sweep_interval is None
         names = [task.get_name() for task in asyncio.all_tasks()]
@@ -139,7 +140,7 @@ async def test_the_scheduler_is_off_unless_asked_for(
     pmteam = await start(settings, migrate=False)
     try:
         assert pmteam.scheduler is None
-        assert pmteam.worker.sweep_interval == 60.0
+        assert pmteam.worker.sweep_interval == 10.0  # a third of the 30 s lease
         assert "pmteam-lease-sweeper" in [task.get_name() for task in asyncio.all_tasks()]
     finally:
         await stop(pmteam)
