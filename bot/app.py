@@ -33,7 +33,7 @@ from bot.runtime.coalesce import Coalesced
 from bot.runtime.http import build_http_app
 from bot.runtime.scheduler import Job, JobScheduler
 from bot.runtime.worker import Worker, worker_identity
-from bot.services.deps import Deps
+from bot.services.deps import Deps, Sessions
 from bot.services.home import refresh_homes
 from bot.services.housekeeping import Housekeeping
 from bot.services.intake import Intake, IntakeWriter
@@ -46,6 +46,7 @@ from bot.slack.reactions import SeenMarks
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Turn
+from storage.records import installation_id
 from storage.types import utcnow
 
 log = structlog.get_logger("pmteam")
@@ -136,6 +137,12 @@ def build_standup_runner(
 # --- the shared pieces ---------------------------------------------------------------------
 
 
+async def load_installation(sessions: Sessions) -> str:
+    """This installation's id, made at its first start (see docs/architecture.md, "Keys")."""
+    async with sessions.begin() as session:
+        return await installation_id(session=session)
+
+
 @contextlib.asynccontextmanager
 async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
     """The database, the Slack client (one HTTP session) and who pmteam is; closed on exit."""
@@ -143,9 +150,11 @@ async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
     http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     try:
         client = build_slack_client(settings, session=http_session)
+        sessions = session_factory(engine)
         deps = Deps(
             settings=settings,
-            sessions=session_factory(engine),
+            sessions=sessions,
+            installation=await load_installation(sessions),
             client=client,
             identity=await fetch_identity(client),
             seen=SeenMarks(client),
@@ -365,6 +374,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
     client = build_slack_client(settings, session=http_session)
     try:
         identity = await fetch_identity(client)
+        installation = await load_installation(sessions)
     except BaseException:
         await http_session.close()
         await engine.dispose()
@@ -375,6 +385,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         client=client,
         identity=identity,
         seen=SeenMarks(client),
+        installation=installation,
     )
     models = build_models(settings, deps)
     pipeline = TurnPipeline(
@@ -382,7 +393,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         model=models.client,
         agent_settings=models.agent_settings,
         ledger=models.ledger,
-        poster=Poster(client=client, sessions=sessions),
+        poster=Poster(client=client, sessions=sessions, installation=installation),
         home_refresh=Coalesced(
             partial(refresh_homes, deps), spawn=deps.spawn, name="pmteam-home-refresh"
         ),

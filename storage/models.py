@@ -310,3 +310,12 @@ class TaskCountDelta(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(sa_type=String(16))
     delta: int
+
+
+class Installation(SQLModel, table=True):
+    """The one row naming this installation, made at its first start; it is part of every
+    post's key in Slack (see docs/architecture.md, "Keys")."""
+
+    key: str = Field(default="this", primary_key=True, max_length=16)
+    id: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())

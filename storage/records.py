@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from storage.models import (
     DedupeKey,
     Feedback,
     HomeVisit,
+    Installation,
     LLMCall,
     Rating,
     Report,
@@ -240,3 +242,14 @@ async def ratings_since(
 async def forget_post(*, session: AsyncSession, key: str) -> None:
     """Drop the record of a post that was taken down (e.g. a running turn's Stop line)."""
     await session.exec(delete(SlackPost).where(col(SlackPost.key) == key))
+
+
+async def installation_id(*, session: AsyncSession) -> str:
+    """This installation's id, made on first use; every replica reads the same one."""
+    await session.exec(
+        insert(session, Installation)
+        .values(key="this", id=uuid.uuid4().hex[:12], created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[col(Installation.key)])
+    )
+    found = await session.exec(select(Installation.id).where(col(Installation.key) == "this"))
+    return found.one()

@@ -91,6 +91,8 @@ class Deps:
     seen: SeenMarks
     metrics: Metrics = field(default_factory=Metrics)
     stops: StopSignals = field(default_factory=StopSignals)
+    # This installation's id (storage `installation`), part of every post's key in Slack.
+    installation: str = ""
     memberships: Memberships | None = None  # built from `client` when not given
 
     def __post_init__(self) -> None:

@@ -124,7 +124,7 @@ class Housekeeping:
                     channel=task.channel_id,
                     thread_ts=task.thread_ts,
                     text=build_nudge_text(task, now=now, timezone=self.timezone),
-                    metadata=post_metadata(nudge_key(task)),
+                    metadata=post_metadata(nudge_key(task), installation=self.deps.installation),
                     unfurl_links=False,
                 )
             except (SlackApiError, ClientError, TimeoutError) as exc:

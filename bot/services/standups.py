@@ -402,6 +402,7 @@ class StandupRunner:
         return await find_keyed_message(
             self.deps.client,
             key=standup_post_key(channel_id, period),
+            installation=self.deps.installation,
             channel=channel_id,
             oldest=oldest,
             max_pages=HISTORY_PAGES,
@@ -426,7 +427,9 @@ class StandupRunner:
             text=content.text,
             blocks=content.blocks,
             metadata=post_metadata(
-                standup_post_key(standup.channel_id, standup.period), period=standup.period
+                standup_post_key(standup.channel_id, standup.period),
+                installation=self.deps.installation,
+                period=standup.period,
             ),
             unfurl_links=False,
             unfurl_media=False,

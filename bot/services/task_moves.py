@@ -365,7 +365,9 @@ async def post_card(deps: Deps, *, task_id: int) -> None:
             channel=card.posted_channel, ts=card.posted_ts, text=card.text, blocks=card.blocks
         )
         return
-    await Poster(client=deps.client, sessions=deps.sessions).post_keyed(
+    await Poster(
+        client=deps.client, sessions=deps.sessions, installation=deps.installation
+    ).post_keyed(
         key=card_key(task_id),
         kind="card",
         turn_id=card.report.turn_id,

@@ -55,7 +55,7 @@ from bot.slack.blocks.report import (
     summary_text,
 )
 from bot.slack.client import permalink
-from bot.slack.posting import Poster, card_key, messages, post_key, post_metadata
+from bot.slack.posting import Poster, card_key, messages, post_key
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
@@ -284,7 +284,7 @@ class TurnPipeline:
             ts = await self._post_answer_parts(turn, task, result, blocks)
         else:
             try:
-                await stream.finish(blocks=blocks or None, metadata=post_metadata(key))
+                await stream.finish(blocks=blocks or None, metadata=self.poster.metadata(key))
                 ts = stream.message_ts[0] if stream.message_ts else None
             except SlackApiError as exc:
                 # The answer streamed but the stream won't end: post it whole instead, and
@@ -364,7 +364,7 @@ class TurnPipeline:
         log.info("turn stopped", by=stopped_by)
         key = post_key(turn.id, "answer")
         await stream.write(f"\n\n_:black_square_for_stop: Stopped by <@{stopped_by}>._")
-        await stream.finish(metadata=post_metadata(key))
+        await stream.finish(metadata=self.poster.metadata(key))
         text = stream.text.strip()
         await self._write(
             "the stopped answer",
@@ -720,8 +720,13 @@ class TurnPipeline:
         )
         text = report_fallback_text(report, task, gaps)
         key = card_key(task.id)
+        # Looked for in Slack (back to when the task began) when this turn was tried before.
         card_ts = await self.poster.already_posted(
-            key=key, channel=coordination, thread_ts=None, look_in_slack=retried
+            key=key,
+            channel=coordination,
+            thread_ts=None,
+            look_in_slack=retried,
+            since=task.created_at,
         )
         if not card_ts:
             await self.poster.post_keyed(
@@ -731,6 +736,7 @@ class TurnPipeline:
                 channel=coordination,
                 text=text,
                 blocks=blocks,
+                since=task.created_at,
             )
             return
         await self.deps.client.chat_update(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -17,7 +18,8 @@ from storage.records import find_post, record_post
 METADATA_EVENT_TYPE = "pmteam_post"
 POST_ATTEMPTS = 3  # a post whose answer is lost is looked for, then tried again, this often
 PAGE_SIZE = 200  # Slack's largest page of conversations.replies / .history
-CHANNEL_PAGES = 1  # a channel post is looked for among the newest messages only
+# Without a known age, a channel post is looked for among the newest pages only.
+CHANNEL_PAGES = 3
 
 
 def post_key(turn_id: int, kind: str) -> str:
@@ -29,14 +31,26 @@ def card_key(task_id: int) -> str:
     return f"card:{task_id}"
 
 
-def post_metadata(key: str, **extra: Any) -> dict[str, Any]:
-    return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key, **extra}}
+def post_metadata(key: str, *, installation: str, **extra: Any) -> dict[str, Any]:
+    """The metadata that makes a post findable again: its key, and which installation made
+    it (a key alone, e.g. "1:report", would match another installation's post)."""
+    payload = {"key": key, "installation": installation, **extra}
+    return {"event_type": METADATA_EVENT_TYPE, "event_payload": payload}
 
 
-def carries_key(message: dict[str, Any], key: str) -> bool:
+def carries_key(message: dict[str, Any], key: str, *, installation: str) -> bool:
     metadata = message.get("metadata") or {}
     payload = metadata.get("event_payload") or {}
-    return bool(metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == key)
+    return bool(
+        metadata.get("event_type") == METADATA_EVENT_TYPE
+        and payload.get("key") == key
+        and payload.get("installation", "") == installation
+    )
+
+
+def slack_ts(moment: datetime) -> str:
+    """A moment as Slack's `oldest`/`latest` bound, a minute early for clock differences."""
+    return f"{moment.timestamp() - 60:.6f}"
 
 
 async def messages(
@@ -76,6 +90,7 @@ async def find_keyed_message(
     client: AsyncWebClient,
     *,
     key: str,
+    installation: str,
     channel: str,
     thread_ts: str | None = None,
     oldest: str | None = None,
@@ -91,7 +106,7 @@ async def find_keyed_message(
         with_metadata=True,
         max_pages=max_pages,
     ):
-        if carries_key(message, key):
+        if carries_key(message, key, installation=installation):
             return str(message["ts"])
     return None
 
@@ -103,26 +118,44 @@ class Poster:
 
     client: AsyncWebClient
     sessions: async_sessionmaker[AsyncSession]
+    installation: str = ""
+
+    def metadata(self, key: str) -> dict[str, Any]:
+        return post_metadata(key, installation=self.installation)
 
     async def already_posted(
-        self, *, key: str, channel: str, thread_ts: str | None, look_in_slack: bool
+        self,
+        *,
+        key: str,
+        channel: str,
+        thread_ts: str | None,
+        look_in_slack: bool,
+        since: datetime | None = None,
     ) -> str | None:
         async with self.sessions() as session:
             post = await find_post(session=session, key=key)
         if post is not None:
             return post.ts or ""
         if look_in_slack:
-            return await self.find_in_slack(key=key, channel=channel, thread_ts=thread_ts)
+            return await self.find_in_slack(
+                key=key, channel=channel, thread_ts=thread_ts, since=since
+            )
         return None
 
-    async def find_in_slack(self, *, key: str, channel: str, thread_ts: str | None) -> str | None:
+    async def find_in_slack(
+        self, *, key: str, channel: str, thread_ts: str | None, since: datetime | None = None
+    ) -> str | None:
+        """The post with this key in the thread (every page), or in the channel since `since`
+        (every page back to then; without it, the newest few pages)."""
         try:
             return await find_keyed_message(
                 self.client,
                 key=key,
+                installation=self.installation,
                 channel=channel,
                 thread_ts=thread_ts,
-                max_pages=None if thread_ts else CHANNEL_PAGES,
+                oldest=slack_ts(since) if since is not None and not thread_ts else None,
+                max_pages=None if thread_ts or since is not None else CHANNEL_PAGES,
             )
         except SlackApiError:
             return None
@@ -145,6 +178,7 @@ class Poster:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         retried: bool = False,
+        since: datetime | None = None,
     ) -> str:
         """Post unless this (turn, kind) was posted before; returns the message ts either way."""
         return await self.post_keyed(
@@ -156,6 +190,7 @@ class Poster:
             blocks=blocks,
             thread_ts=thread_ts,
             retried=retried,
+            since=since,
         )
 
     async def post_keyed(
@@ -169,17 +204,19 @@ class Poster:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         retried: bool = False,
+        since: datetime | None = None,
     ) -> str:
-        """Post unless a message with this key was posted before; its ts either way."""
+        """Post unless a message with this key was posted before; its ts either way. `since`
+        (when the turn or task began) bounds how far back a channel is searched."""
         existing = await self.already_posted(
-            key=key, channel=channel, thread_ts=thread_ts, look_in_slack=retried
+            key=key, channel=channel, thread_ts=thread_ts, look_in_slack=retried, since=since
         )
         if existing is not None:
             return existing
         kwargs: dict[str, Any] = {
             "channel": channel,
             "text": text,
-            "metadata": post_metadata(key),
+            "metadata": self.metadata(key),
             "unfurl_links": False,
         }
         if blocks is not None:
@@ -195,7 +232,9 @@ class Poster:
                     raise  # Slack answered, and said no: nothing was posted
                 # The answer was lost (a reset, a timeout, a 5xx): Slack may have posted it.
                 # Look for the key before posting again, every time.
-                found = await self.find_in_slack(key=key, channel=channel, thread_ts=thread_ts)
+                found = await self.find_in_slack(
+                    key=key, channel=channel, thread_ts=thread_ts, since=since
+                )
                 if found is not None:
                     await self.record(
                         key=key, kind=kind, channel=channel, ts=found, turn_id=turn_id

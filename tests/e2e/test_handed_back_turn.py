@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.slack.posting import post_metadata
 from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
 from sandbox.slack.workspace import Message
@@ -18,7 +19,7 @@ from storage.db import create_engine, session_factory
 from storage.intake import record_intake
 from storage.models import Report, Task, Turn
 from storage.queue import claim_next_turn, release_turn
-from storage.records import record_post, save_answer, save_report
+from storage.records import installation_id, record_post, save_answer, save_report
 from tests.e2e.conftest import (
     ALICE,
     BOB,
@@ -197,12 +198,14 @@ async def test_an_answer_posted_deep_in_a_long_thread_is_found_not_posted_again(
     assert turn.id is not None
     # The earlier process posted its answer (keyed in the metadata), then died before it
     # could record the post.
+    async with sessions.begin() as session:
+        installation = await installation_id(session=session)  # made at its first start
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
     await client.chat_postMessage(
         channel=ENGINEERING,
         thread_ts=posted.ts,
         text="Use cursor paging.",
-        metadata={"event_type": "pmteam_post", "event_payload": {"key": f"{turn.id}:answer"}},
+        metadata=post_metadata(f"{turn.id}:answer", installation=installation),
     )
     async with sessions.begin() as session:
         await release_turn(session=session, turn_id=turn.id, owner="old-process")
