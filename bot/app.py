@@ -27,7 +27,7 @@ from agents.config import AgentSettings
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient
 from bot.config import Settings
-from bot.core.rate_limit import RateLimiter
+from bot.core.rate_limit import RateLimit
 from bot.listeners import build_bolt_app
 from bot.runtime.coalesce import Coalesced
 from bot.runtime.http import build_http_app
@@ -410,7 +410,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
     intake = Intake(
         deps=deps,
         writer=IntakeWriter(settings.database_url),
-        limiter=RateLimiter(limit=settings.rate_limit_per_user, window=RATE_LIMIT_WINDOW),
+        limit=RateLimit(limit=settings.rate_limit_per_user, window=RATE_LIMIT_WINDOW),
         wake=worker.wake,
     )
     standups = build_standup_runner(deps, models)

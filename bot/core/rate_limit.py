@@ -1,31 +1,26 @@
-"""A per-person sliding-window limit on new turns, counting each Slack message once."""
+"""The per-person limit on new turns: how many, over how long.
+
+It is counted in the database (`storage/rate_limits.py`), one row per Slack message, so it
+holds across replicas and a retried message counts once."""
 
 from __future__ import annotations
 
-import time
-from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
 
 
-class RateLimiter:
-    """At most `limit` new turns per person per `window` seconds (per process)."""
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `limit` new turns per person per `window` seconds, across all replicas."""
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._seen: dict[str, deque[tuple[float, str]]] = {}
+    limit: int
+    window: float
 
-    def allow(self, key: str, message: str = "", now: float | None = None) -> bool:
-        """`message` (the Slack ts) makes Slack's retries and the app_mention + message double
-        delivery of one message count once."""
-        if self.limit <= 0:
-            return True
-        now = time.monotonic() if now is None else now
-        recent = self._seen.setdefault(key, deque())
-        while recent and now - recent[0][0] >= self.window:
-            recent.popleft()
-        if message and any(seen == message for _, seen in recent):
-            return True
-        if len(recent) >= self.limit:
-            return False
-        recent.append((now, message))
-        return True
+    @property
+    def unlimited(self) -> bool:
+        """0 (or less) means no limit: nothing is counted."""
+        return self.limit <= 0
+
+    @property
+    def span(self) -> timedelta:
+        return timedelta(seconds=self.window)

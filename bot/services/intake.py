@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.access import task_refusal
-from bot.core.rate_limit import RateLimiter
+from bot.core.rate_limit import RateLimit
 from bot.core.storable import storable
 from bot.services.deps import Deps, log
 from bot.slack.reactions import Mark
@@ -25,6 +25,7 @@ from storage.intake import (
     worth_retrying,
     write_intakes,
 )
+from storage.rate_limits import allow_turn
 from storage.records import claim_dedupe_key
 from storage.types import utcnow
 
@@ -189,7 +190,7 @@ class Intake:
 
     deps: Deps
     writer: IntakeWriter
-    limiter: RateLimiter
+    limit: RateLimit  # new turns per person, counted in the database across replicas
     wake: Callable[[], None]  # the worker's: a turn was queued
 
     async def take(self, message: IntakeMessage) -> None:
@@ -215,7 +216,7 @@ class Intake:
             if await claim_reply(sessions=deps.sessions, message=message):
                 deps.spawn(self._reply(message, BARE_MENTION_REPLY), name="pmteam-bare-mention")
             return
-        if refusal is None and not self.limiter.allow(message.user_id, message.message_ts):
+        if refusal is None and not await self._within_limit(message):
             deps.metrics.inc("pmteam_intake_total", outcome="rate_limited")
             log.warning("rate limited", user=message.user_id, ts=message.message_ts)
             refusal = RATE_LIMITED_REPLY
@@ -226,6 +227,27 @@ class Intake:
                 deps.spawn(self._reply(message, refusal), name="pmteam-refusal")
             return
         await self._record(message)
+
+    async def _within_limit(self, message: IntakeMessage) -> bool:
+        """The per-person rate limit, shared by every replica: one short transaction before
+        the ack. Each Slack message counts once, however often it is delivered."""
+        if self.limit.unlimited:
+            return True
+        try:
+            async with self.deps.sessions.begin() as session:
+                return await allow_turn(
+                    session=session,
+                    user_id=message.user_id,
+                    team_id=message.team_id,
+                    channel_id=message.channel_id,
+                    message_ts=message.message_ts,
+                    limit=self.limit.limit,
+                    window=self.limit.span,
+                )
+        except Exception as exc:
+            if unstorable(exc) is None:
+                raise  # a lock, a lost connection: Slack's retry may well succeed
+            return True  # ids no database takes: `_record` drops the message, counted
 
     async def _record(self, message: IntakeMessage) -> None:
         deps = self.deps

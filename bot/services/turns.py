@@ -55,7 +55,7 @@ from bot.slack.blocks.report import (
     summary_text,
 )
 from bot.slack.client import permalink
-from bot.slack.posting import Poster, card_key, messages, post_key
+from bot.slack.posting import Poster, card_key, carries_key, messages, post_key
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
@@ -181,17 +181,32 @@ class TurnPipeline:
         # keeps attempts at 0 but may have answered already.
         key = post_key(turn.id, "answer")
         posted = await self._post(turn.id, "answer")
-        if posted is None and turn.answer_text:
-            # The text is saved before the post is recorded; the message metadata says
-            # whether the answer went out in between.
-            ts = await self.poster.find_in_slack(
-                key=key, channel=turn.channel_id, thread_ts=task.thread_ts
-            )
-            if ts is not None:
+        started = await self._post(turn.id, "stream")
+        if posted is None and (turn.answer_text or started is not None):
+            # An earlier attempt may have finished its answer without recording it (the
+            # stream ends with the key in its metadata): find it, and its text if unsaved.
+            found = await self._keyed_in_thread(key, turn, task)
+            if found is not None:
+                if not turn.answer_text:
+                    turn.answer_text = str(found.get("text") or "").strip() or "(answer)"
+                    text = turn.answer_text
+                    await self._write(
+                        "the answer found again",
+                        lambda session: save_answer(
+                            session=session, turn_id=turn_id, owner=lease.owner, answer_text=text
+                        ),
+                    )
                 await self.poster.record(
-                    key=key, kind="answer", channel=turn.channel_id, ts=ts, turn_id=turn.id
+                    key=key,
+                    kind="answer",
+                    channel=turn.channel_id,
+                    ts=str(found["ts"]),
+                    turn_id=turn.id,
                 )
                 posted = await self._post(turn.id, "answer")
+            elif started is not None:
+                # Its stream never ended: take it down, so the thread shows one answer.
+                await self._retire_earlier_stream(turn, started)
         if posted is not None and turn.answer_text:
             log.info("answer already posted by an earlier attempt; going to the report")
             history = await self._history(turn, task)
@@ -212,6 +227,7 @@ class TurnPipeline:
             thread_ts=task.thread_ts,
             team_id=turn.team_id,
             user_id=turn.user_id,
+            on_started=lambda ts: self._record_stream(turn, ts),
         )
 
         async def on_progress(progress: Progress) -> None:
@@ -309,6 +325,51 @@ class TurnPipeline:
         )
         await self._clear_working(turn.id)  # the answer has ended: nothing left to stop
         return Answered(text=result.answer, conversation=result.conversation)
+
+    async def _keyed_in_thread(self, key: str, turn: Turn, task: Task) -> dict[str, Any] | None:
+        """The message in the task's thread whose metadata carries `key` (every page)."""
+        try:
+            async for message in messages(
+                self.deps.client,
+                channel=turn.channel_id,
+                thread_ts=task.thread_ts,
+                with_metadata=True,
+            ):
+                if carries_key(message, key, installation=self.poster.installation):
+                    return message
+        except SlackApiError as exc:
+            log.warning("could not look for an earlier answer", error=slack_error(exc))
+        return None
+
+    async def _record_stream(self, turn: Turn, ts: str) -> None:
+        """The stream's message, recorded as soon as Slack names it: if this process dies
+        mid-answer, the next attempt finds it and takes it down."""
+        assert turn.id is not None
+        try:
+            await self.poster.record(
+                key=post_key(turn.id, "stream"),
+                kind="stream",
+                channel=turn.channel_id,
+                ts=ts,
+                turn_id=turn.id,
+            )
+        except Exception as exc:  # the answer goes on; only a crash now would leave it stuck
+            log.warning("could not record the stream's message", error=type(exc).__name__)
+
+    async def _retire_earlier_stream(self, turn: Turn, started: SlackPost) -> None:
+        log.info("an earlier attempt's answer never ended; taking it down")
+        if started.ts:
+            try:
+                await self.deps.client.chat_delete(channel=started.channel_id, ts=started.ts)
+            except SlackApiError:
+                with contextlib.suppress(SlackApiError):
+                    await self.deps.client.chat_stopStream(
+                        channel=started.channel_id,
+                        ts=started.ts,
+                        markdown_text="\n\n_(this attempt broke off; the answer follows)_",
+                    )
+        async with self.deps.sessions.begin() as session:
+            await forget_post(session=session, key=started.key)
 
     # -- Stop -------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,8 @@ class AnswerStream:
     update_interval: float = 1.2  # fallback chat.update pacing (Slack allows ~1/s per channel)
     part_limit: int = DEFAULT_PART_LIMIT
     clock: Callable[[], float] = time.monotonic
+    # Called with the first message's ts as soon as Slack names it (before any more text).
+    on_started: Callable[[str], Awaitable[None]] | None = None
     message_ts: list[str] = field(default_factory=list)
     text: str = ""  # everything written, as the model wrote it
     _pending: str = ""
@@ -207,6 +209,8 @@ class AnswerStream:
                     )
                     self.message_ts.append(str(response["ts"]))
                     self._open = True
+                    if self.on_started is not None and len(self.message_ts) == 1:
+                        await self.on_started(self.message_ts[0])
                 else:
                     await self.client.chat_appendStream(
                         channel=self.channel, ts=self.message_ts[-1], markdown_text=chunk

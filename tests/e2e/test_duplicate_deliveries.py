@@ -25,7 +25,7 @@ async def assert_one_of_everything(pmteam: Pmteam, fake_slack: FakeSlack, thread
     assert len(await rows(pmteam, Task)) == 1
     assert len(await rows(pmteam, Turn)) == 1
     assert len(await rows(pmteam, Report)) == 1
-    assert len(await rows(pmteam, SlackPost)) == 3  # answer, summary, card
+    assert len(await rows(pmteam, SlackPost)) == 4  # stream, answer, summary, card
     assert len(fake_slack.calls_to("chat.startStream")) == 1
     assert len(bot_messages(fake_slack, ENGINEERING, thread_ts)) == 2  # answer, summary
     assert len(bot_messages(fake_slack, COORDINATION)) == 1

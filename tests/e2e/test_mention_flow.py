@@ -101,6 +101,7 @@ async def test_mention_produces_one_streamed_answer_summary_card_and_db_rows(
 
     posts = {p.key: p for p in await rows(pmteam, SlackPost)}
     assert set(posts) == {
+        f"{turn.id}:stream",  # recorded as soon as the stream began
         f"{turn.id}:answer",
         f"{turn.id}:summary",
         f"card:{task.id}",
@@ -124,7 +125,7 @@ async def test_mention_produces_one_streamed_answer_summary_card_and_db_rows(
     thread = bot_messages(fake_slack, ENGINEERING, posted.ts)
     assert len(thread) == 2  # the answer, then its one-line summary
     answer, summary = thread
-    assert answer.ts == answer_ts == posts[f"{turn.id}:answer"].ts
+    assert answer.ts == answer_ts == posts[f"{turn.id}:answer"].ts == posts[f"{turn.id}:stream"].ts
     assert answer.stream is not None and answer.stream.state == "completed"
     assert post_key_of(answer) == f"{turn.id}:answer"
     for paragraph in turn.answer_text.split("\n\n"):
