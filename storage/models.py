@@ -319,3 +319,22 @@ class Installation(SQLModel, table=True):
     key: str = Field(default="this", primary_key=True, max_length=16)
     id: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class RateEvent(SQLModel, table=True):
+    """One new turn a person started, counted by the per-person rate limit across every
+    replica (`storage/rate_limits.py`); one row per Slack message, so a retry or a double
+    delivery counts once. Rows older than the window are pruned as the person writes again."""
+
+    __tablename__ = "rate_event"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "message_ts", name="uq_rate_event_message"),
+        Index("ix_rate_event_user", "user_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=32)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    message_ts: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
