@@ -14,6 +14,8 @@ from typing import Generic, Protocol, TypeVar
 
 import structlog
 
+from bot.core.fence import holding
+
 log = structlog.get_logger("pmteam.worker")
 
 
@@ -57,6 +59,14 @@ class TurnLease:
     turn_id: int
     owner: str
     lost: asyncio.Event = field(default_factory=asyncio.Event)
+    seconds: float = float("inf")  # how long a renewal holds
+    renewed: float = field(default_factory=time.monotonic)
+
+    def held(self) -> bool:
+        """Still ours by this process's own clock: not lost, and renewed within the lease
+        (less a margin). A process that was paused past its lease finds out here, before its
+        heartbeat has had a chance to run."""
+        return not self.lost.is_set() and time.monotonic() - self.renewed < self.seconds * 0.9
 
 
 @dataclass
@@ -202,7 +212,7 @@ class Worker(Generic[T]):
 
     async def _run(self, turn: T, owner: str) -> None:
         assert turn.id is not None
-        lease = TurnLease(turn_id=turn.id, owner=owner)
+        lease = TurnLease(turn_id=turn.id, owner=owner, seconds=self.lease_seconds)
         self._leases[owner] = lease
         work = asyncio.current_task()
         assert work is not None
@@ -210,7 +220,7 @@ class Worker(Generic[T]):
         try:
             with structlog.contextvars.bound_contextvars(
                 task=f"T-{turn.task_id}", turn=turn.id, channel=turn.channel_id
-            ):
+            ), holding(lease.held):
                 await self.process(turn, lease)
         except asyncio.CancelledError:
             if lease.lost.is_set():
@@ -246,7 +256,7 @@ class Worker(Generic[T]):
                 held = time.monotonic() - renewed < self.lease_seconds
             else:
                 if held:
-                    renewed = time.monotonic()
+                    renewed = lease.renewed = time.monotonic()
             if not held:
                 log.warning("lease lost", turn=lease.turn_id)
                 lease.lost.set()

@@ -38,6 +38,7 @@ from agents.reports import (
 )
 from agents.tools.find_related_tasks import RelatedTask
 from bot.core.estimates import parse_estimate
+from bot.core.fence import Fenced
 from bot.core.mrkdwn import safe_model_markdown, split_markdown
 from bot.core.task_rules import state_moves
 from bot.runtime.coalesce import Coalesced
@@ -130,7 +131,7 @@ class TurnPipeline:
             outcome = await self._report(turn, task, answered, link)
             await self._finish(turn, lease, outcome, answered.text)
             self._ended(turn, outcome.report.status.value.lower())
-        except LeaseLost:
+        except (LeaseLost, Fenced):
             log.warning("turn taken over by another worker; stopping here")
             self._ended(turn, "lease_lost")
         except StreamStalled as exc:

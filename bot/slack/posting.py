@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.fence import ensure_held
 from storage.records import find_post, record_post
 
 METADATA_EVENT_TYPE = "pmteam_post"
@@ -207,7 +208,9 @@ class Poster:
         since: datetime | None = None,
     ) -> str:
         """Post unless a message with this key was posted before; its ts either way. `since`
-        (when the turn or task began) bounds how far back a channel is searched."""
+        (when the turn or task began) bounds how far back a channel is searched. Work whose
+        lease ran out posts nothing (`Fenced`)."""
+        ensure_held()
         existing = await self.already_posted(
             key=key, channel=channel, thread_ts=thread_ts, look_in_slack=retried, since=since
         )

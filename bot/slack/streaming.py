@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.fence import ensure_held
 from bot.core.mrkdwn import (
     DEFAULT_PART_LIMIT,
     fence_open_after,
@@ -195,6 +196,7 @@ class AnswerStream:
         return "", ""
 
     async def _emit(self, chunk: str) -> None:
+        ensure_held()  # work whose lease ran out writes nothing more
         self._fence = fence_open_after(chunk, self._fence)
         self._part += chunk
         if self._streaming:
@@ -246,6 +248,7 @@ class AnswerStream:
     async def _close(
         self, *, blocks: list[dict[str, Any]] | None, metadata: dict[str, Any] | None
     ) -> None:
+        ensure_held()
         if not self._open:
             return
         if self._streaming:
