@@ -218,9 +218,12 @@ class Worker(Generic[T]):
         assert work is not None
         beat = asyncio.create_task(self._heartbeat(lease, work))
         try:
-            with structlog.contextvars.bound_contextvars(
-                task=f"T-{turn.task_id}", turn=turn.id, channel=turn.channel_id
-            ), holding(lease.held):
+            with (
+                structlog.contextvars.bound_contextvars(
+                    task=f"T-{turn.task_id}", turn=turn.id, channel=turn.channel_id
+                ),
+                holding(lease.held),
+            ):
                 await self.process(turn, lease)
         except asyncio.CancelledError:
             if lease.lost.is_set():
