@@ -510,16 +510,18 @@ async def stop(pmteam: Pmteam) -> None:
 
 async def serve(settings: Settings) -> None:
     """`pmteam run`: start, then stop cleanly on SIGTERM or Ctrl-C."""
-    pmteam = await start(settings, scheduler=True)
-    # What start built lives as long as the process: take it out of the cyclic collector's
-    # view, so full collections (tens of ms over ~250k objects) don't stall requests.
-    gc.collect()
-    gc.freeze()
+    # Handlers first: /healthz answers during start, and a SIGTERM from then on (an
+    # orchestrator that gave up waiting) must still stop cleanly, not kill the process.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
+    pmteam = await start(settings, scheduler=True)
+    # What start built lives as long as the process: take it out of the cyclic collector's
+    # view, so full collections (tens of ms over ~250k objects) don't stall requests.
+    gc.collect()
+    gc.freeze()
     await stopping.wait()
     log.info("shutting down: no new turns are claimed; running turns get a grace period")
     await stop(pmteam)
