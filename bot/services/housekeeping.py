@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core.mrkdwn import clip, escape_mrkdwn
 from bot.services.deps import Deps
 from bot.services.task_moves import post_card
+from bot.slack.client import error_name
 from bot.slack.posting import post_metadata
 from storage.housekeeping import PURGE_BATCH, compact_task_counts, purge_task_text
 from storage.models import Task
@@ -84,11 +85,7 @@ class Housekeeping:
             try:
                 await post_card(self.deps, task_id=task.id)
             except (SlackApiError, ClientError, TimeoutError) as exc:
-                error = (
-                    str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
-                    if isinstance(exc, SlackApiError)
-                    else type(exc).__name__
-                )
+                error = error_name(exc)
                 async with sessions.begin() as session:
                     tries = await mark_report_unposted(
                         session=session, task_id=task.id, error=error, now=self.clock()
@@ -128,11 +125,7 @@ class Housekeeping:
                     unfurl_links=False,
                 )
             except (SlackApiError, ClientError, TimeoutError) as exc:
-                error = (
-                    str(exc.response.get("error"))
-                    if isinstance(exc, SlackApiError)
-                    else type(exc).__name__
-                )
+                error = error_name(exc)
                 if error in _PERMANENT_ERRORS:
                     log.warning("nudge not possible; not retried", task=task.ref, error=error)
                 else:

@@ -55,7 +55,7 @@ from bot.slack.blocks.report import (
     report_fallback_text,
     summary_text,
 )
-from bot.slack.client import permalink
+from bot.slack.client import error_name, permalink, slack_error
 from bot.slack.posting import Poster, card_key, carries_key, messages, post_key
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
@@ -675,7 +675,7 @@ class TurnPipeline:
             if isinstance(failed, BaseException) and not isinstance(failed, Exception):
                 raise failed  # a cancellation
             if isinstance(failed, Exception):
-                log.warning("the summary line was not posted", error=_error_name(failed))
+                log.warning("the summary line was not posted", error=error_name(failed))
         return outcome
 
     async def _card_or_later(
@@ -693,7 +693,7 @@ class TurnPipeline:
         try:
             await self._update_card(turn, task, outcome, coordination, link, retried=retried)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            error = _error_name(exc)
+            error = error_name(exc)
             log.warning("the report was not posted; it will be tried again", error=error)
             async with self.deps.sessions.begin() as session:
                 await mark_report_unposted(session=session, task_id=task.id, error=error)
@@ -723,7 +723,7 @@ class TurnPipeline:
                 retried=True,
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("could not say the report is waiting", error=_error_name(exc))
+            log.warning("could not say the report is waiting", error=error_name(exc))
 
     async def _visibility(self, turn: Turn, task: Task) -> Task:
         """The task, kept private if Slack says its channel is private."""
@@ -940,19 +940,9 @@ UNPOSTED_FIXES: dict[str, str] = {
 }
 
 
-def _error_name(exc: BaseException) -> str:
-    return slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-
-
 def new_error_id() -> str:
     """A short id for one failure: in the thread's message and on the log lines about it."""
     return secrets.token_hex(4)
-
-
-def slack_error(exc: SlackApiError) -> str:
-    """Slack's error code, or the HTTP status when it answered without one (a 500)."""
-    response = exc.response
-    return str(response.get("error") or f"HTTP {response.status_code}")
 
 
 async def _cancelled(task: asyncio.Task[Any]) -> None:

@@ -110,3 +110,15 @@ async def permalink(
     except (SlackApiError, TimeoutError):
         return None
     return str(response.get("permalink") or "") or None
+
+
+def slack_error(exc: SlackApiError) -> str:
+    """Slack's error code, or the HTTP status when it answered without one (a 500)."""
+    response = exc.response
+    return str(response.get("error") or f"HTTP {response.status_code}")
+
+
+def error_name(exc: BaseException) -> str:
+    """What to log (and act on) for a failed Slack call: Slack's error, or the exception's
+    kind for a reset or a timeout."""
+    return slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
