@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol, cast
@@ -328,7 +328,12 @@ class ModelClient:
         max_retries: int = 2,
         timeout_s: float = 300.0,
         stall_s: float = 60.0,
+        before_call: Callable[[], None] | None = None,
     ) -> None:
+        # Asked before every request; it raises to stop the work (the bot's fence: a turn whose
+        # lease ran out makes no more model calls, so it spends nothing for an answer nobody
+        # will see).
+        self._before_call = before_call
         # The SDK retries 408/409/429/5xx/529 and dropped connections, honouring retry-after.
         self._client = client.with_options(max_retries=max_retries, timeout=timeout_s)
         self._sink = usage_sink
@@ -343,10 +348,12 @@ class ModelClient:
         settings: AgentSettings,
         *,
         usage_sink: UsageSink | None = None,
+        before_call: Callable[[], None] | None = None,
     ) -> ModelClient:
         return cls(
             client,
             usage_sink=usage_sink,
+            before_call=before_call,
             max_retries=settings.max_retries,
             timeout_s=settings.request_timeout_s,
             stall_s=settings.stream_stall_s,
@@ -500,6 +507,8 @@ class ModelClient:
         if output_schema is not None:
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": output_schema}}
 
+        if self._before_call is not None:
+            self._before_call()
         started = time.monotonic()
         request_id: str | None = None
         start_usage: Usage | None = None

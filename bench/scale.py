@@ -136,7 +136,7 @@ def pool_allowance(url: str) -> dict[str, tuple[int, int]]:
     """pool_size and max_overflow of the two engines a replica makes (storage/db.py defaults)."""
     engines = {
         "sessions (async)": create_engine(url).sync_engine,
-        "intake writer (blocking)": create_blocking_engine(url, synced=True),
+        "intake writer (blocking)": create_blocking_engine(url, synced=True, connections=1),
     }
     allowed = {}
     for name, engine in engines.items():

@@ -27,6 +27,7 @@ from agents.config import AgentSettings
 from agents.ledger import StorageLedger
 from agents.llm import ModelClient
 from bot.config import Settings
+from bot.core.fence import ensure_held
 from bot.core.rate_limit import RateLimit
 from bot.listeners import build_bolt_app
 from bot.runtime.coalesce import Coalesced
@@ -113,7 +114,11 @@ def build_models(settings: Settings, deps: Deps) -> Models:
     )
     ledger = StorageLedger(deps.sessions)
     client = ModelClient.from_settings(
-        anthropic, agent_settings, usage_sink=deps.metrics.metered(ledger)
+        anthropic,
+        agent_settings,
+        usage_sink=deps.metrics.metered(ledger),
+        # A turn whose lease ran out (a paused or cut-off replica) calls the model no more.
+        before_call=ensure_held,
     )
     return Models(anthropic=anthropic, client=client, agent_settings=agent_settings, ledger=ledger)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func
 from sqlalchemy import create_engine as create_blocking_sa_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -14,10 +15,15 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# A replica's PostgreSQL connections at most: the session pool's 5 kept and 3 more for a burst
+# (8; at work a replica was measured using 7-9 including the intake writer's 1). Ten replicas
+# then hold at most 90, under PostgreSQL's default max_connections of 100 less its 3 reserved.
+POOL_SIZE = 5
+POOL_OVERFLOW = 3
 # An execution option: how a connection's SQLite transaction begins (DEFERRED or IMMEDIATE).
 SQLITE_BEGIN = "pmteam_sqlite_begin"
 
@@ -51,11 +57,19 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         install_sqlite_pragmas(engine.sync_engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     return create_async_engine(parsed, **kwargs)
 
 
-def create_blocking_engine(url: str | URL, *, synced: bool = False, **kwargs: Any) -> Engine:
+def create_blocking_engine(
+    url: str | URL, *, synced: bool = False, connections: int | None = None, **kwargs: Any
+) -> Engine:
     """The same database through a blocking driver, for work that runs in a thread.
+
+    `connections`: a PostgreSQL pool of exactly that many (a single writer thread needs one,
+    and a pool that allows more only counts against the server's max_connections).
 
     `synced=True` (SQLite): a commit returns once the WAL is on disk (`synchronous=FULL`), so
     what it wrote survives a power cut or an OS crash, not only a crash of the process. A
@@ -65,6 +79,8 @@ def create_blocking_engine(url: str | URL, *, synced: bool = False, **kwargs: An
         # A connection the server dropped (a restart, a failover, an idle timeout) is
         # replaced when it is taken from the pool, instead of failing the next commit.
         kwargs.setdefault("pool_pre_ping", True)
+        if connections is not None:
+            kwargs.update(pool_size=connections, max_overflow=0)
     engine = create_blocking_sa_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         install_sqlite_pragmas(engine, synced=synced)
@@ -103,6 +119,16 @@ def dialect_name(session: AsyncSession) -> str:
     bind = session.bind
     assert bind is not None, "sessions are always created bound to an engine"
     return bind.dialect.name
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database server's clock, in UTC: what leases are set and compared by, so that
+    replicas on hosts whose clocks disagree still agree on when a lease ran out. SQLite lives
+    in this process, so its clock is this host's."""
+    if dialect_name(session) != "postgresql":
+        return datetime.now(UTC)
+    found: datetime = (await session.exec(select(func.clock_timestamp()))).one()
+    return found.astimezone(UTC)
 
 
 def insert(session: AsyncSession, model: type[SQLModel]) -> postgresql.Insert | sqlite.Insert:

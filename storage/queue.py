@@ -12,10 +12,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from storage.db import dialect_name
+from storage.db import db_now, dialect_name
 from storage.models import Task, TaskStatus, Turn, TurnStatus
 from storage.tasks import BOT_ACTOR, apply_transition, can_transition
-from storage.types import utcnow
 
 MAX_ATTEMPTS = 3
 
@@ -63,7 +62,7 @@ async def claim_next_turn(
         assert candidate.id is not None
         # Read the clock only now: the transaction may have waited for SQLite's write lock,
         # and a start time from before the wait can precede the previous turn's finish.
-        claimed_at = now or utcnow()
+        claimed_at = now or await db_now(session)
         try:
             async with session.begin_nested():
                 claimed = await _claim(
@@ -116,7 +115,7 @@ async def heartbeat(
     now: datetime | None = None,
 ) -> bool:
     """Extend the lease; False means the lease was lost and the work must stop."""
-    now = now or utcnow()
+    now = now or await db_now(session)
     result = await session.exec(
         update(Turn)
         .where(
@@ -161,7 +160,7 @@ async def complete_turn(
     When a follow-up turn of the task is already queued the task goes back to queued
     instead: there is work pending, whatever this turn's report says."""
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
-    now = now or utcnow()  # read once the turn is locked, not before waiting for it
+    now = now or await db_now(session)  # read once the turn is locked, not before
     turn.status = TurnStatus.DONE
     turn.answer_text = answer_text
     turn.finished_at = now
@@ -210,7 +209,7 @@ async def fail_turn(
 ) -> Turn:
     """Mark the turn failed with a reason a person can read; the task goes to failed."""
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
-    now = now or utcnow()  # read once the turn is locked, not before waiting for it
+    now = now or await db_now(session)  # read once the turn is locked, not before
     _mark_failed(session=session, turn=turn, task=task, reason=reason, now=now)
     return turn
 
@@ -241,7 +240,7 @@ async def release_turn(
 ) -> Turn:
     """Give a claimed turn back to the queue untouched (shutdown before it could finish)."""
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
-    now = now or utcnow()  # read once the turn is locked, not before waiting for it
+    now = now or await db_now(session)  # read once the turn is locked, not before
     _requeue(session=session, turn=turn, task=task, note="worker shut down", now=now)
     return turn
 
@@ -252,7 +251,7 @@ async def retry_turn(
     """Put a claimed turn back in the queue as a spent attempt (e.g. the model stalled), so
     another try happens but the attempt limit still holds."""
     turn, task = await _held_turn(session=session, turn_id=turn_id, owner=owner)
-    now = now or utcnow()
+    now = now or await db_now(session)
     turn.attempts += 1
     _requeue(session=session, turn=turn, task=task, note=note, now=now)
     return turn
@@ -287,8 +286,10 @@ async def expire_leases(
     now: datetime | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> ExpiredLeases:
-    """Put turns whose lease ran out back in the queue; after `max_attempts` they fail."""
-    now = now or utcnow()
+    """Put turns whose lease ran out back in the queue; after `max_attempts` they fail.
+
+    Leases are set and compared by the database's clock (`db_now`), never a host's."""
+    now = now or await db_now(session)
     query = (
         select(Turn)
         .where(Turn.status == TurnStatus.RUNNING, col(Turn.lease_expires_at) < now)

@@ -103,7 +103,7 @@ class IntakeWriter:
         if self._engine is None:  # made on first use: processes that never take a task skip it
             try:
                 # Synced: Slack is told an event is safe only once it is on disk.
-                self._engine = create_blocking_engine(self.database_url, synced=True)
+                self._engine = create_blocking_engine(self.database_url, synced=True, connections=1)
             except Exception as exc:
                 self._fail_pending(exc)  # the next message tries again
                 raise

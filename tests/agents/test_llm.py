@@ -382,3 +382,33 @@ async def test_request_ids_are_recorded_from_the_response(
         rows = (await session.exec(select(LLMCall).order_by(col(LLMCall.id)))).all()
     ids = [row.request_id for row in rows]
     assert len(set(ids)) == 2 and all(i and i.startswith("req_") for i in ids)
+
+
+# --- the fence ----------------------------------------------------------------------------------
+
+
+class _LeaseRanOut(Exception):
+    pass
+
+
+async def test_a_call_whose_work_is_no_longer_held_is_never_sent(
+    anthropic_client: AsyncAnthropic, fake_model: FakeModel
+) -> None:
+    """`before_call` runs before every request: the bot passes its fence, so a turn whose lease
+    ran out (a paused replica) spends nothing more on the model."""
+    held = [True, True, False]
+    asked: list[bool] = []
+
+    def before_call() -> None:
+        asked.append(held.pop(0))
+        if not asked[-1]:
+            raise _LeaseRanOut
+
+    model = ModelClient(anthropic_client, before_call=before_call)
+    fake_model.script(Text("one"), Text("two"), Text("three"))
+    await complete(model)
+    await complete(model)
+    with pytest.raises(_LeaseRanOut):
+        await complete(model)
+    assert asked == [True, True, False]
+    assert len(messages_requests(fake_model)) == 2
