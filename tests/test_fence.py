@@ -13,10 +13,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.fence import Fenced, ensure_held, holding
 from bot.runtime.worker import TurnLease
+from bot.slack.client import build_slack_client
 from bot.slack.posting import Poster
 from bot.slack.streaming import AnswerStream
+from sandbox.model import FakeModel
 from sandbox.slack import FakeSlack
-from tests.e2e.conftest import ALICE, BOT_TOKEN, ENGINEERING
+from tests.e2e.conftest import ALICE, BOT_TOKEN, ENGINEERING, e2e_settings
 
 
 def test_outside_any_work_nothing_is_fenced() -> None:
@@ -69,3 +71,27 @@ async def test_a_paused_replica_posts_and_streams_nothing_more(
             await stream.write("a late answer ")
     assert fake_slack.calls_to("chat.postMessage") == []
     assert fake_slack.calls_to("chat.startStream") == []
+
+
+async def test_the_client_refuses_every_write_of_lapsed_work_and_still_reads(
+    fake_slack: FakeSlack, fake_model: FakeModel
+) -> None:
+    """pmteam's Slack client asks the fence before any call that changes what people see, so
+    no code path of a paused turn (a card update, a deletion, a reaction) slips past it."""
+    settings = e2e_settings(
+        database_url="sqlite+aiosqlite:///:memory:", fake_slack=fake_slack, fake_model=fake_model
+    )
+    client = build_slack_client(settings)
+    posted = await client.chat_postMessage(channel=ENGINEERING, text="before the pause")
+    with holding(lambda: False):
+        for write in (
+            client.chat_update(channel=ENGINEERING, ts=posted["ts"], text="late"),
+            client.chat_delete(channel=ENGINEERING, ts=posted["ts"]),
+            client.reactions_add(channel=ENGINEERING, timestamp=posted["ts"], name="eyes"),
+        ):
+            with pytest.raises(Fenced):
+                await write
+        history = await client.conversations_history(channel=ENGINEERING)
+    assert [m["text"] for m in history["messages"]][:1] == ["before the pause"]
+    called = {c.method for c in fake_slack.calls}
+    assert called == {"chat.postMessage", "conversations.history"}

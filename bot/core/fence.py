@@ -25,6 +25,12 @@ def holding(check: Callable[[], bool]) -> Iterator[None]:
         _held.reset(token)
 
 
+def held() -> bool:
+    """Whether the current work still holds what it works on (True outside any work)."""
+    check = _held.get()
+    return check is None or check()
+
+
 def ensure_held() -> None:
     """Raise Fenced if the current work's hold has lapsed; outside any work, do nothing."""
     check = _held.get()

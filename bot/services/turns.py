@@ -38,7 +38,7 @@ from agents.reports import (
 )
 from agents.tools.find_related_tasks import RelatedTask
 from bot.core.estimates import parse_estimate
-from bot.core.fence import Fenced
+from bot.core.fence import Fenced, held
 from bot.core.mrkdwn import safe_model_markdown, split_markdown
 from bot.core.task_rules import state_moves
 from bot.runtime.coalesce import Coalesced
@@ -392,8 +392,8 @@ class TurnPipeline:
 
     async def _clear_working(self, turn_id: int | None) -> None:
         """Take the Stop line down once the answer has ended (or the turn has)."""
-        if turn_id is None:
-            return
+        if turn_id is None or not held():
+            return  # work taken over elsewhere: the new holder takes it down
         post = await self._post(turn_id, "working")
         if post is None:
             return
@@ -783,14 +783,16 @@ class TurnPipeline:
         text = report_fallback_text(report, task, gaps)
         key = card_key(task.id)
         # Looked for in Slack (back to when the task began) when this turn was tried before.
-        card_ts = await self.poster.already_posted(
+        card = await self.poster.already_posted(
             key=key,
+            kind="card",
+            turn_id=turn.id,
             channel=coordination,
             thread_ts=None,
             look_in_slack=retried,
             since=task.created_at,
         )
-        if not card_ts:
+        if card is None or not card.ts:
             await self.poster.post_keyed(
                 key=key,
                 kind="card",
@@ -802,15 +804,20 @@ class TurnPipeline:
             )
             return
         await self.deps.client.chat_update(
-            channel=coordination, ts=card_ts, text=text, blocks=blocks
+            channel=coordination, ts=card.ts, text=text, blocks=blocks
         )
+        if not card.recorded:
+            # Only an earlier attempt of this turn can have posted the card without recording
+            # it (a later turn's retry finds it recorded): this turn made the card, so it gets
+            # no "changed" line under it.
+            return
         previous = await self._previous_report(task.id, turn.id)
         line = build_card_line(task, previous, report, asked=turn.text)
         await self.poster.post_once(
             turn_id=turn.id,
             kind="card-line",
             channel=coordination,
-            thread_ts=card_ts,
+            thread_ts=card.ts,
             text=line,
             retried=retried,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -16,8 +17,10 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import Settings
+from bot.core.fence import ensure_held
 
 # Calls that make something new in Slack: after a reset or a 5xx, Slack may have done it and
 # lost the answer, so a blind retry could post twice. The poster looks for its key instead.
@@ -56,6 +59,26 @@ class _ServerErrorRetry(AsyncServerErrorRetryHandler):
         )
 
 
+# Calls that change what people see. Within a turn's work they are fenced: a process whose
+# lease on the turn ran out (it was paused, or cut off from the database) makes none of them,
+# wherever in the code they come from.
+WRITE_PREFIXES = ("chat.", "reactions.", "assistant.threads.", "pins.")
+READ_METHODS = frozenset({"chat.getPermalink", "chat.scheduledMessages.list"})
+
+
+def is_write(api_method: str) -> bool:
+    return api_method.startswith(WRITE_PREFIXES) and api_method not in READ_METHODS
+
+
+class FencedWebClient(AsyncWebClient):
+    """The Web API client, refusing writes (`Fenced`) from work whose hold has lapsed."""
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        if is_write(api_method):
+            ensure_held()
+        return await super().api_call(api_method, **kwargs)
+
+
 @dataclass(frozen=True)
 class BotIdentity:
     team_id: str
@@ -75,7 +98,7 @@ def build_slack_client(
     bot_token = token or (
         settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     )
-    return AsyncWebClient(
+    return FencedWebClient(
         token=bot_token,
         base_url=settings.slack_api_url,
         session=session,

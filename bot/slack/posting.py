@@ -112,6 +112,15 @@ async def find_keyed_message(
     return None
 
 
+@dataclass(frozen=True)
+class Found:
+    """A post made before: its ts, and whether the database knew of it (False: it was found
+    in Slack, posted by an earlier attempt that died before recording it)."""
+
+    ts: str
+    recorded: bool
+
+
 @dataclass
 class Poster:
     """Posts with an idempotency key. A retried turn (attempt > 0) also looks in Slack itself,
@@ -128,20 +137,27 @@ class Poster:
         self,
         *,
         key: str,
+        kind: str,
+        turn_id: int | None,
         channel: str,
         thread_ts: str | None,
         look_in_slack: bool,
         since: datetime | None = None,
-    ) -> str | None:
+    ) -> Found | None:
+        """The post with this key: from the database, or else (`look_in_slack`, when an
+        earlier attempt may have posted it and died before recording it) from Slack, and then
+        recorded, so the next lookup, by this turn or a later one, finds it here."""
         async with self.sessions() as session:
             post = await find_post(session=session, key=key)
         if post is not None:
-            return post.ts or ""
-        if look_in_slack:
-            return await self.find_in_slack(
-                key=key, channel=channel, thread_ts=thread_ts, since=since
-            )
-        return None
+            return Found(ts=post.ts or "", recorded=True)
+        if not look_in_slack:
+            return None
+        ts = await self.find_in_slack(key=key, channel=channel, thread_ts=thread_ts, since=since)
+        if ts is None:
+            return None
+        await self.record(key=key, kind=kind, channel=channel, ts=ts, turn_id=turn_id)
+        return Found(ts=ts, recorded=False)
 
     async def find_in_slack(
         self, *, key: str, channel: str, thread_ts: str | None, since: datetime | None = None
@@ -212,10 +228,16 @@ class Poster:
         lease ran out posts nothing (`Fenced`)."""
         ensure_held()
         existing = await self.already_posted(
-            key=key, channel=channel, thread_ts=thread_ts, look_in_slack=retried, since=since
+            key=key,
+            kind=kind,
+            turn_id=turn_id,
+            channel=channel,
+            thread_ts=thread_ts,
+            look_in_slack=retried,
+            since=since,
         )
         if existing is not None:
-            return existing
+            return existing.ts
         kwargs: dict[str, Any] = {
             "channel": channel,
             "text": text,

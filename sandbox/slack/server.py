@@ -8,7 +8,7 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -233,16 +233,20 @@ class FakeSlack:
         delay: float = 0.0,
         times: int | None = 1,
         lose_response: bool = False,
+        when: Callable[[JSON], bool] | None = None,
+        after: Callable[[ApiCall], Awaitable[None]] | None = None,
     ) -> Fault:
         """Make the next `times` calls to `method` ("*" = any) fail or slow down.
 
         status=429 answers "ratelimited" with Retry-After; another status (e.g. 500) answers
         that HTTP status; error="..." answers HTTP 200 ok:false; delay adds latency first;
         lose_response=True carries the call out, then drops the connection unanswered.
+        when=... limits the fault to calls whose arguments it accepts; after=... is awaited
+        once the call is carried out, before its answer (to stop or kill the caller right then).
         times=None keeps the fault until clear_faults().
         """
-        if status is None and error is None and not delay and not lose_response:
-            raise ValueError("inject needs a status, an error, a delay or lose_response")
+        if status is None and error is None and not delay and not lose_response and not after:
+            raise ValueError("inject needs a status, an error, a delay, lose_response or after")
         fault = Fault(
             method=method,
             status=status,
@@ -251,6 +255,8 @@ class FakeSlack:
             delay=delay,
             times=times,
             lose_response=lose_response,
+            when=when,
+            after=after,
         )
         self.api.faults.append(fault)
         return fault

@@ -7,7 +7,7 @@ import copy
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -86,14 +86,23 @@ class Fault:
     # The call is carried out, then the connection drops before the answer: the caller can't
     # tell whether it happened (a reset after Slack posted the message).
     lose_response: bool = False
+    # Only calls whose arguments this accepts (e.g. a post to one channel).
+    when: Callable[[JSON], bool] | None = None
+    # The call is carried out, then this is awaited before the answer is sent: a test's moment
+    # to stop or kill the caller right after Slack did what it asked.
+    after: Callable[[ApiCall], Awaitable[None]] | None = None
     hits: int = 0
 
     @property
     def spent(self) -> bool:
         return self.times is not None and self.hits >= self.times
 
-    def matches(self, method: str) -> bool:
-        return self.method in (method, "*") and not self.spent
+    def matches(self, method: str, params: JSON) -> bool:
+        return (
+            self.method in (method, "*")
+            and not self.spent
+            and (self.when is None or self.when(params))
+        )
 
 
 class Happenings(Protocol):
@@ -239,7 +248,7 @@ class WebApi:
         except ApiError as exc:
             return self._answer(call, exc.body())
         call.params = decode_json_arguments(values)
-        fault = next((f for f in self.faults if f.matches(method)), None)
+        fault = next((f for f in self.faults if f.matches(method, call.params)), None)
         if fault is not None:
             fault.hits += 1
             if fault.delay:
@@ -269,6 +278,9 @@ class WebApi:
             call.status, call.response = 0, {"ok": True, **result}
             request.transport.abort()  # done, but the answer never arrives
             raise ConnectionResetError("the fake Slack dropped the connection")
+        if fault is not None and fault.after is not None:
+            call.status, call.response = 200, {"ok": True, **result}
+            await fault.after(call)
         headers = {}
         if call.token and call.token.startswith("xoxb-"):
             headers["x-oauth-scopes"] = ",".join(self.scopes)

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import queue
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import psycopg
 import pytest
 from alembic import command
@@ -36,6 +30,12 @@ from storage.migrate import (
 )
 from tests.multiprocess import racers
 from tests.multiprocess.racers import Outcome
+from tests.multiprocess.replicas import (
+    clean_environment,
+    start_replica,
+    stop_replica,
+    wait_healthy,
+)
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(120)]
 
@@ -43,9 +43,6 @@ SPAWN = multiprocessing.get_context("spawn")
 REPLICAS = 3
 ROUNDS = 5  # fresh databases per test: a race that shows one time in three shows here
 PROCESS_TIMEOUT = 60.0
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 30.0
-SETTINGS_PREFIXES = ("SLACK_", "PMTEAM_", "ANTHROPIC_")
 
 
 @dataclass(frozen=True)
@@ -191,80 +188,6 @@ def test_a_process_that_finds_a_migration_under_way_waits_then_does_nothing(
 # --- three real `pmteam run` replicas ---------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Replica:
-    process: asyncio.subprocess.Process
-    port: int
-    output: list[str]
-    reader: asyncio.Task[None]
-
-    def log(self) -> str:
-        return "".join(self.output)
-
-
-async def _read(stream: asyncio.StreamReader, into: list[str]) -> None:
-    while line := await stream.readline():
-        into.append(line.decode(errors="replace"))
-
-
-async def _start(env: dict[str, str], cwd: Path) -> Replica:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=cwd,
-        env={**env, "PMTEAM_PORT": str(port)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    return Replica(process, port, output, asyncio.create_task(_read(process.stdout, output)))
-
-
-async def _healthy(replica: Replica) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT
-    url = f"http://127.0.0.1:{replica.port}/healthz"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-        while True:
-            try:
-                async with http.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if replica.process.returncode is not None:
-                await replica.reader
-                pytest.fail(f"a replica exited {replica.process.returncode}:\n{replica.log()}")
-            assert loop.time() < deadline, f"/healthz never answered:\n{replica.log()}"
-            await asyncio.sleep(0.1)
-
-
-async def _stop(replica: Replica) -> int:
-    process = replica.process
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-    await replica.reader
-    assert process.returncode is not None
-    return process.returncode
-
-
 @pytest.mark.reliability("Three `pmteam run` replicas start together on an empty database")
 async def test_three_pmteam_run_replicas_start_together_on_an_empty_postgres_database(
     empty_postgres: Callable[[], str],
@@ -273,12 +196,9 @@ async def test_three_pmteam_run_replicas_start_together_on_an_empty_postgres_dat
     tmp_path: Path,
 ) -> None:
     url = empty_postgres()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
     env = {
-        **clean,
-        "PYTHONUNBUFFERED": "1",
+        **clean_environment(),
         "PMTEAM_DATABASE_URL": url,
-        "PMTEAM_HOST": "127.0.0.1",
         "PMTEAM_MODE": "http",
         "PMTEAM_LOG_FORMAT": "json",
         "PMTEAM_SLACK_API_URL": fake_slack.api_url,
@@ -289,11 +209,11 @@ async def test_three_pmteam_run_replicas_start_together_on_an_empty_postgres_dat
         "ANTHROPIC_BASE_URL": fake_model.base_url,
     }
 
-    replicas = list(await asyncio.gather(*(_start(env, tmp_path) for _ in range(REPLICAS))))
+    replicas = list(await asyncio.gather(*(start_replica(env, tmp_path) for _ in range(REPLICAS))))
     try:
-        await asyncio.gather(*(_healthy(replica) for replica in replicas))
+        await asyncio.gather(*(wait_healthy(replica) for replica in replicas))
     finally:
-        codes = [await _stop(replica) for replica in replicas]
+        codes = [await stop_replica(replica) for replica in replicas]
 
     for replica, code in zip(replicas, codes, strict=True):
         assert code == 0, replica.log()
