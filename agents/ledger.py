@@ -55,8 +55,11 @@ class StorageLedger:
                 web_searches=research.web_searches,
             )
 
-    async def save_report(self, outcome: ReportOutcome, *, task_id: int, turn_id: int) -> Report:
-        """Store a turn's report once (a retried turn gets the stored one back)."""
+    async def save_report(
+        self, outcome: ReportOutcome, *, task_id: int, turn_id: int, owner: str | None = None
+    ) -> Report:
+        """Store a turn's report once (a retried turn gets the stored one back); with `owner`,
+        only while that claim still holds the turn."""
         report = outcome.report
         async with self._sessions.begin() as session:
             return await save_report(
@@ -69,4 +72,5 @@ class StorageLedger:
                 red_flag_count=report.red_flag_count,
                 min_score=report.min_score,
                 gaps=list(outcome.gaps),
+                owner=owner,
             )

@@ -40,10 +40,27 @@ async def save_report(
     red_flag_count: int,
     min_score: int,
     gaps: list[str] | None = None,
+    owner: str | None = None,
     now: datetime | None = None,
 ) -> Report:
     """Store a turn's report once; a retried turn gets the stored one back. Concurrent saves
-    of one turn's report store the first and all return it."""
+    of one turn's report store the first and all return it.
+
+    With `owner` (the worker's claim token), only while it holds the turn: the turn row is
+    locked and checked in the same transaction, and LeaseLost raised once another worker has
+    it, so a stale holder's report can't become the one that is kept."""
+    if owner is not None:
+        held = await session.exec(
+            select(Turn.id)
+            .where(
+                col(Turn.id) == turn_id,
+                col(Turn.lease_owner) == owner,
+                col(Turn.status) == TurnStatus.RUNNING,
+            )
+            .with_for_update()
+        )
+        if held.first() is None:
+            raise LeaseLost(f"turn {turn_id} is not held by {owner}")
     report = Report(
         task_id=task_id,
         turn_id=turn_id,

@@ -128,7 +128,7 @@ class TurnPipeline:
                 await self._finish_stopped(turn, lease, answered)
                 self._ended(turn, "stopped")
                 return
-            outcome = await self._report(turn, task, answered, link)
+            outcome = await self._report(turn, task, lease, answered, link)
             await self._finish(turn, lease, outcome, answered.text)
             self._ended(turn, outcome.report.status.value.lower())
         except (LeaseLost, Fenced):
@@ -613,6 +613,7 @@ class TurnPipeline:
         self,
         turn: Turn,
         task: Task,
+        lease: TurnLease,
         answered: Answered,
         link: asyncio.Task[str | None],
     ) -> ReportOutcome:
@@ -634,7 +635,9 @@ class TurnPipeline:
                 ref=TurnRef(task_id=task.id, turn_id=turn.id),
             )
             await retry_db(
-                lambda: self.ledger.save_report(outcome, task_id=task_id, turn_id=turn_id),
+                lambda: self.ledger.save_report(
+                    outcome, task_id=task_id, turn_id=turn_id, owner=lease.owner
+                ),
                 what="the report",
             )
         report = outcome.report

@@ -367,6 +367,39 @@ async def test_save_answer_refuses_a_turn_this_worker_does_not_hold(
     assert stored is not None and stored.answer_text is None
 
 
+async def test_save_report_refuses_a_stale_holder_and_keeps_the_holders_report(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """w1's lease ran out and w2 claimed the turn: w1's late report is refused, and w2's is the
+    one kept."""
+    async with sessions() as session:
+        intake = await ask(session)
+    turn_id, task_id = intake.turn.id, intake.task.id
+    assert turn_id is not None and task_id is not None
+    async with sessions.begin() as session:
+        await claim_next_turn(session=session, owner="w2", lease_seconds=60, now=T0)
+
+    def report(session: AsyncSession, owner: str, status: str) -> Any:
+        return save_report(
+            session=session,
+            task_id=task_id,
+            turn_id=turn_id,
+            status=status,
+            data={"by": owner},
+            red_flag_count=0,
+            min_score=7,
+            owner=owner,
+        )
+
+    with pytest.raises(LeaseLost, match=f"turn {turn_id} is not held by w1"):
+        async with sessions.begin() as session:
+            await report(session, "w1", "BLOCKED")
+    async with sessions.begin() as session:
+        kept = await report(session, "w2", "COMPLETED")
+    assert (kept.status, kept.data) == ("COMPLETED", {"by": "w2"})
+    assert await count(sessions, Report) == 1
+
+
 # Row-level races: SQLite takes the write lock at BEGIN, so its writers never interleave.
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_concurrent_home_visits_of_one_person_keep_one_row(
