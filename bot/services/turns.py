@@ -95,6 +95,14 @@ class TurnFailed(Exception):
     """A failure whose message is written for the person in the thread."""
 
 
+async def _despite_db(post: Callable[[bool], Awaitable[Any]], *, retried: bool, what: str) -> Any:
+    """Run `post`, and again after a transient database error (a lookup or the record of what
+    was posted). Every try after the first looks in Slack before posting: the failed one may
+    have posted and then lost its record."""
+    tries = iter([retried])
+    return await retry_db(lambda: post(next(tries, True)), what=what)
+
+
 @dataclass
 class TurnPipeline:
     deps: Deps
@@ -210,6 +218,9 @@ class TurnPipeline:
                 await self._retire_earlier_stream(turn, started)
         if posted is not None and turn.answer_text:
             log.info("answer already posted by an earlier attempt; going to the report")
+            # Its Stop line is still up if that attempt died right after the answer ended: take
+            # it down now, not only once the turn is done.
+            await self._clear_working(turn.id)
             history = await self._history(turn, task)
             conversation, _ = build_messages(self._brief(turn, task), history)
             conversation.append(
@@ -650,35 +661,46 @@ class TurnPipeline:
         gaps = list(outcome.gaps)
         task = await self._visibility(turn, task)
         coordination = self.deps.settings.coordination_channel
-        posts: list[Coroutine[Any, Any, Any]] = [
-            self.poster.post_once(
-                turn_id=turn.id,
-                kind="summary",
-                channel=turn.channel_id,
-                thread_ts=task.thread_ts,
-                text=summary_text(
-                    report,
-                    coordination=coordination,
-                    private=task.visibility == Visibility.PRIVATE,
-                    gaps=gaps,
-                ),
-                blocks=build_summary_blocks(
-                    report, task=task, turn_id=turn.id, coordination=coordination, gaps=gaps
+        summary = summary_text(
+            report,
+            coordination=coordination,
+            private=task.visibility == Visibility.PRIVATE,
+            gaps=gaps,
+        )
+        summary_blocks = build_summary_blocks(
+            report, task=task, turn_id=turn.id, coordination=coordination, gaps=gaps
+        )
+        posts: dict[str, Coroutine[Any, Any, Any]] = {
+            "the summary line": _despite_db(
+                lambda again: self.poster.post_once(
+                    turn_id=turn_id,
+                    kind="summary",
+                    channel=turn.channel_id,
+                    thread_ts=task.thread_ts,
+                    text=summary,
+                    blocks=summary_blocks,
+                    retried=again,
                 ),
                 retried=retried,
+                what="the summary line",
             )
-        ]
+        }
         if not coordination:
             log.warning("PMTEAM_COORDINATION_CHANNEL is not set; the PM report was not posted")
         elif task.visibility != Visibility.PRIVATE:
-            posts.append(self._card_or_later(turn, task, outcome, coordination, link, retried))
+            posts["the report's card"] = _despite_db(
+                lambda again: self._card_or_later(turn, task, outcome, coordination, link, again),
+                retried=retried,
+                what="the report's card",
+            )
         # The thread and the coordination channel are different channels: post both at once.
         # The answer is delivered by now: neither post can fail the turn.
-        for failed in await asyncio.gather(*posts, return_exceptions=True):
+        results = await asyncio.gather(*posts.values(), return_exceptions=True)
+        for what, failed in zip(posts, results, strict=True):
             if isinstance(failed, BaseException) and not isinstance(failed, Exception):
                 raise failed  # a cancellation
             if isinstance(failed, Exception):
-                log.warning("the summary line was not posted", error=error_name(failed))
+                log.warning("a post of the report failed", post=what, error=error_name(failed))
         return outcome
 
     async def _card_or_later(

@@ -112,7 +112,7 @@ class Cluster:
         await asyncio.gather(*(stop_replica(node.replica) for node in self.nodes))
 
     def logs(self) -> str:
-        return "\n".join(f"--- {n.name}\n{n.replica.log()[-6000:]}" for n in self.nodes)
+        return "\n".join(f"--- {n.name}\n{n.replica.log()[-20000:]}" for n in self.nodes)
 
     def node_of(self, call: ApiCall) -> Node:
         [node] = [n for n in self.nodes if n.token == call.token]
@@ -218,7 +218,8 @@ def cards(slack: FakeSlack) -> list[Message]:
 def assert_one_answer_and_one_card(cluster: Cluster, ts: str) -> None:
     thread = thread_of(cluster.slack, ts)
     shown = [(m.text[:60], key_of(m)) for m in bot_messages(cluster.slack, ENGINEERING, ts)]
-    shown.append(("logs", cluster.logs()))
+    if (len(thread.answers), len(thread.stuck), len(thread.working)) != (1, 0, 0):
+        print(cluster.logs())  # shown in full with the failure (an assertion message is cut)
     assert len(thread.answers) == 1, shown
     assert thread.stuck == [], shown
     assert thread.working == [], shown
