@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -219,7 +220,8 @@ def assert_one_answer_and_one_card(cluster: Cluster, ts: str) -> None:
     thread = thread_of(cluster.slack, ts)
     shown = [(m.text[:60], key_of(m)) for m in bot_messages(cluster.slack, ENGINEERING, ts)]
     if (len(thread.answers), len(thread.stuck), len(thread.working)) != (1, 0, 0):
-        print(cluster.logs())  # shown in full with the failure (an assertion message is cut)
+        # Shown in full with the failure (pytest cuts a long assertion message).
+        sys.stdout.write(cluster.logs())
     assert len(thread.answers) == 1, shown
     assert thread.stuck == [], shown
     assert thread.working == [], shown
