@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -14,7 +15,7 @@ import structlog
 from agents.config import AgentSettings
 from agents.llm import ModelClient, PromptPrefix, TurnRef, UsageTotals, Wire
 from agents.researcher import Research, ResearchSink
-from agents.templates import fill, load_prompt
+from agents.templates import fill, load_prompt, spoken_date, utc_today
 from agents.tools import ToolOutcome
 from agents.tools import consult_researcher as research_tool
 from agents.tools import find_related_tasks as lookup_tool
@@ -53,6 +54,9 @@ class TaskBrief:
     requester: str  # how to name the person, e.g. "<@U123>"
     channel: str  # e.g. "<#C123>"
     turn: TurnRef = field(default_factory=TurnRef)
+    # The team's date: in the request, not the cached system prompt, which stays the same
+    # from one day to the next.
+    today: date = field(default_factory=utc_today)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ def build_messages(task: TaskBrief, history: Sequence[ThreadMessage]) -> tuple[l
         channel=task.channel,
         requester=task.requester,
         request=task.request,
+        today=spoken_date(task.today),
     )
     messages.append(_text_message("user", request))
     return messages, trimmable
@@ -138,6 +143,18 @@ class _AnswerStream:
         self.text = ""
         self._separate = False
         self.failed = False
+        self._planned = 0  # how much of `text` was written before a tool call
+
+    def tool_call_followed(self) -> None:
+        """What was written so far led up to a tool call ("Let me check how others do it"):
+        it was streamed, but it is planning, not part of the answer that is kept."""
+        self._planned = len(self.text)
+
+    @property
+    def answer(self) -> str:
+        """The answer to keep: what came after the last tool call (all of it when nothing did,
+        e.g. a turn stopped at its tool limit)."""
+        return self.text[self._planned :].strip() or self.text.strip()
 
     async def block_started(self) -> None:
         self._separate = bool(self.text.strip())
@@ -177,7 +194,7 @@ class _Turn:
         self.find_related_tasks = find_related_tasks
         self.on_progress = on_progress
         self.research_deps = research_tool.ResearchDeps(
-            model=model, settings=settings, ref=task.turn, sink=research_sink
+            model=model, settings=settings, ref=task.turn, sink=research_sink, today=task.today
         )
         self.research: list[Research] = []
         self.tool_calls: list[ToolCall] = []
@@ -303,6 +320,7 @@ async def run_engineer(
             tool_uses = completion.tool_uses
             if not tool_uses:
                 break
+            stream.tool_call_followed()
             results: list[Wire] = []
             all_limited = True
             for tool_use in tool_uses:
@@ -338,7 +356,7 @@ async def run_engineer(
             latency_ms=int((time.monotonic() - started) * 1000),
         )
     return EngineerResult(
-        answer=stream.text.strip(),
+        answer=stream.answer,
         truncated=truncated,
         stopped_early=stopped_early,
         research=turn.research,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Annotated, Any, Protocol
 
 import structlog
@@ -11,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from agents.config import AgentSettings
 from agents.llm import ModelClient, PromptPrefix, TurnRef, UsageTotals, Wire
-from agents.templates import fill, load_prompt
+from agents.templates import fill, load_prompt, spoken_date, utc_today
 
 log = structlog.get_logger(__name__)
 
@@ -109,9 +110,10 @@ def researcher_prefix(settings: AgentSettings) -> PromptPrefix:
     return PromptPrefix(system=load_prompt("researcher"), tools=tools, ttl="5m")
 
 
-def research_request_text(brief: ResearchBrief, *, web: bool) -> str:
+def research_request_text(brief: ResearchBrief, *, web: bool, today: date | None = None) -> str:
     return fill(
         "research_request_template",
+        today=spoken_date(today or utc_today()),
         objective=brief.objective,
         context=brief.context or "(none given)",
         questions=_bullets(brief.specific_questions),
@@ -131,9 +133,10 @@ async def consult_researcher(
     brief: ResearchBrief,
     ref: TurnRef,
     sink: ResearchSink | None = None,
+    today: date | None = None,
 ) -> Research:
     """Run one research request; raises `AgentError` subclasses when the model fails."""
-    text = research_request_text(brief, web=settings.research_web)
+    text = research_request_text(brief, web=settings.research_web, today=today)
     completion = await model.complete(
         agent="researcher",
         model=settings.researcher_model,

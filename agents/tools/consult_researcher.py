@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import pydantic
 
@@ -22,6 +23,7 @@ class ResearchDeps:
     settings: AgentSettings
     ref: TurnRef
     sink: ResearchSink | None = None
+    today: date | None = None
 
 
 def spec() -> Wire:
@@ -87,6 +89,7 @@ async def run(brief: ResearchBrief, deps: ResearchDeps) -> tuple[ToolOutcome, Re
             brief=brief,
             ref=deps.ref,
             sink=deps.sink,
+            today=deps.today,
         )
     except AgentError as exc:
         return (

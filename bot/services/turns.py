@@ -7,7 +7,9 @@ import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import structlog
@@ -527,6 +529,7 @@ class TurnPipeline:
             requester=f"<@{turn.user_id}>",
             channel=f"<#{turn.channel_id}>",
             turn=TurnRef(task_id=task.id, turn_id=turn.id),
+            today=datetime.now(ZoneInfo(self.deps.settings.timezone)).date(),
         )
 
     async def _retire_stream(self, turn: Turn, stream: AnswerStream) -> None:

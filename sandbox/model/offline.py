@@ -24,13 +24,15 @@ DISCLAIMER = "_(offline demo model — set ANTHROPIC_API_KEY for real answers)_"
 _MENTION = re.compile(r"<[@#!][^>]*>")
 # A short line that introduces the request, e.g. "Task T-1 in <#C1>, from <@U1>:".
 _INTRO_LINE = re.compile(r"\A[^\n]{1,200}:[ \t]*\n\s*\n")
+# The date line that opens a request, e.g. "Today is Wednesday 2 December 2026."
+_DATE_LINE = re.compile(r"\AToday is [^\n]{1,80}\n\s*\n")
 # Markup wrapped around tool results, e.g. <research_findings live_sources="true">.
 _MARKUP_TAG = re.compile(r"</?[a-z][a-z_]*(?:\s[^<>]*)?>")
 
 
 def _request_text(text: str) -> str:
     """What a person asked, without an introductory line and without mentions."""
-    text = _INTRO_LINE.sub("", text, count=1)
+    text = _INTRO_LINE.sub("", _DATE_LINE.sub("", text, count=1), count=1)
     return " ".join(_MENTION.sub("", text).split())
 
 

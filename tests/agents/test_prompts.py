@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import pytest
 
+from agents.engineer import TaskBrief, build_messages
+from agents.researcher import ResearchBrief, research_request_text
 from agents.templates import load_prompt
 
 # One or more phrases per part of the engineer's role (issue 4).
@@ -79,3 +84,32 @@ def test_every_prompt_forbids_broadcast_mentions(name: str) -> None:
 def test_web_content_is_framed_as_data(name: str) -> None:
     prompt = load_prompt(name).lower()
     assert "data" in prompt and "instructions" in prompt
+
+
+# --- today's date: in each request, never in a cached system prompt -----------------------------
+
+DEC_2 = date(2026, 12, 2)
+
+
+def test_the_engineers_request_says_what_day_it_is_for_the_team() -> None:
+    brief = TaskBrief(
+        ref="T-1", request="design the API", requester="<@U1>", channel="<#C1>", today=DEC_2
+    )
+    messages, _ = build_messages(brief, [])
+    request = messages[-1]["content"][0]["text"]
+    assert request.startswith("Today is Wednesday 2 December 2026.")
+    assert "design the API" in request
+
+
+def test_the_researchers_request_says_what_day_it_is_and_asks_for_current_material() -> None:
+    brief = ResearchBrief(objective="compare outbox libraries")
+    text = research_request_text(brief, web=True, today=DEC_2)
+    assert "Today is Wednesday 2 December 2026" in text
+    assert "current as of this date" in text
+
+
+@pytest.mark.parametrize("name", ["backend_engineer", "researcher", "report"])
+def test_no_system_prompt_carries_a_date_that_would_break_its_cache(name: str) -> None:
+    prompt = load_prompt(name)
+    assert "$today" not in prompt
+    assert not re.search(r"\b20\d\d-\d\d-\d\d\b|\bToday is\b", prompt)

@@ -780,3 +780,23 @@ async def test_bearer_and_x_api_key_are_accepted_and_no_key_is_401(
     assert caught.value.status_code == 401
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["error"]["type"] == "authentication_error"
+
+
+async def test_the_offline_model_reads_the_request_past_its_date_and_intro_lines(
+    client: anthropic.AsyncAnthropic,
+) -> None:
+    """The engineer's request opens with the date and who asked; the demo's research question
+    is the request itself, with neither in it."""
+    dated = [
+        {
+            "role": "user",
+            "content": "Today is Wednesday 2 December 2026.\n\n"
+            "Task T-1 in <#C1>, from <@U1>:\n\nHow should workers claim jobs from a queue?",
+        }
+    ]
+    first = await client.messages.create(
+        model=MODEL, max_tokens=2048, messages=dated, tools=[LOOKUP_TOOL, RESEARCH_TOOL]
+    )
+    call = first.content[-1]
+    assert call.type == "tool_use"
+    assert call.input["question"] == "How should workers claim jobs from a queue?"
