@@ -118,12 +118,25 @@ class Settings(BaseSettings):
     pm_users: CommaList = Field(default_factory=list, alias="PMTEAM_PM_USERS")
     lease_seconds: int = Field(default=300, ge=10, alias="PMTEAM_LEASE_SECONDS")
     rate_limit_per_user: int = Field(default=20, ge=0, alias="PMTEAM_RATE_LIMIT_PER_USER")
+    daily_budget_usd: float | None = Field(default=None, gt=0, alias="PMTEAM_DAILY_BUDGET_USD")
+    user_daily_budget_usd: float | None = Field(
+        default=None, gt=0, alias="PMTEAM_USER_DAILY_BUDGET_USD"
+    )
     log_format: Literal["console", "json"] | None = Field(default=None, alias="PMTEAM_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="PMTEAM_LOG_LEVEL")
 
     _split = field_validator("allowed_channels", "allowed_users", "pm_users", mode="before")(
         _split_commas
     )
+
+    @field_validator("daily_budget_usd", "user_daily_budget_usd", mode="before")
+    @classmethod
+    def _no_budget_when_empty(cls, value: object) -> object:
+        """`PMTEAM_DAILY_BUDGET_USD=` (empty, as .env.example has it) means no cap."""
+        if isinstance(value, str):
+            value = value.strip().removeprefix("$").strip()
+            return value or None
+        return value
 
     @field_validator("slack_bot_token")
     @classmethod

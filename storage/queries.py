@@ -303,6 +303,22 @@ class UsageSummary:
         return sum(row.cache_read_tokens for row in self.rows) / prompt if prompt else 0.0
 
 
+async def spend_since(
+    *, session: AsyncSession, since: datetime, user_id: str | None = None
+) -> float:
+    """What the model calls since `since` cost, in USD, from the ledger (every replica writes
+    it, so a cap read from here holds across them): all of them, or those made for one
+    person's turns."""
+    query = select(func.coalesce(func.sum(col(LLMCall.cost_usd)), 0.0)).where(
+        col(LLMCall.created_at) >= since
+    )
+    if user_id is not None:
+        query = query.join(Turn, col(Turn.id) == col(LLMCall.turn_id)).where(
+            col(Turn.user_id) == user_id
+        )
+    return float((await session.exec(query)).one())
+
+
 async def usage_since(
     *,
     session: AsyncSession,

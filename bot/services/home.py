@@ -28,7 +28,11 @@ async def publish_home(
 ) -> None:
     """Build and publish one person's board (`board`: the shared part, if already built)."""
     if board is None:
-        board = await home_board(sessions=deps.sessions, timezone=deps.settings.timezone)
+        board = await home_board(
+            sessions=deps.sessions,
+            timezone=deps.settings.timezone,
+            daily_budget=deps.settings.daily_budget_usd,
+        )
     mine = await home_tasks(sessions=deps.sessions, user_id=user_id)
     view = build_home_view(
         board,
@@ -57,7 +61,11 @@ async def refresh_homes(deps: Deps, *, include: Sequence[str] = ()) -> None:
     users = list(dict.fromkeys([*(v.user_id for v in visitors), *include]))
     if not users:
         return
-    board = await home_board(sessions=deps.sessions, timezone=deps.settings.timezone)
+    board = await home_board(
+        sessions=deps.sessions,
+        timezone=deps.settings.timezone,
+        daily_budget=deps.settings.daily_budget_usd,
+    )
     limit = asyncio.Semaphore(_PUBLISH_CONCURRENCY)
 
     async def publish(user_id: str) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.core.budget import Budget, day_start
 from bot.core.pm_grammar import Period
 from bot.services.deps import Sessions
 from bot.slack.blocks.home import HomeBoard
@@ -21,6 +22,7 @@ from storage.queries import (
     list_tasks,
     recent_reports,
     reports_in_period,
+    spend_since,
     task_detail,
     tasks_for_user,
     usage_since,
@@ -118,13 +120,22 @@ async def report_for_repost(
 
 
 async def home_board(
-    *, sessions: Sessions, timezone: str, now: datetime | None = None
+    *,
+    sessions: Sessions,
+    timezone: str,
+    daily_budget: float | None = None,
+    now: datetime | None = None,
 ) -> HomeBoard:
     """The part of the App Home that is the same for everyone (built once per refresh)."""
     now = now or utcnow()
     week_start = period_start(Period.WEEK, now=now, timezone=timezone)
     async with sessions() as session:
+        today = None
+        if daily_budget is not None:
+            spent = await spend_since(session=session, since=day_start(now, timezone))
+            today = Budget(limit=daily_budget, spent=spent)
         return HomeBoard(
+            today=today,
             counts=await count_by_status(session=session),
             blocked=await blocked_tasks(session=session, limit=10),
             reports=await recent_reports(session=session, limit=10),

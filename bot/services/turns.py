@@ -39,12 +39,14 @@ from agents.reports import (
     write_report,
 )
 from agents.tools.find_related_tasks import RelatedTask
+from bot.core.budget import cap_reached_text, day_start, near_cap_text
 from bot.core.estimates import parse_estimate
 from bot.core.fence import Fenced, held
 from bot.core.mrkdwn import safe_model_markdown, split_markdown
 from bot.core.task_rules import state_moves
 from bot.runtime.coalesce import Coalesced
 from bot.runtime.worker import TurnLease
+from bot.services.budgets import todays_spend
 from bot.services.deps import Deps, retry_db, transient_db_error
 from bot.slack.blocks.report import (
     build_card_line,
@@ -131,6 +133,8 @@ class TurnPipeline:
         )
         stop = self.deps.stops.register(turn.id)
         try:
+            if await self._over_budget(turn, task, lease):
+                return
             answered = await self._answer(turn, task, lease, stop)
             if lease.lost.is_set():
                 raise LeaseLost("lease lost while answering")
@@ -141,6 +145,7 @@ class TurnPipeline:
             outcome = await self._report(turn, task, lease, answered, link)
             await self._finish(turn, lease, outcome, answered.text)
             self._ended(turn, outcome.report.status.value.lower())
+            await self._warn_near_cap(turn)
         except (LeaseLost, Fenced):
             log.warning("turn taken over by another worker; stopping here")
             self._ended(turn, "lease_lost")
@@ -473,6 +478,78 @@ class TurnPipeline:
         )
         self.deps.spawn(self._swap_reaction(turn, STOPPED_REACTION), name="pmteam-reaction")
         self.home_refresh.request()
+
+    # -- daily spend caps -----------------------------------------------------------------
+
+    async def _over_budget(self, turn: Turn, task: Task, lease: TurnLease) -> bool:
+        """At a daily cap (the workspace's or the requester's), the turn ends before any model
+        call, and the thread is told when the budget starts over and who can raise it."""
+        assert turn.id is not None
+        settings = self.deps.settings
+        if settings.daily_budget_usd is None and settings.user_daily_budget_usd is None:
+            return False
+        now = utcnow()
+        spend = await todays_spend(self.deps, user_id=turn.user_id, now=now)
+        text = cap_reached_text(
+            workspace=spend.workspace,
+            person=spend.person,
+            now=now,
+            timezone=settings.timezone,
+            pm_users=settings.pm_users,
+        )
+        if text is None:
+            return False
+        log.warning(
+            "a daily budget is used up; the turn was not started",
+            workspace=spend.workspace.phrase(),
+            person=spend.person.phrase(),
+        )
+        self._ended(turn, "over_budget")
+        try:
+            async with self.deps.sessions.begin() as session:
+                await fail_turn(
+                    session=session,
+                    turn_id=turn.id,
+                    owner=lease.owner,
+                    reason="today's model budget was used up before this was started",
+                )
+        except LeaseLost:
+            return True  # another worker holds it now and will speak for it
+        await self.poster.post_once(
+            turn_id=turn.id,
+            kind="budget",
+            channel=turn.channel_id,
+            thread_ts=task.thread_ts,
+            text=text,
+            retried=True,
+        )
+        await self._swap_reaction(turn, FAILED_REACTION)
+        return True
+
+    async def _warn_near_cap(self, turn: Turn) -> None:
+        """Once a day per cap, a line in the PM's channel when spend passes 80 % of it."""
+        settings = self.deps.settings
+        coordination = settings.coordination_channel
+        if not coordination or (
+            settings.daily_budget_usd is None and settings.user_daily_budget_usd is None
+        ):
+            return
+        try:
+            now = utcnow()
+            spend = await todays_spend(self.deps, user_id=turn.user_id, now=now)
+            day = day_start(now, settings.timezone).astimezone(ZoneInfo(settings.timezone))
+            for budget, user_id in ((spend.workspace, None), (spend.person, turn.user_id)):
+                if not budget.near:
+                    continue
+                await self.poster.post_keyed(
+                    key=f"budget:{day:%Y-%m-%d}" + (f":{user_id}" if user_id else ""),
+                    kind="budget-warning",
+                    turn_id=None,
+                    channel=coordination,
+                    text=near_cap_text(budget=budget, user_id=user_id, timezone=settings.timezone),
+                )
+        except Exception as exc:  # the turn is done; a missed warning must not undo it
+            log.warning("could not warn about the daily budget", error=error_name(exc))
 
     def _ended(self, turn: Turn, outcome: str) -> None:
         """Count how a turn ended, and how long it ran."""

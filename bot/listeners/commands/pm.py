@@ -19,6 +19,7 @@ from bot.core.pm_grammar import (
     Unrecognised,
     parse_pm_command,
 )
+from bot.services.budgets import todays_spend
 from bot.services.deps import Deps, log
 from bot.services.standups import StandupRunner, post_standup_now, standup_preview
 from bot.services.status import (
@@ -133,7 +134,13 @@ async def answer(
             usage = await usage_report(
                 sessions=sessions, period=period, timezone=deps.settings.timezone
             )
-            return build_usage_blocks(usage.usage, period=usage.period, since=usage.since)
+            today = await todays_spend(deps, user_id=user_id)
+            return build_usage_blocks(
+                usage.usage,
+                period=usage.period,
+                since=usage.since,
+                today=today if today.capped else None,
+            )
         case RepostReport(task_id=task_id):
             refused = posting_refusal(
                 user_id=user_id, pm_users=deps.settings.pm_users, what="repost a report"

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from agents.reports import RED_FLAG_BELOW, CompletionReport, ReportStatus, status_line
+from bot.core.budget import Budget, Spend
 from bot.core.mrkdwn import escape_mrkdwn, one_line
 from bot.slack.blocks.common import (
     HOME_BLOCK_LIMIT,
@@ -47,6 +48,7 @@ class HomeBoard:
     week_start: datetime
     built_at: datetime
     unposted: list[Task] = field(default_factory=list)  # cards the PM's channel refused
+    today: Budget | None = None  # the workspace's daily budget, when there is one
 
 
 def build_home_view(
@@ -127,6 +129,8 @@ def build_home_view(
     blocks.append(section("\n".join(flag_lines)) if flag_lines else context("None this week."))
 
     blocks += [{"type": "divider"}, section("*Usage this week*"), usage_fields(board.usage)]
+    if board.today is not None:
+        blocks.append(context(Spend(workspace=board.today, person=Budget(None, 0.0)).summary()))
     blocks.append(context(f"Updated {when(board.built_at)} · `/pm help` for commands"))
     return {"type": "home", "blocks": fit_blocks(blocks, HOME_BLOCK_LIMIT)}
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agents.reports import status_line
+from bot.core.budget import Spend
 from bot.core.mrkdwn import escape_mrkdwn, one_line
 from bot.core.pm_grammar import Period
 from bot.core.task_rules import TaskMove
@@ -331,11 +332,15 @@ def _grouped(usage: UsageSummary, by: str) -> dict[str, _Totals]:
     return groups
 
 
-def build_usage_blocks(usage: UsageSummary, *, period: Period, since: datetime) -> list[Block]:
+def build_usage_blocks(
+    usage: UsageSummary, *, period: Period, since: datetime, today: Spend | None = None
+) -> list[Block]:
     blocks: list[Block] = [
         section(f"*Usage this {period.value}* (since {when(since)})"),
         usage_fields(usage),
     ]
+    if today is not None:
+        blocks.append(context(today.summary()))
     if rated := ratings_phrase(usage.ratings):
         blocks.append(context(rated[0].upper() + rated[1:]))
     if not usage.rows:
