@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from agents.engineer import TaskBrief, build_messages
+from agents.reports import ScoreAxis
 from agents.researcher import ResearchBrief, research_request_text
 from agents.templates import load_prompt
 
@@ -113,3 +114,58 @@ def test_no_system_prompt_carries_a_date_that_would_break_its_cache(name: str) -
     prompt = load_prompt(name)
     assert "$today" not in prompt
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b|\bToday is\b", prompt)
+
+
+# --- the specification's substance: bands, axes, when research is required ----------------------
+
+
+def test_the_report_prompt_gives_the_bands_and_defines_every_axis_and_its_direction() -> None:
+    prompt = load_prompt("report")
+    for band in ("**1-3**", "**4-6**", "**7-9**"):
+        assert band in prompt
+    for axis in ScoreAxis:
+        assert f"`{axis.value}`:" in prompt, axis
+    assert "9 is always the good end" in prompt
+    assert "9 means\n    low risk" in prompt or "9 means low risk" in prompt
+
+
+def test_research_is_required_for_datastores_migrations_security_and_10x_scale() -> None:
+    prompt = load_prompt("backend_engineer")
+    section = prompt[prompt.index("Research is **required**") :]
+    section = section[: section.index("Use the `consult_researcher` tool")]
+    for trigger in ("datastore", "migrates data", "security-relevant", "ten times today's load"):
+        assert trigger in section, trigger
+    assert "say why in one line" in section
+
+
+def test_a_research_request_asks_for_comparisons_failures_and_numbers() -> None:
+    engineer = load_prompt("backend_engineer")
+    researcher = load_prompt("researcher")
+    for asked in ("at least two implementations compared", "failure modes", "before-and-after"):
+        assert asked in engineer
+    for section in ("**Proven approaches**", "**Failures and lessons**", "**Numbers**"):
+        assert section in researcher
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "FastAPI",
+        "Django",
+        "Flask",
+        "SQLAlchemy",
+        "Celery",
+        "SQL Server",
+        "Solr",
+        "DDoS protection",
+        "Service discovery and inter-service communication",
+        "Scale up (a bigger machine)",
+        "scale out (more machines)",
+        "Eventual consistency",
+        "RTO and RPO",
+        "database query performance",
+        "immediate and the long-term implications",
+    ],
+)
+def test_the_engineer_prompt_keeps_the_specifications_technical_content(phrase: str) -> None:
+    assert phrase in load_prompt("backend_engineer")
