@@ -303,6 +303,23 @@ class UsageSummary:
         return sum(row.cache_read_tokens for row in self.rows) / prompt if prompt else 0.0
 
 
+async def research_done(*, session: AsyncSession, turn_id: int) -> tuple[int, int]:
+    """How many research requests a turn made, and how many distinct live sources came back
+    (from the stored requests, not from anything the model said about them)."""
+    found = await session.exec(
+        select(ResearchRequest).where(col(ResearchRequest.turn_id) == turn_id)
+    )
+    requests = list(found.all())
+    urls = {
+        str(source.get("url"))
+        for request in requests
+        if request.live_sources
+        for source in request.sources
+        if isinstance(source, dict) and source.get("url")
+    }
+    return len(requests), len(urls)
+
+
 async def spend_since(
     *, session: AsyncSession, since: datetime, user_id: str | None = None
 ) -> float:

@@ -36,13 +36,14 @@ from bot.slack.blocks.report import (
     build_report_blocks,
     card_status,
     report_fallback_text,
+    research_line,
     with_activity,
 )
 from bot.slack.client import permalink
 from bot.slack.posting import Poster, card_key, post_key
 from storage.intake import record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus, Visibility
-from storage.queries import first_reported_task, latest_report, task_events
+from storage.queries import first_reported_task, latest_report, research_done, task_events
 from storage.records import find_post
 from storage.tasks import (
     apply_transition,
@@ -202,6 +203,7 @@ async def report_card(deps: Deps, *, task_id: int) -> ReportCard | None:
             return None
         events = await task_events(session=session, task_id=task_id, since=report.created_at)
         named = await first_reported_task(session=session, task_id=task_id)
+        requests, live_sources = await research_done(session=session, turn_id=report.turn_id)
         # The card; a task reported before cards were kept has a post per report instead.
         post = await find_post(session=session, key=card_key(task_id)) or await find_post(
             session=session, key=post_key(report.turn_id, "report")
@@ -218,6 +220,7 @@ async def report_card(deps: Deps, *, task_id: int) -> ReportCard | None:
         gaps=report.gaps,
         status=card_status(task, parsed),
         moves=state_moves(task, has_report=True, acknowledged=acknowledged_by(events) is not None),
+        research=research_line(requests, live_sources),
     )
     return ReportCard(
         task=task,

@@ -57,6 +57,7 @@ from bot.slack.blocks.report import (
     build_working_blocks,
     feedback_block,
     report_fallback_text,
+    research_line,
     summary_text,
 )
 from bot.slack.client import error_name, permalink, slack_error
@@ -64,7 +65,7 @@ from bot.slack.posting import Poster, card_key, carries_key, messages, post_key
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
-from storage.queries import first_reported_task, search_tasks
+from storage.queries import first_reported_task, research_done, search_tasks
 from storage.queue import LeaseLost, complete_turn, fail_turn, release_turn, retry_turn
 from storage.records import find_post, forget_post, save_answer, stop_requested_by
 from storage.tasks import keep_private, mark_report_posted, mark_report_unposted
@@ -877,6 +878,9 @@ class TurnPipeline:
         # The card shows the status this turn is about to set, with the buttons it allows.
         shown = Task.model_validate(task.model_dump())
         shown.status = TASK_STATUS_FOR[report.status]
+        assert turn.id is not None
+        async with self.deps.sessions() as session:
+            requests, live_sources = await research_done(session=session, turn_id=turn.id)
         blocks = build_report_blocks(
             report,
             shown,
@@ -884,6 +888,7 @@ class TurnPipeline:
             gaps=gaps,
             status=report.status,
             moves=state_moves(shown, has_report=True, acknowledged=False),
+            research=research_line(requests, live_sources),
         )
         text = report_fallback_text(report, task, gaps)
         key = card_key(task.id)

@@ -61,6 +61,18 @@ def _bullets(items: Sequence[str]) -> str:
     return "\n".join(f"• {escape_mrkdwn(item)}" for item in items) if items else "• none"
 
 
+def research_line(requests: int, live_sources: int) -> str:
+    """What backed this turn's work, from what happened (the stored research requests), never
+    from the model's own words about it."""
+    if requests == 0:
+        return ":mag: Research: none for this turn"
+    asked = f"{requests} request" + ("s" if requests != 1 else "")
+    if live_sources == 0:
+        return f":mag: Research: not validated against live sources ({asked})"
+    found = f"{live_sources} live source" + ("s" if live_sources != 1 else "")
+    return f":mag: Research: {found} ({asked})"
+
+
 def build_report_blocks(
     report: CompletionReport,
     task: Task,
@@ -69,9 +81,11 @@ def build_report_blocks(
     gaps: Sequence[str] = (),
     status: ReportStatus | None = None,
     moves: Sequence[TaskMove] = (),
+    research: str | None = None,
 ) -> list[Block]:
     """The task's card in the coordination channel, in the DESIGN §3 layout: the newest
-    report's content, the task's `status` now, and the buttons for the `moves` it allows."""
+    report's content, the task's `status` now, and the buttons for the `moves` it allows;
+    `research` is the line saying what backed it (`research_line`)."""
     pm_scores = report.pm_view()
     shown = status or report.status
     blocks: list[Block] = [
@@ -101,6 +115,8 @@ def build_report_blocks(
         blocks.append(section(f"*Estimated Time:* {escape_mrkdwn(report.estimated_time)}"))
     if gaps:
         blocks.append(section(":warning: *Report gaps:*\n" + _bullets(list(gaps))))
+    if research:
+        blocks.append(context(research))
     blocks.append(context(card_footer(task, permalink)))
     if task.status in (TaskStatus.QUEUED, TaskStatus.WORKING):
         blocks.append(
