@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,6 +237,19 @@ def posts_a_card(params: dict[str, Any]) -> bool:
     return params.get("channel") == COORDINATION and "card:" in str(params.get("metadata", ""))
 
 
+def killing_the_caller(
+    cluster: Cluster, killed: list[Node]
+) -> Callable[[ApiCall], Awaitable[None]]:
+    """A fake-Slack `after=` hook: `kill -9` the replica that made the call, and note it."""
+
+    async def kill_the_caller(call: ApiCall) -> None:
+        node = cluster.node_of(call)
+        kill(node)
+        killed.append(node)
+
+    return kill_the_caller
+
+
 def kill(node: Node) -> float:
     os.kill(node.pid, signal.SIGKILL)
     return time.time()
@@ -279,11 +292,7 @@ async def test_a_replica_killed_right_after_its_answer_ended_gives_one_answer(
 ) -> None:
     first, _second = await cluster.start(2)
     killed: list[Node] = []
-
-    async def kill_the_caller(call: ApiCall) -> None:
-        node = cluster.node_of(call)
-        kill(node)
-        killed.append(node)
+    kill_the_caller = killing_the_caller(cluster, killed)
 
     cluster.slack.inject("chat.stopStream", after=kill_the_caller)
     ts = await cluster.ask("add an index for the slow invoices query", via=first)
@@ -303,11 +312,7 @@ async def test_a_replica_killed_right_after_posting_the_report_gives_one_report(
 ) -> None:
     first, _second = await cluster.start(2)
     killed: list[Node] = []
-
-    async def kill_the_caller(call: ApiCall) -> None:
-        node = cluster.node_of(call)
-        kill(node)
-        killed.append(node)
+    kill_the_caller = killing_the_caller(cluster, killed)
 
     cluster.slack.inject(
         "chat.postMessage",
@@ -382,11 +387,7 @@ async def test_a_new_installation_on_the_same_channel_reports_every_task(
     cluster.database_url = empty_postgres()
     first, _second = await cluster.start(2)
     killed: list[Node] = []
-
-    async def kill_the_caller(call: ApiCall) -> None:
-        node = cluster.node_of(call)
-        kill(node)
-        killed.append(node)
+    kill_the_caller = killing_the_caller(cluster, killed)
 
     cluster.slack.inject(
         "chat.postMessage",
