@@ -26,6 +26,8 @@ _MENTION = re.compile(r"<[@#!][^>]*>")
 _INTRO_LINE = re.compile(r"\A[^\n]{1,200}:[ \t]*\n\s*\n")
 # The date line that opens a request, e.g. "Today is Wednesday 2 December 2026."
 _DATE_LINE = re.compile(r"\AToday is [^\n]{1,80}\n\s*\n")
+# The request inside a transcript the model is asked to report on.
+_REQUEST_TAG = re.compile(r"<request>\s*(.*?)\s*</request>", re.S)
 # Markup wrapped around tool results, e.g. <research_findings live_sources="true">.
 _MARKUP_TAG = re.compile(r"</?[a-z][a-z_]*(?:\s[^<>]*)?>")
 
@@ -66,6 +68,11 @@ class Conversation:
         work: the topic is the last request the model already answered in prose."""
         asks = self._user_texts()
         if self.output_schema is not None:
+            # A transcript to report on names its request between <request> tags.
+            for message in self.messages:
+                found = _REQUEST_TAG.search(_block_text(message.get("content")))
+                if found:
+                    return _request_text(found.group(1))
             answered = [text for index, text in asks if self._answered_after(index)]
             if answered:
                 return answered[-1]

@@ -63,11 +63,26 @@ def _segment(value: Any, ttl: str | None) -> Segment:
     return Segment(text, count_tokens(text), ttl)
 
 
+def output_format(body: dict[str, Any]) -> Any:
+    """The request's `output_config.format`, or None."""
+    config = body.get("output_config")
+    return config.get("format") if isinstance(config, dict) else None
+
+
 def segments(body: dict[str, Any]) -> list[Segment]:
-    """The prompt in cache order: tools, then system, then messages, block by block."""
+    """The prompt in cache order: tools, then system, then messages, block by block.
+
+    A request with `output_config.format` gets a system prompt of its own describing the
+    format, ahead of the caller's: as documented for the real API, changing the format
+    invalidates the cached system prompt and conversation (the tools before it still match),
+    and the added prompt is billed as input.
+    """
     out: list[Segment] = []
     for tool in body.get("tools") or []:
         out.append(_segment(["tool", tool], _ttl(tool)))
+    fmt = output_format(body)
+    if fmt is not None:
+        out.append(_segment(["system", {"type": "output_format", "format": fmt}], None))
     system = body.get("system")
     if isinstance(system, str) and system:
         out.append(_segment(["system", {"type": "text", "text": system}], None))

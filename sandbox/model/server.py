@@ -63,10 +63,13 @@ class FakeModel:
         min_cache_tokens: int = 0,
         stream_delay: float = 0.0,
         latency: float = 0.0,
+        search_result_tokens: int = wire.SEARCH_RESULT_TOKENS,
     ) -> None:
         """`offline=False` answers an unscripted request with a 500 instead of the offline model;
         `api_key` set makes any other key a 401; `stream_delay` paces SSE events (seconds);
-        `latency` is added before every /v1/messages answer (a model's fixed response time)."""
+        `latency` is added before every /v1/messages answer (a model's fixed response time);
+        `search_result_tokens` is what each web search result is billed as, each time a later
+        step of the same call reads it back."""
         self.requests: list[RecordedRequest] = []
         self.usages: list[dict[str, Any]] = []
         self._clock = clock
@@ -74,6 +77,7 @@ class FakeModel:
         self._api_key = api_key
         self._stream_delay = stream_delay
         self.latency = latency
+        self._search_result_tokens = search_result_tokens
         self._cache = PromptCache(clock, min_tokens=min_cache_tokens)
         self._script: deque[ScriptItem] = deque()
         self._runner: web.AppRunner | None = None
@@ -238,7 +242,9 @@ class FakeModel:
             reply.stop_reason,
             stream,
         )
-        usage = wire.usage_json(self._cache.account(body), reply)
+        usage = wire.usage_json(
+            self._cache.account(body), reply, result_tokens=self._search_result_tokens
+        )
         self.usages.append(usage)
         message_id = new_id("msg")
         model = str(body["model"])

@@ -26,9 +26,42 @@ def output_tokens(reply: Reply) -> int:
     return total
 
 
-def usage_json(usage: InputUsage, reply: Reply) -> dict[str, Any]:
+# What one search result is billed as when it is read back: a result carries the page text
+# the model sees (encrypted on the wire), far more than its title and address. The fake's own
+# results are a few words, so each is billed at this size instead; an assumption, stated
+# in bench/README.md, that `FakeModel(search_result_tokens=...)` can change.
+SEARCH_RESULT_TOKENS = 800
+_SERVER_RESULTS = ("web_search_tool_result", "web_fetch_tool_result")
+
+
+def server_tool_input_tokens(reply: Reply, result_tokens: int = SEARCH_RESULT_TOKENS) -> int:
+    """Input tokens a reply's server-tool steps add: after each search or fetch the model
+    samples again, reading everything the reply holds so far (its own text, its tool calls
+    and every result returned), so a result is billed once for each later step of the call."""
+    added = 0
+    so_far = 0
+    for block in reply.content:
+        kind = block.get("type")
+        if kind == "web_search_tool_result":
+            results = block.get("content")
+            count = len(results) if isinstance(results, list) else 0
+            so_far += max(count_tokens(canonical(block)), count * result_tokens)
+        elif kind in _SERVER_RESULTS:
+            so_far += count_tokens(canonical(block))
+        elif kind == "text":
+            so_far += count_tokens(block.get("text", ""))
+        elif kind == "server_tool_use":
+            so_far += count_tokens(canonical(block.get("input", {})))
+        if kind in _SERVER_RESULTS:
+            added += so_far
+    return added
+
+
+def usage_json(
+    usage: InputUsage, reply: Reply, *, result_tokens: int = SEARCH_RESULT_TOKENS
+) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "input_tokens": usage.input_tokens,
+        "input_tokens": usage.input_tokens + server_tool_input_tokens(reply, result_tokens),
         "cache_creation_input_tokens": usage.cache_creation_input_tokens,
         "cache_read_input_tokens": usage.cache_read_input_tokens,
         "cache_creation": {
