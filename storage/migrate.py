@@ -170,3 +170,14 @@ def current_revision(database_url: str | URL) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def declared_by_the_models(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's `include_name` for comparing a database with the models: everything but the
+    task search of migration 0008, which no model declares (PostgreSQL's expression index;
+    SQLite's FTS5 table and the tables FTS5 keeps beside it)."""
+    if type_ == "index":
+        return name != "ix_task_search"
+    if type_ == "table":
+        return name is None or not (name == "task_fts" or name.startswith("task_fts_"))
+    return True

@@ -9,11 +9,23 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    and_,
+    case,
+    column,
+    func,
+    literal_column,
+    or_,
+    table,
+    union_all,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import dialect_name
 from storage.models import (
     OPEN_STATUSES,
     Feedback,
@@ -303,13 +315,20 @@ class UsageSummary:
         return sum(row.cache_read_tokens for row in self.rows) / prompt if prompt else 0.0
 
 
+async def turn_research(*, session: AsyncSession, turn_id: int) -> list[ResearchRequest]:
+    """A turn's research requests, in the order they were made."""
+    found = await session.exec(
+        select(ResearchRequest)
+        .where(col(ResearchRequest.turn_id) == turn_id)
+        .order_by(col(ResearchRequest.id))
+    )
+    return list(found.all())
+
+
 async def research_done(*, session: AsyncSession, turn_id: int) -> tuple[int, int]:
     """How many research requests a turn made, and how many distinct live sources came back
     (from the stored requests, not from anything the model said about them)."""
-    found = await session.exec(
-        select(ResearchRequest).where(col(ResearchRequest.turn_id) == turn_id)
-    )
-    requests = list(found.all())
+    requests = await turn_research(session=session, turn_id=turn_id)
     urls = {
         str(source.get("url"))
         for request in requests
@@ -416,6 +435,47 @@ async def latest_reports(*, session: AsyncSession, task_ids: Sequence[int]) -> d
     return {report.task_id: report for report in result.all()}
 
 
+# Words that tell no task from another: dropped from a search.
+STOP_WORDS = frozenset(
+    {"the", "and", "for", "with", "how", "what", "why", "our", "are", "was", "this", "that"}
+    | {"from", "into", "about", "can", "should", "not", "but", "any", "has", "have", "use", "via"}
+)
+MAX_SEARCH_TERMS = 8
+SUMMARY_CHARS = 200
+# Migration 0008's index expression, spelled the same: PostgreSQL uses an expression index
+# only for the expression it was built on. 'english' stems, so "indexes" finds "index"; the
+# punctuation that joins words in code ("orders.created_at") is read as spaces.
+TASK_DOCUMENT: ColumnElement[Any] = literal_column(
+    "to_tsvector('english', translate("
+    "coalesce(task.title, '') || ' ' || coalesce(task.request_text, ''), '._-/', '    '))"
+)
+JOINERS_AS_SPACES = str.maketrans("._-/", "    ")
+SEARCH_CONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
+# Migration 0008's FTS5 table over task titles and requests (absent where SQLite has no FTS5).
+FTS_TABLE = table("task_fts", column("rowid"))
+
+
+@dataclass(frozen=True)
+class RelatedTaskRow:
+    """A task found by `search_tasks`: how many of the query's terms it matched, and its
+    latest report in one line (None before its first report)."""
+
+    task: Task
+    matched_terms: int
+    summary: str | None
+
+
+def search_terms(query: str) -> list[str]:
+    """The query's distinct words of three or more characters, lower-cased, without stop words
+    (at most MAX_SEARCH_TERMS). A word may hold '.', '-' or '_' ("user_id", "v1.2")."""
+    terms: list[str] = []
+    for word in re.findall(r"[\w.-]+", query.lower()):
+        term = word.strip("._-")
+        if len(term) >= 3 and term not in STOP_WORDS and term not in terms:
+            terms.append(term)
+    return terms[:MAX_SEARCH_TERMS]
+
+
 async def search_tasks(
     *,
     session: AsyncSession,
@@ -423,24 +483,136 @@ async def search_tasks(
     limit: int = 5,
     exclude_task_id: int | None = None,
     viewer: str | None = None,
-) -> list[Task]:
-    """Past tasks whose title or request mentions the query's words, newest first; a private
-    task only for its requester (`viewer`)."""
-    words: list[str] = re.findall(r"[\w.-]{3,}", query.lower())[:6]
-    if not words:
+) -> list[RelatedTaskRow]:
+    """Past tasks whose title or request holds the query's words: those matching the most
+    terms first, then the newest; a private task only for its requester (`viewer`).
+
+    PostgreSQL matches through migration 0008's full-text index and SQLite through its FTS5
+    table, both stemmed; a SQLite without FTS5 matches words anywhere in the text (LIKE)."""
+    terms = search_terms(query)
+    if not terms:
         return []
-    matches = [
-        or_(
-            func.lower(col(Task.title)).contains(word, autoescape=True),
-            func.lower(col(Task.request_text)).contains(word, autoescape=True),
-        )
-        for word in words
-    ]
-    stmt = select(Task).where(or_(*matches), visible_to(viewer))
+    if dialect_name(session) == "postgresql":
+        matched = _postgres_matches(terms)
+    elif await _has_fts_table(session):
+        matched = _fts5_matches(terms)
+    else:
+        matched = _like_matches(terms)
+    stmt = select(Task, matched.c.terms).join(matched, col(Task.id) == matched.c.task_id)
+    stmt = stmt.where(visible_to(viewer))
     if exclude_task_id is not None:
         stmt = stmt.where(col(Task.id) != exclude_task_id)
-    result = await session.exec(stmt.order_by(col(Task.id).desc()).limit(limit))
-    return list(result.all())
+    result = await session.exec(
+        stmt.order_by(matched.c.terms.desc(), col(Task.id).desc()).limit(limit)
+    )
+    found: list[tuple[Task, int]] = list(result.all())
+    reports = await latest_reports(
+        session=session, task_ids=[task.id for task, _ in found if task.id is not None]
+    )
+    return [
+        RelatedTaskRow(
+            task=task,
+            matched_terms=int(terms_matched),
+            summary=report_summary(reports[task.id].data) if task.id in reports else None,
+        )
+        for task, terms_matched in found
+    ]
+
+
+def _postgres_matches(terms: Sequence[str]) -> Subquery:
+    """(task_id, terms) of the tasks matching any term. The OR of all terms is what the GIN
+    index finds; only those rows are scored, one `@@` per term."""
+    # phraseto_tsquery reads its text as words, never as tsquery syntax: "a:* | !b" is safe.
+    # A term the tokenizer splits ("user_id") must match as the phrase "user <-> id".
+    queries = [
+        func.phraseto_tsquery(SEARCH_CONFIG, term.translate(JOINERS_AS_SPACES)) for term in terms
+    ]
+    any_term: ColumnElement[Any] = queries[0]
+    for query in queries[1:]:
+        any_term = any_term.op("||")(query)  # tsquery || tsquery: either
+    score = _sum_of(case((TASK_DOCUMENT.op("@@")(query), 1), else_=0) for query in queries)
+    return (
+        sa_select(col(Task.id).label("task_id"), score.label("terms"))
+        .where(TASK_DOCUMENT.op("@@")(any_term))
+        .subquery("matched")
+    )
+
+
+def _fts5_matches(terms: Sequence[str]) -> Subquery:
+    """(task_id, terms): one FTS5 lookup per term, its hits counted by task."""
+    hits = union_all(
+        *(
+            sa_select(FTS_TABLE.c.rowid.label("task_id")).where(
+                literal_column(FTS_TABLE.name).match(_fts5_phrase(term))
+            )
+            for term in terms
+        )
+    ).subquery("hits")
+    return (
+        sa_select(hits.c.task_id, func.count().label("terms"))
+        .group_by(hits.c.task_id)
+        .subquery("matched")
+    )
+
+
+def _fts5_phrase(term: str) -> str:
+    # A quoted string is an FTS5 phrase: operators (OR, NOT, NEAR), '*', ':', '^' and
+    # parentheses inside it are text. A quote is doubled to stand for itself.
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _like_matches(terms: Sequence[str]) -> Subquery:
+    """(task_id, terms) by substring: SQLite without FTS5. No stemming, and every task's text
+    is read, which is what the FTS5 table avoids."""
+    text_of = func.lower(col(Task.title) + " " + col(Task.request_text))
+    contains = [text_of.contains(term, autoescape=True) for term in terms]
+    score = _sum_of(case((holds, 1), else_=0) for holds in contains)
+    return (
+        sa_select(col(Task.id).label("task_id"), score.label("terms"))
+        .where(or_(*contains))
+        .subquery("matched")
+    )
+
+
+def _sum_of(parts: Iterable[ColumnElement[int]]) -> ColumnElement[int]:
+    total, *rest = parts
+    for part in rest:
+        total = total + part
+    return total
+
+
+async def _has_fts_table(session: AsyncSession) -> bool:
+    master = table("sqlite_master", column("type"), column("name"))
+    found = await session.exec(
+        select(master.c.name).where(master.c.type == "table", master.c.name == FTS_TABLE.name)
+    )
+    return found.first() is not None
+
+
+def report_summary(data: dict[str, Any]) -> str | None:
+    """A stored report in one line: its status and task, with its first key deliverable, or
+    what it is blocked on."""
+    task = data.get("task")
+    if not isinstance(task, str) or not task.strip():
+        return None
+    summary = " ".join(task.split())
+    status = data.get("status")
+    if isinstance(status, str) and status:
+        summary = f"{status}: {summary}"
+    deliverable = _first_description(data.get("key_deliverables"))
+    if deliverable:
+        summary += f"; delivers {deliverable}"
+    if status == "BLOCKED" and (blocker := _first_description(data.get("dependencies_handoffs"))):
+        summary += f"; blocked on {blocker}"
+    return summary if len(summary) <= SUMMARY_CHARS else summary[: SUMMARY_CHARS - 1] + "…"
+
+
+def _first_description(items: Any) -> str | None:
+    if not isinstance(items, list) or not items:
+        return None
+    first = items[0]
+    description = first.get("description") if isinstance(first, dict) else first
+    return " ".join(description.split()) if isinstance(description, str) else None
 
 
 async def task_events(

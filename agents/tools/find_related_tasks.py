@@ -25,10 +25,11 @@ class RelatedTask:
     ref: str  # "T-42"
     title: str
     status: str
-    summary: str | None = None
+    summary: str | None = None  # its last report in one line; None before its first
 
 
-# (query, limit) -> matching tasks, best first. The bot implements it over storage.
+# (query, limit) -> matching tasks, best first (most keywords matched, then newest). The bot
+# implements it over storage.
 FindRelatedTasks = Callable[[str, int], Awaitable[Sequence[RelatedTask]]]
 
 
@@ -82,7 +83,10 @@ async def run(tool_input: Wire, find: FindRelatedTasks) -> tuple[ToolOutcome, in
         )
     if not tasks:
         return ToolOutcome(f"No past tasks matched “{query}”."), 0
-    lines = [
-        f"{t.ref} [{t.status}] {t.title}" + (f" — {t.summary}" if t.summary else "") for t in tasks
-    ]
-    return ToolOutcome("\n".join(lines)), len(tasks)
+    return ToolOutcome("\n".join(map(task_line, tasks))), len(tasks)
+
+
+def task_line(task: RelatedTask) -> str:
+    """'T-12 [completed] Orders API — last report: COMPLETED: …'."""
+    line = f"{task.ref} [{task.status}] {task.title}"
+    return f"{line} — last report: {task.summary}" if task.summary else line

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.migrate import declared_by_the_models
 
 target_metadata = SQLModel.metadata
 
@@ -20,6 +21,8 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # Autogenerate must not propose dropping the task search (migration 0008).
+            include_name=declared_by_the_models,
         )
         with context.begin_transaction():
             context.run_migrations()

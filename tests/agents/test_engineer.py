@@ -242,7 +242,12 @@ async def test_a_research_result_cannot_change_what_the_engineer_can_do(
 async def test_find_related_tasks_asks_the_callable_and_reports_back(
     fake_model: FakeModel, model: ModelClient, settings: AgentSettings
 ) -> None:
-    related = Related([RelatedTask("T-7", "Orders API v1", "completed", "Offset paging, 2024")])
+    related = Related(
+        [
+            RelatedTask("T-7", "Orders API v1", "completed", "COMPLETED: Offset paging, 2024"),
+            RelatedTask("T-9", "Orders export", "queued"),
+        ]
+    )
     fake_model.script(
         ToolUse("find_related_tasks", {"query": "orders pagination", "limit": 50}),
         Text("Building on T-7."),
@@ -262,7 +267,10 @@ async def test_find_related_tasks_asks_the_callable_and_reports_back(
 
     assert related.queries == [("orders pagination", 10)]  # the limit is clamped
     content = tool_results(messages_requests(fake_model)[1])[0]["content"]
-    assert content == "T-7 [completed] Orders API v1 — Offset paging, 2024"
+    assert content == (
+        "T-7 [completed] Orders API v1 — last report: COMPLETED: Offset paging, 2024\n"
+        "T-9 [queued] Orders export"
+    )
     assert [p.kind for p in progress] == ["lookup_started", "lookup_finished"]
     assert result.answer.endswith("Building on T-7.")
 

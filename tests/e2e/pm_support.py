@@ -140,7 +140,9 @@ async def add_tasks(
     title: str = "Seeded task",
 ) -> list[Task]:
     """Tasks written straight to the database (no turns, so the worker leaves them alone)."""
-    async with pmteam.deps.sessions() as session:
+    # A write session (BEGIN IMMEDIATE on SQLite), as the app's own writes are: a read session
+    # that writes can meet SQLITE_BUSY at once while the app writes too.
+    async with pmteam.deps.sessions.begin() as session:
         tasks = [
             Task(
                 team_id="T0SANDBOX",
@@ -157,14 +159,13 @@ async def add_tasks(
             for index in range(count)
         ]
         session.add_all(tasks)
-        await session.commit()
-        return tasks
+    return tasks
 
 
 async def add_reports(pmteam: Pmteam, tasks: list[Task], **report: Any) -> None:
     """A done turn and a stored report for each task, straight into the database."""
     data = report_json(**report)
-    async with pmteam.deps.sessions() as session:
+    async with pmteam.deps.sessions.begin() as session:
         for task in tasks:
             assert task.id is not None
             turn = Turn(
@@ -190,7 +191,6 @@ async def add_reports(pmteam: Pmteam, tasks: list[Task], **report: Any) -> None:
                     min_score=min([*data["pm_scores"].values(), *data["self_assessment"].values()]),
                 )
             )
-        await session.commit()
 
 
 def home_blocks(fake_slack: FakeSlack, user: str) -> list[dict[str, Any]]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -20,8 +24,16 @@ from storage.db import (
     session_factory,
     sync_url,
 )
-from storage.migrate import current_revision, head_revision, upgrade
+from storage.migrate import (
+    alembic_config,
+    current_revision,
+    declared_by_the_models,
+    head_revision,
+    upgrade,
+)
 from storage.models import Task
+from storage.queries import search_tasks
+from tests.conftest import IN_CI, POSTGRES_ADMIN_URL, _postgres_unavailable
 from tests.storage.support import ask, count
 
 
@@ -29,7 +41,10 @@ def schema_differences(database_url: str) -> list[object]:
     engine = sqlalchemy.create_engine(sync_url(database_url))
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                connection,
+                opts={"compare_type": True, "include_name": declared_by_the_models},
+            )
             return list(compare_metadata(context, SQLModel.metadata))
     finally:
         engine.dispose()
@@ -170,3 +185,92 @@ def test_text_stored_escaped_before_0003_is_decoded_once(tmp_path: Path) -> None
         engine.dispose()
 
     assert title == request == ">50k & <@U0BOB>, and a literal &gt; typed by a person"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database of each kind, with no schema at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new.db'}"
+        return
+    problem = _postgres_unavailable()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem}; CI must run the PostgreSQL tests")
+        pytest.skip(f"{problem}; set PMTEAM_TEST_POSTGRES_URL to run these tests")
+    name = f"pmteam_migrate_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{POSTGRES_ADMIN_URL.rpartition('/')[0]}/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def store_task(url: str, task_id: int, words: str) -> None:
+    """A task row written straight into the database, whatever revision its schema is at."""
+    engine = sqlalchemy.create_engine(sync_url(url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO task (id, team_id, channel_id, thread_ts, requester_id, title, "
+                    "request_text, status, visibility, report_attempts, created_at, updated_at) "
+                    "VALUES (:id, 'T1', 'C1', :thread, 'U1', :title, :request, 'queued', "
+                    "'channel', 0, '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+                ),
+                {"id": task_id, "thread": f"{task_id}.0", "title": words, "request": words},
+            )
+    finally:
+        engine.dispose()
+
+
+async def found_by_search(url: str, query: str) -> list[int | None]:
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            return [row.task.id for row in await search_tasks(session=session, query=query)]
+    finally:
+        await engine.dispose()
+
+
+def search_objects(url: str) -> set[str]:
+    """Migration 0008's search index, as far as it is in the database."""
+    engine = sqlalchemy.create_engine(sync_url(url))
+    try:
+        schema = inspect(engine)
+        names = {name for name in schema.get_table_names() if name.startswith("task_fts")}
+        names |= {str(index["name"]) for index in schema.get_indexes("task")}
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                triggers = connection.execute(
+                    text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                )
+                names |= {name for (name,) in triggers}
+        return {name for name in names if name.startswith(("task_fts", "ix_task_search"))}
+    finally:
+        engine.dispose()
+
+
+async def test_task_search_index_covers_older_tasks_and_goes_with_a_downgrade(
+    unmigrated_url: str,
+) -> None:
+    url = unmigrated_url
+    await asyncio.to_thread(upgrade, url, "0007")
+    store_task(url, 1, "Orders API with cursor pagination")
+
+    await asyncio.to_thread(upgrade, url)
+    backfilled = await found_by_search(url, "pagination")
+    made = search_objects(url)
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0007")
+    left = search_objects(url)
+    store_task(url, 2, "Export orders")  # no trigger left behind that writes to a dropped table
+    await asyncio.to_thread(upgrade, url)
+
+    assert backfilled == [1]
+    assert made in (
+        {"ix_task_search"},
+        {"task_fts", "task_fts_config", "task_fts_data", "task_fts_docsize", "task_fts_idx"}
+        | {"task_fts_insert", "task_fts_update", "task_fts_delete"},
+    )
+    assert left == set()
+    assert await found_by_search(url, "orders") == [2, 1]

@@ -4,27 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import create_engine, session_factory
+from storage.housekeeping import purge_task_text
 from storage.intake import Intake
-from storage.models import LLMCall, Task, TaskStatus
+from storage.models import LLMCall, Task, TaskStatus, Visibility
 from storage.queries import (
     ListKind,
+    RelatedTaskRow,
     TaskFilter,
     blocked_tasks,
     count_by_status,
     list_tasks,
     recent_reports,
+    report_summary,
     reports_in_period,
     search_tasks,
+    search_terms,
     task_detail,
     tasks_for_user,
     usage_since,
 )
-from storage.records import record_llm_call, save_research
-from tests.storage.support import T0, ask, file_report, minutes, move_task
+from storage.records import record_llm_call, save_report, save_research
+from tests.storage.support import T0, ask, file_report, minutes, move_task, report_data
 
 # The state machine's way from queued to each status.
 PATHS: dict[TaskStatus, list[TaskStatus]] = {
@@ -371,6 +380,10 @@ async def test_usage_of_an_empty_period_is_zero(session: AsyncSession) -> None:
     assert (usage.cost_usd, usage.tokens, usage.web_searches, usage.cache_share) == (0, 0, 0, 0.0)
 
 
+def found(rows: Sequence[RelatedTaskRow]) -> list[int | None]:
+    return [row.task.id for row in rows]
+
+
 async def test_search_tasks_matches_title_or_request_words_newest_first(
     session: AsyncSession,
 ) -> None:
@@ -383,30 +396,267 @@ async def test_search_tasks_matches_title_or_request_words_newest_first(
     by_request_text = await search_tasks(session=session, query="pagination")
     any_word = await search_tasks(session=session, query="login or webhooks")
 
-    assert ids(by_word) == [3, 1]
-    assert ids(by_request_text) == [4, 1]
-    assert ids(any_word) == [4, 2]
+    assert found(by_word) == [3, 1]
+    assert found(by_request_text) == [4, 1]
+    assert found(any_word) == [4, 2]
+
+
+async def test_search_tasks_ranks_by_terms_matched_then_newest(session: AsyncSession) -> None:
+    await ask(session, thread="1.1", text="Orders API with cursor pagination")
+    await ask(session, thread="2.2", text="Export orders through the API")
+    await ask(session, thread="3.3", text="Cursor pagination for the orders API")
+    await ask(session, thread="4.4", text="Pagination of invoices")
+    await ask(session, thread="5.5", text="Fix the login page")
+
+    rows = await search_tasks(session=session, query="orders API cursor pagination", limit=10)
+
+    assert [(row.task.id, row.matched_terms) for row in rows] == [(3, 4), (1, 4), (2, 2), (4, 1)]
+
+
+async def test_search_tasks_counts_each_term_once_however_often_it_appears(
+    session: AsyncSession,
+) -> None:
+    await ask(session, thread="1.1", text="Orders API")
+    await ask(session, thread="2.2", text="Orders, orders, orders: archive old orders")
+
+    rows = await search_tasks(session=session, query="orders api")
+
+    assert [(row.task.id, row.matched_terms) for row in rows] == [(1, 2), (2, 1)]
 
 
 async def test_search_tasks_limits_and_excludes_the_current_task(session: AsyncSession) -> None:
     for n in range(4):
         await ask(session, thread=f"{n}.0", text=f"orders change {n}")
 
-    found = await search_tasks(session=session, query="orders", limit=2, exclude_task_id=4)
+    rows = await search_tasks(session=session, query="orders", limit=2, exclude_task_id=4)
 
-    assert ids(found) == [3, 2]
+    assert found(rows) == [3, 2]
+
+
+async def test_search_tasks_shows_a_private_task_only_to_its_requester(
+    session: AsyncSession,
+) -> None:
+    await ask(session, thread="1.1", user="U1", text="Orders API in a channel")
+    private = await ask(session, thread="2.2", user="U2", text="Orders API asked in a DM")
+    await session.exec(
+        update(Task).where(col(Task.id) == private.task.id).values(visibility=Visibility.PRIVATE)
+    )
+    await session.commit()
+
+    assert found(await search_tasks(session=session, query="orders", viewer="U1")) == [1]
+    assert found(await search_tasks(session=session, query="orders", viewer=None)) == [1]
+    assert found(await search_tasks(session=session, query="orders", viewer="U2")) == [2, 1]
+
+
+async def test_search_tasks_sums_up_each_tasks_latest_report(session: AsyncSession) -> None:
+    reported = await ask(session, thread="1.1", text="Design the orders API")
+    follow_up = await ask(session, thread="1.1", ts="1.2", text="and add cursor paging")
+    await ask(session, thread="2.2", text="Design the orders API again")
+    assert reported.task.id is not None
+    await file_report(session, reported, status="IN_PROGRESS")
+    await save_report(
+        session=session,
+        task_id=reported.task.id,
+        turn_id=follow_up.turn.id or 0,
+        status="COMPLETED",
+        data=report_data(
+            status="COMPLETED",
+            key_deliverables=[
+                {"kind": "api_integration", "description": "GET /orders with cursor paging"},
+                {"kind": "data_storage", "description": "an index on orders.created_at"},
+            ],
+        ),
+        red_flag_count=0,
+        min_score=7,
+        now=T0 + minutes(5),
+    )
+    await session.commit()
+    await move_task(session, reported.task.id, TaskStatus.WORKING)
+    await move_task(session, reported.task.id, TaskStatus.COMPLETED)
+
+    rows = await search_tasks(session=session, query="orders API")
+
+    assert [(row.task.id, row.task.status, row.summary) for row in rows] == [
+        (2, TaskStatus.QUEUED, None),
+        (
+            1,
+            TaskStatus.COMPLETED,
+            "COMPLETED: Design the orders API; delivers GET /orders with cursor paging",
+        ),
+    ]
+
+
+def test_a_report_summary_names_the_blocker_and_stays_short() -> None:
+    blocked = report_data(
+        status="BLOCKED",
+        task="Move billing to the new queue\n  and retire the old one",
+        key_deliverables=[{"kind": "system", "description": "x" * 300}],
+        dependencies_handoffs=[
+            {"kind": "infrastructure_blocker", "description": "a queue from the platform team"}
+        ],
+    )
+    short = report_data(
+        status="BLOCKED",
+        dependencies_handoffs=[
+            {"kind": "infrastructure_blocker", "description": "a queue from the platform team"}
+        ],
+    )
+
+    long_summary = report_summary(blocked)
+    assert long_summary is not None and len(long_summary) == 200
+    assert long_summary.startswith("BLOCKED: Move billing to the new queue and retire the old one")
+    assert long_summary.endswith("x…")
+    assert report_summary(short) == (
+        "BLOCKED: Design the orders API; blocked on a queue from the platform team"
+    )
+    assert report_summary({"status": "COMPLETED"}) is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"orders',
+        'orders"',
+        "orders*",
+        "title:orders",
+        "orders & api",
+        "orders | !api",
+        "orders OR api",
+        "orders AND NOT api",
+        "(orders) (api",
+        "NEAR(orders api)",
+        "^orders",
+        "a:* | orders",
+        "orders'; DROP TABLE task; --",
+        "orders\\ api%_",
+        "orders-api",
+        "orders.api",
+    ],
+)
+async def test_search_tasks_reads_search_syntax_as_words(session: AsyncSession, query: str) -> None:
+    await ask(session, thread="1.1", text="Orders API")
+    await ask(session, thread="2.2", text="Fix the login page")
+
+    assert found(await search_tasks(session=session, query=query)) == [1]
 
 
 async def test_search_tasks_treats_wildcards_as_text(session: AsyncSession) -> None:
     await ask(session, thread="1.1", text="rename user_id to account_id")
     await ask(session, thread="2.2", text="the userXid column")
 
-    found = await search_tasks(session=session, query="user_id")
+    rows = await search_tasks(session=session, query="user_id")
 
-    assert ids(found) == [1]
+    assert found(rows) == [1]
 
 
 async def test_search_tasks_ignores_queries_without_words(session: AsyncSession) -> None:
-    await ask(session, thread="1.1", text="an ok to do")
+    await ask(session, thread="1.1", text="an ok to do, and how: what for the team")
 
     assert await search_tasks(session=session, query="ok ?? !") == []
+    assert await search_tasks(session=session, query="and how: what for the") == []
+    assert search_terms("How do the Orders and orders.v2 APIs work with our user_id?") == [
+        "orders",
+        "orders.v2",
+        "apis",
+        "work",
+        "user_id",
+    ]
+
+
+async def test_search_tasks_finds_words_by_their_stem(session: AsyncSession) -> None:
+    await ask(session, thread="1.1", text="Add an index on orders.created_at")
+    await ask(session, thread="2.2", text="Paginated invoice listing")
+
+    assert found(await search_tasks(session=session, query="indexes")) == [1]
+    assert found(await search_tasks(session=session, query="invoices")) == [2]
+
+
+async def test_search_tasks_finds_the_words_inside_code_names(session: AsyncSession) -> None:
+    await ask(session, thread="1.1", text="Add an index on orders.created_at")
+    await ask(session, thread="2.2", text="Cache GET /invoices/{id} in the billing-api")
+
+    for query, expected in [
+        ("orders", [1]),
+        ("created_at", [1]),
+        ("orders.created_at", [1]),
+        ("invoices", [2]),
+        ("billing", [2]),
+        ("billing-api", [2]),
+    ]:
+        assert found(await search_tasks(session=session, query=query)) == expected, query
+
+
+async def test_postgres_search_uses_the_full_text_index(
+    sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("an index on to_tsvector is PostgreSQL's")
+    statements: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", keep)
+    async with sessions() as session:
+        await ask(session, text="Orders API")
+        await search_tasks(session=session, query="orders api")
+    event.remove(engine.sync_engine, "before_cursor_execute", keep)
+    statement, parameters = next(s for s in statements if "phraseto_tsquery" in s[0])
+
+    async with engine.connect() as connection:
+        # Too few rows for the planner to choose an index on its own.
+        await connection.exec_driver_sql("SET enable_seqscan = off")
+        plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+
+    assert "ix_task_search" in "\n".join(row[0] for row in plan)
+
+
+async def test_search_tasks_follows_a_tasks_text_as_it_changes(session: AsyncSession) -> None:
+    finished = await make_task(session, "1.1", TaskStatus.COMPLETED)
+    await ask(session, thread="2.2", text="Retention policy for the audit log")
+    assert finished.task.id is not None
+
+    await purge_task_text(session=session, older_than=timedelta(days=1), now=T0 + timedelta(days=2))
+    await session.commit()
+
+    assert found(await search_tasks(session=session, query="orders")) == []
+    assert found(await search_tasks(session=session, query="removed")) == [finished.task.id]
+
+
+async def test_search_tasks_forgets_a_deleted_task(session: AsyncSession) -> None:
+    await ask(session, thread="1.1", text="Orders API")
+    gone = await ask(session, thread="2.2", text="Orders export")
+    await session.delete(gone.task)
+    await session.commit()
+    # SQLite gives the next row the deleted row's id: the index must not still hold its words.
+    login = await ask(session, thread="3.3", text="Fix the login page")
+
+    assert found(await search_tasks(session=session, query="export")) == []
+    assert found(await search_tasks(session=session, query="orders login")) == [login.task.id, 1]
+
+
+async def test_sqlite_without_fts5_searches_by_substring(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.begin() as connection:
+            # What migration 0008 leaves on a SQLite built without FTS5: no table, no triggers.
+            for trigger in ("task_fts_insert", "task_fts_update", "task_fts_delete"):
+                await connection.exec_driver_sql(f"DROP TRIGGER {trigger}")
+            await connection.exec_driver_sql("DROP TABLE task_fts")
+        async with session_factory(engine)() as session:
+            await ask(session, thread="1.1", text="Orders API with cursor pagination")
+            await ask(session, thread="2.2", text="Export orders through the API")
+            await ask(session, thread="3.3", text="Add an index on orders.created_at")
+            await ask(session, thread="4.4", text="the userXid column")
+            await ask(session, thread="5.5", text="rename user_id: 100% (sure)")
+
+            ranked = await search_tasks(session=session, query="cursor orders API", limit=10)
+            unstemmed = await search_tasks(session=session, query="indexes")
+            literal = await search_tasks(session=session, query="user_id")
+            quoted = await search_tasks(session=session, query='"100%" OR (sure*')
+    finally:
+        await engine.dispose()
+
+    assert [(row.task.id, row.matched_terms) for row in ranked] == [(1, 3), (2, 2), (3, 1)]
+    assert found(unstemmed) == []
+    assert found(literal) == found(quoted) == [5]
