@@ -17,6 +17,9 @@ class AgentSettings:
 
     engineer_model: str = "claude-sonnet-5-5"
     researcher_model: str = "claude-haiku-5-5"
+    # The completion report is written from a compact transcript of the turn; by default on
+    # the researcher's cheaper model (bench/cost.py compares it with the engineer's).
+    report_model: str | None = None
     # The standup narrative is a few sentences over data we already have: the cheap model does.
     pm_model: str | None = None
     engineer_prompt_file: Path | None = None
@@ -43,9 +46,15 @@ class AgentSettings:
     # How often a `pause_turn` (long server-side work) is sent back before giving up.
     max_pause_continuations: int = 3
 
-    web_search_max_uses: int = 5
-    web_fetch_max_uses: int = 3
-    web_fetch_max_content_tokens: int = 20_000
+    # Each search costs $0.01 and its results are billed again on each later step of the
+    # research call: two aimed searches keep a researched task within budget (bench/cost.py).
+    web_search_max_uses: int = 2
+    web_fetch_max_uses: int = 2
+    web_fetch_max_content_tokens: int = 10_000
+
+    @property
+    def reporter_model(self) -> str:
+        return self.report_model or self.researcher_model
 
     @property
     def standup_model(self) -> str:

@@ -66,6 +66,10 @@ class ThreadMessage:
     author: str
     text: str
     from_engineer: bool = False  # our own earlier answers become assistant turns
+    # An earlier request of ours with what the engineer was sent for it (its request message,
+    # tool calls and tool results, as stored): rendered as those messages, byte for byte, so
+    # a follow-up keeps the research and reads that part of the prompt from the cache.
+    exchange: tuple[Wire, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,10 @@ class EngineerResult:
     stopped_early: str | None  # "tool_limit" | "token_budget" when a cap ended the turn
     research: list[Research]
     tool_calls: list[ToolCall]
-    conversation: list[Wire]  # for the report call, which must reuse the same prefix
+    conversation: list[Wire]
+    # This turn's messages from its request to the last tool result, as sent: what a follow-up
+    # renders the turn from (ThreadMessage.exchange).
+    exchange: list[Wire]
     prefix: PromptPrefix
     usage: UsageTotals
     stream_failed: bool  # on_text raised: the caller should post `answer` another way
@@ -111,7 +118,9 @@ def build_messages(task: TaskBrief, history: Sequence[ThreadMessage]) -> tuple[l
     """The thread as messages, then this turn's request; and how many are older history."""
     messages: list[Wire] = []
     for item in history:
-        if item.from_engineer:
+        if item.exchange:
+            messages.extend(dict(message) for message in item.exchange)
+        elif item.from_engineer:
             messages.append(_text_message("assistant", item.text))
         else:
             messages.append(_text_message("user", f"{item.author}: {item.text}"))
@@ -250,7 +259,10 @@ class _Turn:
             return ToolOutcome(f"Invalid research request: {exc}.", is_error=True), False
         self.research_calls += 1
         await self.progress("research_started", f"Consulting the researcher: {brief.objective}")
-        outcome, research = await research_tool.run(brief, self.research_deps)
+        numbered = sum(len(earlier.sources) for earlier in self.research)
+        outcome, research = await research_tool.run(
+            brief, self.research_deps, first_source=numbered + 1
+        )
         if research is None:
             await self.progress("research_failed", "The researcher could not answer; going on.")
             return outcome, False
@@ -287,6 +299,7 @@ async def run_engineer(
         on_progress=on_progress,
     )
     conversation, trimmable = build_messages(task, history)
+    exchange: list[Wire] = [conversation[-1]]
     usage = UsageTotals()
     truncated = False
     trimmed = 0
@@ -328,6 +341,7 @@ async def run_engineer(
                 results.append(result)
                 all_limited = all_limited and limited
             conversation.append({"role": "user", "content": results})
+            exchange += conversation[-2:]
             limited_rounds += 1 if all_limited else 0
             if limited_rounds >= 2:
                 # Told once that the tools are used up, it asked again: end the turn here.
@@ -362,6 +376,7 @@ async def run_engineer(
         research=turn.research,
         tool_calls=turn.tool_calls,
         conversation=conversation,
+        exchange=exchange,
         prefix=prefix,
         usage=usage,
         stream_failed=stream.failed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol, cast
 
@@ -159,6 +159,10 @@ class LLMUsage:
     request_id: str | None
     ref: TurnRef = field(default_factory=TurnRef)
     first_token_ms: int | None = None  # a streamed call: when its first text arrived
+    # Why the API could not reuse the cached prefix of the previous call of the same agent in
+    # the same turn (its `diagnostics.cache_miss_reason` type), when it said so.
+    cache_miss_reason: str | None = None
+    cache_missed_tokens: int | None = None
 
 
 class UsageSink(Protocol):
@@ -340,6 +344,8 @@ class ModelClient:
         self._max_retries = max_retries
         self._timeout_s = timeout_s
         self._stall_s = stall_s
+        # The last message id per (agent, turn), for the API's cache diagnostics.
+        self._previous: dict[tuple[str, int | None], str] = {}
 
     @classmethod
     def from_settings(
@@ -506,6 +512,9 @@ class ModelClient:
             kwargs["cache_control"] = {"type": "ephemeral"}
         if output_schema is not None:
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": output_schema}}
+        # Ask the API why the cache missed, against this agent's previous call in the turn.
+        chain = (agent, ref.turn_id)
+        kwargs["diagnostics"] = {"previous_message_id": self._previous.get(chain)}
 
         if self._before_call is not None:
             self._before_call()
@@ -600,6 +609,16 @@ class ModelClient:
             ref=ref,
             first_token=first_token,
         )
+        self._previous[chain] = message.id
+        while len(self._previous) > 1_000:
+            del self._previous[next(iter(self._previous))]
+        miss = message.diagnostics.cache_miss_reason if message.diagnostics else None
+        if miss is not None:
+            usage = replace(
+                usage,
+                cache_miss_reason=miss.type,
+                cache_missed_tokens=getattr(miss, "cache_missed_input_tokens", None),
+            )
         await self._record(usage)
         return message, usage
 
@@ -666,6 +685,8 @@ class ModelClient:
             cost_usd=usage.cost_usd,
             latency_ms=usage.latency_ms,
             request_id=usage.request_id,
+            cache_miss_reason=usage.cache_miss_reason,
+            cache_missed_tokens=usage.cache_missed_tokens,
         )
         if self._sink is None:
             return
@@ -838,6 +859,9 @@ def trim_history(conversation: list[Wire], trimmable: int) -> tuple[list[Wire], 
     how many were dropped. A short note takes the dropped messages' place so the model knows.
     """
     dropped = max(1, (trimmable + 1) // 2)
+    # Never keep a tool result whose tool call was left out: the API refuses that.
+    while dropped < trimmable and _has_tool_results(conversation[dropped]):
+        dropped += 1
     kept = [dict(m) for m in conversation[dropped:]]
     note: Wire = {"type": "text", "text": fill("history_trimmed", count=str(dropped))}
     if kept and kept[0].get("role") == "user":
@@ -847,3 +871,10 @@ def trim_history(conversation: list[Wire], trimmable: int) -> tuple[list[Wire], 
     else:
         kept.insert(0, {"role": "user", "content": [note]})
     return kept, trimmable - dropped, dropped
+
+
+def _has_tool_results(message: Wire) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(
+        isinstance(block, dict) and block.get("type") == "tool_result" for block in content
+    )

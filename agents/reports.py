@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, field_va
 from agents.config import AgentSettings
 from agents.errors import ReportUnavailable
 from agents.llm import Completion, ModelClient, PromptPrefix, TurnRef, UsageTotals, Wire
+from agents.researcher import Research
 from agents.templates import fill, load_prompt
 
 log = structlog.get_logger(__name__)
@@ -306,7 +307,6 @@ def _attempt_error(completion: Completion) -> str | None:
 def _with_user_blocks(conversation: Sequence[Wire], blocks: list[Wire]) -> list[Wire]:
     messages = list(conversation)
     if messages and messages[-1].get("role") == "user":
-        # The turn ended on tool results (a capped tool loop): extend that message.
         last = dict(messages[-1])
         content = last["content"]
         last["content"] = [
@@ -319,21 +319,116 @@ def _with_user_blocks(conversation: Sequence[Wire], blocks: list[Wire]) -> list[
     return messages
 
 
+# How much of each part of a turn the reporter reads: enough to judge the work, and a bounded
+# prompt whatever the thread's length.
+THREAD_CHARS = 3_000
+FINDINGS_CHARS = 700
+ANSWER_CHARS = 24_000
+
+
+@dataclass(frozen=True)
+class ResearchNote:
+    """One research request of the turn, as the reporter reads it."""
+
+    objective: str
+    findings: str
+    sources: int
+    live_sources: bool
+    web_searches: int
+
+    @classmethod
+    def of(cls, research: Research) -> ResearchNote:
+        return cls(
+            objective=research.brief.objective,
+            findings=research.findings,
+            sources=len(research.sources),
+            live_sources=research.live_sources,
+            web_searches=research.web_searches,
+        )
+
+    def render(self, number: int) -> str:
+        backing = (
+            f"{self.sources} source(s) from {self.web_searches} live web search(es)"
+            if self.live_sources
+            else "no live sources (the researcher's own knowledge only)"
+        )
+        return (
+            f"{number}. Objective: {_clip(self.objective, 300)}\n"
+            f"   Backing: {backing}\n"
+            f"   Findings (start): {_clip(self.findings, FINDINGS_CHARS)}"
+        )
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    """One turn of a task as the report is written from it: a compact transcript, so the
+    report call needs neither the engineer's model nor its conversation."""
+
+    ref: str
+    channel: str
+    requester: str
+    request: str
+    answer: str
+    today: str  # as spoken, e.g. "Wednesday 2 December 2026"
+    thread: Sequence[str] = ()  # earlier messages of the thread, "author: text", oldest first
+    research: Sequence[ResearchNote] = ()
+    stopped_early: str | None = None  # "tool_limit" | "token_budget"
+    truncated: bool = False
+
+    def transcript(self) -> str:
+        thread = "\n".join(self.thread)
+        if len(thread) > THREAD_CHARS:
+            thread = "…" + thread[-THREAD_CHARS:]
+        research = "\n".join(note.render(n) for n, note in enumerate(self.research, 1))
+        notes = []
+        if self.stopped_early == "tool_limit":
+            notes.append("The turn stopped early: its tool calls were used up.")
+        elif self.stopped_early == "token_budget":
+            notes.append("The turn stopped early: its output-token budget was used up.")
+        if self.truncated:
+            notes.append("The answer was cut off at the length limit.")
+        return fill(
+            "report_turn",
+            ref=self.ref,
+            channel=self.channel,
+            requester=self.requester,
+            today=self.today,
+            thread=thread or "(nothing before this request)",
+            request=_clip(self.request, THREAD_CHARS),
+            research=research or "No research was done in this turn.",
+            answer=_clip(self.answer, ANSWER_CHARS) or "(no answer text)",
+            notes="\n".join(notes),
+        ).strip()
+
+
+def _clip(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def reporter_prefix() -> PromptPrefix:
+    """The reporter's instructions: the same bytes for every report, cached for an hour."""
+    return PromptPrefix(system=load_prompt("report"), ttl="1h")
+
+
 async def write_report(
     *,
     model: ModelClient,
     settings: AgentSettings,
-    prefix: PromptPrefix,
-    conversation: Sequence[Wire],
+    turn: ReportInput,
     ref: TurnRef,
 ) -> ReportOutcome:
-    """Ask for the report over the engineer's conversation, with the engineer's prefix so the
-    whole conversation is read from the prompt cache. Invalid: ask once more quoting the error;
-    still invalid: keep it with the gaps marked. Nothing readable: `ReportUnavailable`."""
+    """Ask for the report over a compact transcript of the turn, on the reporter's model.
+
+    Not over the engineer's conversation: a structured-output request may not read the cache
+    that conversation wrote (a change of output format invalidates it), so it would pay for
+    all of it again at the engineer's price. Invalid: ask once more quoting the error; still
+    invalid: keep it with the gaps marked. Nothing readable: `ReportUnavailable`."""
     usage = UsageTotals()
-    request = [{"type": "text", "text": load_prompt("report")}]
-    messages = _with_user_blocks(conversation, request)
-    first = await _ask(model, settings, prefix, messages, ref)
+    messages: list[Wire] = [
+        {"role": "user", "content": [{"type": "text", "text": turn.transcript()}]}
+    ]
+    first = await _ask(model, settings, messages, ref)
     usage.merge(first.usage)
     error = _attempt_error(first)
     if error is None:
@@ -353,7 +448,7 @@ async def write_report(
         for call in first.tool_uses
     ]
     retry.append({"type": "text", "text": fill("report_retry", error=error)})
-    second = await _ask(model, settings, prefix, _with_user_blocks(first.conversation, retry), ref)
+    second = await _ask(model, settings, _with_user_blocks(first.conversation, retry), ref)
     usage.merge(second.usage)
     second_error = _attempt_error(second)
     if second_error is None:
@@ -378,22 +473,20 @@ async def write_report(
         f"({second_error}). The answer in the thread stands; mention me with 'report' to try "
         "the report again.",
         agent="reporter",
-        model=settings.engineer_model,
+        model=settings.reporter_model,
     )
 
 
 async def _ask(
     model: ModelClient,
     settings: AgentSettings,
-    prefix: PromptPrefix,
     messages: list[Wire],
     ref: TurnRef,
 ) -> Completion:
     return await model.complete(
         agent="reporter",
-        # The engineer's model and prefix: the conversation is already in its cache.
-        model=settings.engineer_model,
-        prefix=prefix,
+        model=settings.reporter_model,
+        prefix=reporter_prefix(),
         messages=messages,
         max_tokens=settings.report_max_tokens,
         ref=ref,

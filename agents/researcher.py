@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +30,21 @@ def _as_list(value: Any) -> Any:
 
 
 TextList = Annotated[list[str], BeforeValidator(_as_list)]
+
+# What the engineer reads of one research request: every token of it is billed again on each
+# later call of the turn, and a follow-up reads it back with the rest of the thread.
+FINDINGS_TO_ENGINEER = 6_000  # characters, about 1,500 tokens
+SOURCES_TO_ENGINEER = 10
+
+
+def trim_findings(findings: str, limit: int = FINDINGS_TO_ENGINEER) -> str:
+    """`findings` cut at a paragraph (or line) end within `limit` characters, said so."""
+    if len(findings) <= limit:
+        return findings
+    cut = findings[:limit]
+    end = max(cut.rfind("\n\n"), cut.rfind("\n"))
+    kept = (cut[:end] if end > limit // 2 else cut).rstrip()
+    return kept + f"\n\n[Trimmed: the first {len(kept):,} of {len(findings):,} characters.]"
 
 
 class ResearchBrief(BaseModel):
@@ -65,12 +81,15 @@ class Research:
     web_fetches: int
     usage: UsageTotals = field(default_factory=UsageTotals)
 
-    def as_tool_result(self) -> str:
-        """The findings as the engineer reads them: fenced and labelled as untrusted data."""
+    def as_tool_result(self, first: int = 1) -> str:
+        """The findings as the engineer reads them: fenced and labelled as untrusted data, the
+        sources numbered from `first` for the answer to cite, and the findings trimmed to
+        FINDINGS_TO_ENGINEER characters (the full text is stored with the task)."""
         listed = "\n".join(
-            f"[{n}] {s.title or s.url} — {s.url}" for n, s in enumerate(self.sources, 1)
+            f"[{n}] {s.title or s.url} — {s.url}"
+            for n, s in enumerate(self.sources[:SOURCES_TO_ENGINEER], first)
         )
-        findings = self.findings
+        findings = trim_findings(self.findings)
         if not self.live_sources:
             findings = "[no live sources: from the researcher's own knowledge only]\n\n" + findings
         return fill(
@@ -169,6 +188,42 @@ async def consult_researcher(
     return research
 
 
+_CITE_MARK = re.compile(r"\[(\d{1,3}(?:\s*[,–-]\s*\d{1,3})*)\]")
+
+
+def cited_sources(answer: str, research: Sequence[Research]) -> list[tuple[int, Source]]:
+    """The sources the answer cites, with the numbers the engineer was shown: by their number
+    ("[2]", "[1, 3]", "[2-4]"), their address, or their title. Sources the researcher used but
+    the answer never refers to are left out."""
+    numbered: list[tuple[int, Source]] = []
+    first = 1
+    for request in research:
+        shown = request.sources[:SOURCES_TO_ENGINEER]
+        numbered.extend(enumerate(shown, first))
+        first += len(request.sources)
+    marks: set[int] = set()
+    for group in _CITE_MARK.findall(answer):
+        for part in re.split(r"\s*,\s*", group):
+            ends = [int(n) for n in re.split(r"\s*[–-]\s*", part) if n]
+            if len(ends) == 2 and 0 < ends[1] - ends[0] <= 20:
+                marks.update(range(ends[0], ends[1] + 1))
+            else:
+                marks.update(ends)
+    lowered = answer.lower()
+    cited: list[tuple[int, Source]] = []
+    seen: set[str] = set()
+    for number, source in numbered:
+        title = source.title.strip().lower()
+        if (
+            number in marks
+            or (source.url and source.url in answer)
+            or (len(title) >= 16 and title in lowered)
+        ) and source.url not in seen:
+            seen.add(source.url)
+            cited.append((number, source))
+    return cited
+
+
 def collect_sources(content: Sequence[Wire]) -> tuple[Source, ...]:
     """The sources behind the findings: every cited passage, in order, without repeats.
 
@@ -243,6 +298,7 @@ __all__ = [
     "ResearchBrief",
     "ResearchSink",
     "Source",
+    "cited_sources",
     "collect_sources",
     "consult_researcher",
     "researcher_prefix",

@@ -13,9 +13,9 @@ import structlog
 from anthropic import AsyncAnthropic
 
 from agents.config import AgentSettings
-from agents.engineer import RelatedTask, TaskBrief, run_engineer
+from agents.engineer import RelatedTask, TaskBrief, ThreadMessage, run_engineer
 from agents.llm import ModelClient, TurnRef, UsageTotals
-from agents.reports import write_report
+from agents.reports import ReportInput, ResearchNote, write_report
 from sandbox.model import FakeModel
 
 # Typical requests; each becomes a new task (a new thread), so nothing but the prefix repeats.
@@ -28,10 +28,18 @@ REQUESTS = (
 )
 
 
+FOLLOW_UP = "Thanks. What would you change if the traffic grew ten times?"
+
+
 @dataclass(frozen=True)
 class TaskFigures:
     number: int
     usage: UsageTotals
+    follow_up: UsageTotals  # the engineer's calls of a follow-up in the same thread
+    # The same follow-up with the first turn as bare request and answer text (how follow-ups
+    # were rendered before turns kept their exchange): no research, and no cache past the
+    # prefix.
+    bare_follow_up: UsageTotals
 
 
 async def _no_related(query: str, limit: int) -> Sequence[RelatedTask]:
@@ -50,14 +58,43 @@ async def run_task(model: ModelClient, settings: AgentSettings, number: int) -> 
     outcome = await write_report(
         model=model,
         settings=settings,
-        prefix=result.prefix,
-        conversation=result.conversation,
+        turn=ReportInput(
+            ref=f"T-{number}",
+            channel="<#C1>",
+            requester="<@U1>",
+            request=request,
+            answer=result.answer,
+            today="Wednesday 2 December 2026",
+            research=[ResearchNote.of(r) for r in result.research],
+        ),
         ref=TurnRef(),
     )
     usage = UsageTotals()
     usage.merge(result.usage)
     usage.merge(outcome.usage)
-    return TaskFigures(number=number, usage=usage)
+    # A follow-up in the same thread, as the bot renders it: the first turn as it was sent
+    # (research included), then its answer, then the new request.
+    history = [
+        ThreadMessage(author="<@U1>", text=request, exchange=tuple(result.exchange)),
+        ThreadMessage(author="pmteam", text=result.answer, from_engineer=True),
+    ]
+    follow_up = await run_engineer(
+        model=model,
+        settings=settings,
+        task=TaskBrief(ref=f"T-{number}", request=FOLLOW_UP, requester="<@U1>", channel="<#C1>"),
+        history=history,
+        find_related_tasks=_no_related,
+    )
+    bare = await run_engineer(
+        model=model,
+        settings=settings,
+        task=TaskBrief(ref=f"T-{number}", request=FOLLOW_UP, requester="<@U1>", channel="<#C1>"),
+        history=[ThreadMessage(author="<@U1>", text=request), history[1]],
+        find_related_tasks=_no_related,
+    )
+    return TaskFigures(
+        number=number, usage=usage, follow_up=follow_up.usage, bare_follow_up=bare.usage
+    )
 
 
 async def measure(tasks: int, min_cache_tokens: int) -> list[TaskFigures]:
@@ -78,20 +115,28 @@ def report(figures: Sequence[TaskFigures], min_cache_tokens: int) -> str:
         "Prompt-cache share per task (engineer + one research call + report), offline fake model,"
         f" minimum cacheable prefix {min_cache_tokens} tokens",
         f"{'task':>4} {'calls':>5} {'prompt tok':>10} {'cache read':>10} {'cache write':>11} "
-        f"{'uncached':>8} {'share':>6} {'cost $':>9}",
+        f"{'uncached':>8} {'share':>6} {'cost $':>9} {'follow-up share':>15} "
+        f"{'(bare)':>6}",
     ]
     for f in figures:
         u = f.usage
         lines.append(
             f"{f.number:>4} {u.calls:>5} {u.prompt_tokens:>10} {u.cache_read_tokens:>10} "
             f"{u.cache_write_tokens:>11} {u.input_tokens:>8} {u.cache_share:>6.3f} "
-            f"{u.cost_usd:>9.5f}"
+            f"{u.cost_usd:>9.5f} {f.follow_up.cache_share:>15.3f} "
+            f"{f.bare_follow_up.cache_share:>6.3f}"
         )
     later = figures[1:]
     if later:
         worst = min(f.usage.cache_share for f in later)
         verdict = "meets" if worst >= 0.8 else "MISSES"
         lines.append(f"lowest share on task 2 and later: {worst:.3f} ({verdict} the 0.8 target)")
+    follow = min(f.follow_up.cache_share for f in figures)
+    bare = max(f.bare_follow_up.cache_share for f in figures)
+    lines.append(
+        f"follow-up turns (their engineer calls): lowest share {follow:.3f}, the first turn read "
+        f"back from the cache with its research; rendered bare, highest {bare:.3f}"
+    )
     return "\n".join(lines)
 
 

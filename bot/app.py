@@ -85,6 +85,7 @@ def agent_settings_for(settings: Settings) -> AgentSettings:
     return AgentSettings(
         engineer_model=settings.engineer_model,
         researcher_model=settings.researcher_model,
+        report_model=settings.report_model or None,
         engineer_prompt_file=settings.engineer_prompt_file,
         research_web=settings.research_web,
         stream_stall_s=settings.stream_stall_seconds,

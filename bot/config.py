@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=0, ge=0, alias="PMTEAM_RETENTION_DAYS")
     engineer_model: str = Field(default="claude-sonnet-5-5", alias="PMTEAM_ENGINEER_MODEL")
     researcher_model: str = Field(default="claude-haiku-5-5", alias="PMTEAM_RESEARCHER_MODEL")
+    # Empty: the researcher's model writes the completion reports.
+    report_model: str | None = Field(default=None, alias="PMTEAM_REPORT_MODEL")
     engineer_prompt_file: Path | None = Field(default=None, alias="PMTEAM_ENGINEER_PROMPT_FILE")
     research_web: bool = Field(default=True, alias="PMTEAM_RESEARCH_WEB")
     stream_stall_seconds: float = Field(

@@ -129,6 +129,9 @@ class Turn(SQLModel, table=True):
     lease_expires_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
     heartbeat_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
     answer_text: str | None = Field(default=None, sa_column=Column(Text))
+    # What the engineer was sent, from the request to the last tool result (API message
+    # form): a follow-up renders this turn from it, so it keeps the research and the cache.
+    exchange: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     # Who pressed Stop on the running answer; the worker ends the turn without a report.
     stop_requested_by: str | None = Field(default=None, max_length=32)
     failure_reason: str | None = Field(default=None, sa_column=Column(Text))

@@ -192,11 +192,22 @@ async def recent_home_visitors(
     return list(result.all())
 
 
-async def save_answer(*, session: AsyncSession, turn_id: int, owner: str, answer_text: str) -> None:
-    """Keep the answer as soon as it is posted, so a retried turn can report without redoing it.
+async def save_answer(
+    *,
+    session: AsyncSession,
+    turn_id: int,
+    owner: str,
+    answer_text: str,
+    exchange: list[dict[str, Any]] | None = None,
+) -> None:
+    """Keep the answer as soon as it is posted, so a retried turn can report without redoing it,
+    and the `exchange` that led to it (for follow-ups), when there is one.
 
     Only while `owner` holds the turn: raises LeaseLost once another worker has it, whose own
     answer must not be overwritten by this late one."""
+    values: dict[str, Any] = {"answer_text": answer_text}
+    if exchange is not None:
+        values["exchange"] = exchange
     saved = await session.exec(
         update(Turn)
         .where(
@@ -204,7 +215,7 @@ async def save_answer(*, session: AsyncSession, turn_id: int, owner: str, answer
             col(Turn.lease_owner) == owner,
             col(Turn.status) == TurnStatus.RUNNING,
         )
-        .values(answer_text=answer_text)
+        .values(**values)
     )
     if saved.rowcount != 1:
         raise LeaseLost(f"turn {turn_id} is not held by {owner}")

@@ -81,7 +81,11 @@ def parse_input(tool_input: Wire) -> ResearchBrief:
         raise ValueError(problems) from exc
 
 
-async def run(brief: ResearchBrief, deps: ResearchDeps) -> tuple[ToolOutcome, Research | None]:
+async def run(
+    brief: ResearchBrief, deps: ResearchDeps, *, first_source: int = 1
+) -> tuple[ToolOutcome, Research | None]:
+    """Consult the researcher; its sources are numbered from `first_source`, so the numbers
+    stay unique across the research requests of one turn."""
     try:
         research = await consult_researcher(
             model=deps.model,
@@ -100,4 +104,4 @@ async def run(brief: ResearchBrief, deps: ResearchDeps) -> tuple[ToolOutcome, Re
             ),
             None,
         )
-    return ToolOutcome(research.as_tool_result()), research
+    return ToolOutcome(research.as_tool_result(first=first_source)), research

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -240,6 +241,46 @@ def cmd_standup(args: argparse.Namespace) -> int:
         raise
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit("eval")
+    if settings.anthropic_api_key is None and not args.offline:
+        _fail(
+            "eval",
+            "ANTHROPIC_API_KEY is not set: set ANTHROPIC_API_KEY or pass --offline (the "
+            "offline fake model, as CI runs it)",
+        )
+    from agents.evaluation import Limits
+    from bot.cli.eval import run_eval_command, select_cases
+    from bot.runtime.logging import configure_logging
+
+    try:
+        cases = select_cases(args.case or [])
+    except ValueError as exc:
+        _fail("eval", str(exc))
+    if args.json is not None and not args.json.parent.is_dir():
+        _fail("eval", f"--json {args.json}: there is no directory {args.json.parent}")
+    # Warnings only, and on stderr with the progress: stdout is the table.
+    configure_logging(
+        log_format=settings.log_format,
+        level="WARNING",
+        secrets=settings.secrets(),
+        stream=sys.stderr,
+    )
+    return asyncio.run(
+        run_eval_command(
+            settings,
+            offline=args.offline,
+            cases=cases,
+            limits=Limits(max_cost_usd=args.max_cost, max_seconds=args.max_seconds),
+            threshold=args.threshold,
+            concurrency=args.concurrency,
+            json_path=args.json,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    )
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -258,6 +299,36 @@ def _seconds(text: str) -> float:
     if not 0 < seconds <= 300:
         raise argparse.ArgumentTypeError("give a number of seconds between 0 and 300")
     return seconds
+
+
+def _float(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    return number
+
+
+def _threshold(text: str) -> float:
+    threshold = _float(text)
+    if threshold < 0:
+        raise argparse.ArgumentTypeError("the threshold is a score: 0 or more (1 is every check)")
+    return threshold
+
+
+def _limit(text: str) -> float:
+    limit = _float(text)
+    if limit <= 0:
+        raise argparse.ArgumentTypeError("a limit must be above 0")
+    return limit
+
+
+def _concurrency(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 8:
+        raise argparse.ArgumentTypeError("give a number of cases at a time from 1 to 8")
+    return int(text)
 
 
 class _Version(argparse.Action):
@@ -374,6 +445,62 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="post one now, whatever the schedule says"
     )
     standup.set_defaults(handler=cmd_standup)
+
+    evaluation = commands.add_parser(
+        "eval",
+        help="score the agents on a set of backend tasks, to gate prompt and model changes",
+        description=(
+            "Run the built-in backend tasks (a schema review, an API design, a queue, a slow "
+            "query, a migration, a security question, a vague request, an off-topic one) "
+            "through the real engineer, researcher and report, and score each by checks. "
+            "Prints a table; exit status 1 when the score is under --threshold or a case "
+            "raised. Uses ANTHROPIC_API_KEY and the PMTEAM_*_MODEL settings, or --offline."
+        ),
+        epilog=SETTINGS_NOTE + " Needs no Slack settings and no database.",
+    )
+    evaluation.add_argument(
+        "--offline",
+        action="store_true",
+        help="run on the in-process offline fake model: no key, nothing spent (for CI)",
+    )
+    evaluation.add_argument(
+        "--case",
+        action="append",
+        metavar="NAME",
+        help="run only this case (repeatable; default: all)",
+    )
+    evaluation.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=0.85,
+        metavar="SCORE",
+        help="the lowest passing score, the mean of the cases' shares of checks (default 0.85)",
+    )
+    evaluation.add_argument(
+        "--max-cost",
+        type=_limit,
+        default=0.07,
+        metavar="USD",
+        help="the most one case may cost in dollars, report included (default 0.07)",
+    )
+    evaluation.add_argument(
+        "--max-seconds",
+        type=_limit,
+        default=180.0,
+        metavar="SECONDS",
+        help="the longest one case may take (default 180)",
+    )
+    evaluation.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=1,
+        metavar="N",
+        help="cases run at a time (default 1)",
+    )
+    evaluation.add_argument(
+        "--json", type=Path, metavar="PATH", help="also write the per-case results as JSON"
+    )
+    evaluation.set_defaults(handler=cmd_eval)
 
     db = commands.add_parser("db", help="database maintenance", epilog=SETTINGS_NOTE)
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

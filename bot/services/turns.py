@@ -23,8 +23,6 @@ from agents.engineer import (
     Progress,
     TaskBrief,
     ThreadMessage,
-    build_messages,
-    engineer_prefix,
     run_engineer,
 )
 from agents.errors import AgentError, StreamStalled
@@ -33,11 +31,15 @@ from agents.llm import ModelClient, TurnRef
 from agents.reports import (
     WAITING_KINDS,
     CompletionReport,
+    ReportInput,
     ReportOutcome,
     ReportStatus,
+    ResearchNote,
     stored_outcome,
     write_report,
 )
+from agents.researcher import cited_sources
+from agents.templates import spoken_date
 from agents.tools.find_related_tasks import RelatedTask
 from bot.core.budget import cap_reached_text, day_start, near_cap_text
 from bot.core.estimates import parse_estimate
@@ -65,7 +67,7 @@ from bot.slack.posting import Poster, card_key, carries_key, messages, post_key
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
-from storage.queries import first_reported_task, research_done, search_tasks
+from storage.queries import first_reported_task, research_done, search_tasks, turn_research
 from storage.queue import LeaseLost, complete_turn, fail_turn, release_turn, retry_turn
 from storage.records import find_post, forget_post, save_answer, stop_requested_by
 from storage.tasks import keep_private, mark_report_posted, mark_report_unposted
@@ -91,7 +93,7 @@ TASK_STATUS_FOR: dict[str, TaskStatus] = {
 @dataclass(frozen=True)
 class Answered:
     text: str
-    conversation: list[dict[str, Any]]  # the engineer's, for the report call
+    report_input: ReportInput | None  # what the report is written from; None when stopped
     from_earlier_attempt: bool = False
     stopped_by: str | None = None  # the person who pressed Stop: no report follows
 
@@ -230,12 +232,21 @@ class TurnPipeline:
             # it down now, not only once the turn is done.
             await self._clear_working(turn.id)
             history = await self._history(turn, task)
-            conversation, _ = build_messages(self._brief(turn, task), history)
-            conversation.append(
-                {"role": "assistant", "content": [{"type": "text", "text": turn.answer_text}]}
-            )
+            async with self.deps.sessions() as session:
+                rows = await turn_research(session=session, turn_id=turn_id)
+            notes = [
+                ResearchNote(
+                    objective=row.objective,
+                    findings=row.findings,
+                    sources=len(row.sources),
+                    live_sources=row.live_sources,
+                    web_searches=row.web_searches,
+                )
+                for row in rows
+            ]
+            report_input = _report_input(self._brief(turn, task), history, turn.answer_text, notes)
             return Answered(
-                text=turn.answer_text, conversation=conversation, from_earlier_attempt=True
+                text=turn.answer_text, report_input=report_input, from_earlier_attempt=True
             )
 
         history = await self._history(turn, task)
@@ -259,14 +270,22 @@ class TurnPipeline:
 
         async def find_related(query: str, limit: int) -> list[RelatedTask]:
             async with self.deps.sessions() as session:
-                tasks = await search_tasks(
+                found = await search_tasks(
                     session=session,
                     query=query,
                     limit=limit,
                     exclude_task_id=task.id,
                     viewer=task.requester_id,
                 )
-            return [RelatedTask(ref=t.ref, title=t.title, status=t.status) for t in tasks]
+            return [
+                RelatedTask(
+                    ref=row.task.ref,
+                    title=row.task.title,
+                    status=row.task.status,
+                    summary=row.summary,
+                )
+                for row in found
+            ]
 
         engineer = asyncio.create_task(
             run_engineer(
@@ -297,9 +316,19 @@ class TurnPipeline:
         finally:
             await _cancelled(engineer)
             await _cancelled(watcher)
-        sources = [(src.url, src.title) for r in result.research for src in r.sources]
-        live = all(r.live_sources for r in result.research)
-        blocks = build_sources_blocks(sources, live=live) if result.research else []
+        blocks = (
+            build_sources_blocks(
+                [
+                    (n, src.url, src.title)
+                    for n, src in cited_sources(result.answer, result.research)
+                ],
+                consulted=len({src.url for r in result.research for src in r.sources}),
+                live=all(r.live_sources for r in result.research),
+                web=self.agent_settings.research_web,
+            )
+            if result.research
+            else []
+        )
         if result.truncated:
             blocks.append(
                 {
@@ -334,7 +363,11 @@ class TurnPipeline:
         await self._write(
             "the answer",
             lambda session: save_answer(
-                session=session, turn_id=turn_id, owner=lease.owner, answer_text=result.answer
+                session=session,
+                turn_id=turn_id,
+                owner=lease.owner,
+                answer_text=result.answer,
+                exchange=result.exchange,
             ),
         )
         await retry_db(
@@ -344,7 +377,15 @@ class TurnPipeline:
             what="the answer's post",
         )
         await self._clear_working(turn.id)  # the answer has ended: nothing left to stop
-        return Answered(text=result.answer, conversation=result.conversation)
+        report_input = _report_input(
+            brief,
+            history,
+            result.answer,
+            [ResearchNote.of(research) for research in result.research],
+            stopped_early=result.stopped_early,
+            truncated=result.truncated,
+        )
+        return Answered(text=result.answer, report_input=report_input)
 
     async def _keyed_in_thread(self, key: str, turn: Turn, task: Task) -> dict[str, Any] | None:
         """The message in the task's thread whose metadata carries `key` (every page)."""
@@ -461,7 +502,7 @@ class TurnPipeline:
             what="the answer's post",
         )
         await self._clear_working(turn.id)
-        return Answered(text=text, conversation=[], stopped_by=stopped_by)
+        return Answered(text=text, report_input=None, stopped_by=stopped_by)
 
     async def _finish_stopped(self, turn: Turn, lease: TurnLease, answered: Answered) -> None:
         assert turn.id is not None
@@ -658,7 +699,18 @@ class TurnPipeline:
         timeline: list[tuple[float, ThreadMessage]] = []
         for past in earlier:
             at = float(past.message_ts)
-            timeline.append((at, ThreadMessage(author=f"<@{past.user_id}>", text=past.text)))
+            timeline.append(
+                (
+                    at,
+                    ThreadMessage(
+                        author=f"<@{past.user_id}>",
+                        text=past.text,
+                        # Rendered as it was sent, research included, when the answer came
+                        # from it (an answer without its exchange would misplace it).
+                        exchange=tuple(past.exchange) if past.exchange and past.answer_text else (),
+                    ),
+                )
+            )
             if past.answer_text:
                 timeline.append(
                     (at + 1e-6, ThreadMessage("pmteam", past.answer_text, from_engineer=True))
@@ -718,12 +770,11 @@ class TurnPipeline:
             # disagree with what the PM was already shown.
             outcome = stored_outcome(stored.data, stored.gaps)
         else:
-            # The engineer's own conversation and prefix: the report call reads it from cache.
+            assert answered.report_input is not None  # only a stopped turn has none
             outcome = await write_report(
                 model=self.model,
                 settings=self.agent_settings,
-                prefix=engineer_prefix(self.agent_settings),
-                conversation=answered.conversation,
+                turn=answered.report_input,
                 ref=TurnRef(task_id=task.id, turn_id=turn.id),
             )
             await retry_db(
@@ -1060,6 +1111,32 @@ UNPOSTED_FIXES: dict[str, str] = {
 def new_error_id() -> str:
     """A short id for one failure: in the thread's message and on the log lines about it."""
     return secrets.token_hex(4)
+
+
+def _report_input(
+    brief: TaskBrief,
+    history: Sequence[ThreadMessage],
+    answer: str,
+    research: Sequence[ResearchNote],
+    *,
+    stopped_early: str | None = None,
+    truncated: bool = False,
+) -> ReportInput:
+    return ReportInput(
+        ref=brief.ref,
+        channel=brief.channel,
+        requester=brief.requester,
+        request=brief.request,
+        answer=answer,
+        today=spoken_date(brief.today),
+        thread=[
+            f"{'pmteam (earlier answer)' if item.from_engineer else item.author}: {item.text}"
+            for item in history
+        ],
+        research=research,
+        stopped_early=stopped_early,
+        truncated=truncated,
+    )
 
 
 async def _cancelled(task: asyncio.Task[Any]) -> None:

@@ -28,6 +28,8 @@ _INTRO_LINE = re.compile(r"\A[^\n]{1,200}:[ \t]*\n\s*\n")
 _DATE_LINE = re.compile(r"\AToday is [^\n]{1,80}\n\s*\n")
 # The request inside a transcript the model is asked to report on.
 _REQUEST_TAG = re.compile(r"<request>\s*(.*?)\s*</request>", re.S)
+# A numbered source in research findings, e.g. "[2] PostgreSQL: Indexes — https://…".
+_SOURCE_NUMBER = re.compile(r"^\[(\d{1,3})\] ", re.M)
 # Markup wrapped around tool results, e.g. <research_findings live_sources="true">.
 _MARKUP_TAG = re.compile(r"</?[a-z][a-z_]*(?:\s[^<>]*)?>")
 
@@ -237,6 +239,10 @@ def _markdown_answer(conversation: Conversation) -> str:
         excerpt = " ".join(plain.split())
         excerpt = excerpt if len(excerpt) <= 400 else excerpt[:399].rstrip() + "…"
         sections.append(f"**What the tools returned.** {excerpt}")
+        numbers = list(dict.fromkeys(_SOURCE_NUMBER.findall("\n".join(findings))))[:3]
+        if numbers:
+            cites = ", ".join(numbers)
+            sections.append(f"**Sources relied on.** The research's references [{cites}].")
     sections.append(f"```{sample.language}\n{sample.code}\n```")
     if not said_before:
         sections.append(

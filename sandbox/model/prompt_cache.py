@@ -186,3 +186,33 @@ def _prefix_keys(model: str, parts: list[Segment]) -> list[str]:
         digest.update(b"\x1e")
         keys.append(digest.copy().hexdigest())
     return keys
+
+
+def diagnose(previous: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The `diagnostics` of a request that named `previous` (its body, or None when the API
+    has no record of it), as the API reports them: None when the prefix of the previous
+    request carries over whole, else why not and about how many tokens that cost."""
+    if previous is None:
+        return {"cache_miss_reason": {"type": "previous_message_not_found"}}
+    before, now = segments(previous), segments(body)
+    common = 0
+    for old, new in zip(before, now, strict=False):
+        if old.canonical != new.canonical:
+            break
+        common += 1
+    if previous.get("model") == body.get("model") and common == len(before):
+        return None  # only appended to: nothing to diagnose
+    missed = sum(part.tokens for part in before[common:])
+    if previous.get("model") != body.get("model"):
+        kind, missed = "model_changed", sum(part.tokens for part in before)
+    else:
+        kinds = [_part_kind(part) for part in before]
+        kind = {"tool": "tools_changed", "system": "system_changed"}.get(
+            kinds[common] if common < len(kinds) else "", "messages_changed"
+        )
+    return {"cache_miss_reason": {"type": kind, "cache_missed_input_tokens": missed}}
+
+
+def _part_kind(part: Segment) -> str:
+    # A segment's canonical form opens with its kind: ["tool", …], ["system", …] or a role.
+    return str(json.loads(part.canonical)[0])

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from sandbox.model import offline, wire
 from sandbox.model.ids import new_id, new_request_id
-from sandbox.model.prompt_cache import PromptCache, count_input_tokens
+from sandbox.model.prompt_cache import PromptCache, count_input_tokens, diagnose
 from sandbox.model.script import ApiError, CutStream, Delay, Reply, ReplyItem, ScriptItem
 from sandbox.model.validation import RequestRejected, validate
 
@@ -80,6 +80,8 @@ class FakeModel:
         self._search_result_tokens = search_result_tokens
         self._cache = PromptCache(clock, min_tokens=min_cache_tokens)
         self._script: deque[ScriptItem] = deque()
+        # Recent requests by the id of the message that answered them, for `diagnostics`.
+        self._answered: dict[str, dict[str, Any]] = {}
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -248,12 +250,27 @@ class FakeModel:
         self.usages.append(usage)
         message_id = new_id("msg")
         model = str(body["model"])
+        extra = self._diagnostics(body)
+        self._answered[message_id] = body
+        while len(self._answered) > 1_000:
+            del self._answered[next(iter(self._answered))]
         if not stream:
-            return web.json_response(
-                wire.message_json(reply, message_id=message_id, model=model, usage=usage)
-            )
-        events = wire.stream_events(reply, message_id=message_id, model=model, usage=usage)
+            message = wire.message_json(reply, message_id=message_id, model=model, usage=usage)
+            return web.json_response({**message, **extra})
+        events = wire.stream_events(
+            reply, message_id=message_id, model=model, usage=usage, extra=extra
+        )
         return await self._stream(request, events, plan)
+
+    def _diagnostics(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`diagnostics` for a request that asked for them (naming the previous message)."""
+        asked = body.get("diagnostics")
+        if not isinstance(asked, dict):
+            return {}
+        previous_id = asked.get("previous_message_id")
+        if previous_id is None:
+            return {"diagnostics": None}  # opted in on a first call: nothing to compare
+        return {"diagnostics": diagnose(self._answered.get(str(previous_id)), body)}
 
     def _plan(self) -> _Plan:
         plan = _Plan()

@@ -158,9 +158,15 @@ def _block_events(index: int, block: dict[str, Any]) -> list[Event]:
 
 
 def stream_events(
-    reply: Reply, *, message_id: str, model: str, usage: dict[str, Any]
+    reply: Reply,
+    *,
+    message_id: str,
+    model: str,
+    usage: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> list[Event]:
-    """The SSE events for `reply`, in the API's order; they accumulate to `message_json`."""
+    """The SSE events for `reply`, in the API's order; they accumulate to `message_json`
+    (plus `extra` fields of the message, such as `diagnostics`, sent with message_start)."""
     start_usage = {k: v for k, v in usage.items() if k != "server_tool_use"}
     start_usage["output_tokens"] = min(1, usage["output_tokens"])
     start_message = {
@@ -170,6 +176,7 @@ def stream_events(
         "stop_reason": None,
         "stop_sequence": None,
         "stop_details": None,
+        **(extra or {}),
     }
     events: list[Event] = [
         ("message_start", {"type": "message_start", "message": start_message}),

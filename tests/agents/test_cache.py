@@ -7,7 +7,7 @@ from typing import Any
 from agents.config import AgentSettings
 from agents.engineer import RelatedTask, TaskBrief, run_engineer
 from agents.llm import ModelClient, TurnRef, UsageTotals
-from agents.reports import write_report
+from agents.reports import ReportInput, ResearchNote, write_report
 from sandbox.model import FakeModel
 from tests.agents.support import messages_requests, script_typical_task
 
@@ -35,8 +35,15 @@ async def run_task(
     outcome = await write_report(
         model=model,
         settings=settings,
-        prefix=result.prefix,
-        conversation=result.conversation,
+        turn=ReportInput(
+            ref="T-1",
+            channel="<#C1>",
+            requester="<@U1>",
+            request=request,
+            answer=result.answer,
+            today="Wednesday 2 December 2026",
+            research=[ResearchNote.of(r) for r in result.research],
+        ),
         ref=TurnRef(),
     )
     usage = result.usage
@@ -66,12 +73,14 @@ async def test_cache_reads_within_a_task_and_from_the_first_call_of_the_next(
     await run_task(fake_model, model, settings, REQUESTS[0])
     first_task = list(fake_model.usages)
     assert agents_of(fake_model, settings, 0) == ["engineer", "researcher", "engineer", "reporter"]
-    engineer_calls = [0, 2, 3]  # the engineer's prefix, shared by the report call
+    engineer_calls = [0, 2]
     first_reads = reads(first_task)
     assert first_reads[0] == 0  # a cold cache
     assert all(first_reads[i] > 0 for i in engineer_calls[1:])
-    # The researcher's first call ever is cold too: another model, so another cache.
+    # The researcher's first call ever is cold too: another model, so another cache; and so
+    # is the first report, whose prefix is the reporter's own.
     assert first_reads[1] == 0
+    assert first_reads[3] == 0
     # The engineer's long prompt and tools are written once, for an hour.
     assert first_task[0]["cache_creation"]["ephemeral_1h_input_tokens"] > 3_000
 
@@ -83,8 +92,13 @@ async def test_cache_reads_within_a_task_and_from_the_first_call_of_the_next(
         "engineer",
         "reporter",
     ]
-    # Every call of the second task reads the cache, the very first one included.
+    # Every call of the second task reads the cache, the very first one included, and the
+    # report reads at least the reporter's whole prefix.
     assert all(read > 0 for read in reads(second_task))
+    assert (
+        second_task[3]["cache_read_input_tokens"]
+        >= (first_task[3]["cache_creation"]["ephemeral_1h_input_tokens"])
+    )
     assert (
         second_task[0]["cache_read_input_tokens"]
         >= (first_task[0]["cache_creation"]["ephemeral_1h_input_tokens"])
@@ -107,6 +121,6 @@ async def test_the_prefix_is_byte_identical_across_calls_and_tasks(
     engineer = [
         r.body for r in messages_requests(fake_model) if r.body["model"] == settings.engineer_model
     ]
-    assert len(engineer) == 6
+    assert len(engineer) == 4
     assert all(body["system"] == engineer[0]["system"] for body in engineer)
     assert all(body["tools"] == engineer[0]["tools"] for body in engineer)

@@ -11,41 +11,52 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.config import AgentSettings
-from agents.engineer import engineer_prefix
 from agents.errors import ReportUnavailable
 from agents.ledger import StorageLedger
-from agents.llm import ModelClient, TurnRef, Wire
+from agents.llm import ModelClient, TurnRef
 from agents.reports import (
     PM_AXES,
     REPORT_SCHEMA,
     SELF_AXES,
     CompletionReport,
+    ReportInput,
     ReportOutcome,
     ReportStatus,
+    ResearchNote,
     ScoreAxis,
     parse_report,
     render_pm_report,
     render_self_assessment,
+    reporter_prefix,
     write_report,
 )
 from sandbox.model import FakeModel, Json, Text, ToolUse
 from storage.models import LLMCall, Report
 from tests.agents.support import last_user_text, messages_requests, report_dict, tool_results
 
-CONVERSATION: list[Wire] = [
-    {"role": "user", "content": [{"type": "text", "text": "Task T-1: paginate orders"}]},
-    {"role": "assistant", "content": [{"type": "text", "text": "Use keyset pagination."}]},
-]
+TURN = ReportInput(
+    ref="T-1",
+    channel="<#C1>",
+    requester="<@U1>",
+    request="Paginate GET /v1/orders",
+    answer="Use keyset pagination on (created_at, id).",
+    today="Wednesday 2 December 2026",
+    thread=["<@U2>: we have 40M orders"],
+    research=[
+        ResearchNote(
+            objective="Keyset vs offset pagination at scale",
+            findings="Keyset pagination keeps p99 flat as the offset grows.",
+            sources=3,
+            live_sources=True,
+            web_searches=2,
+        )
+    ],
+)
 
 
 async def report(model: ModelClient, ref: TurnRef | None = None) -> ReportOutcome:
-    settings = AgentSettings()
     return await write_report(
-        model=model,
-        settings=settings,
-        prefix=engineer_prefix(settings),
-        conversation=CONVERSATION,
-        ref=ref or TurnRef(),
+        model=model, settings=AgentSettings(), turn=TURN, ref=ref or TurnRef()
     )
 
 
@@ -145,13 +156,54 @@ async def test_a_valid_report_is_parsed_from_one_structured_call(
     assert outcome.report.task == "Design the orders API pagination"
     body = messages_requests(fake_model)[0].body
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": REPORT_SCHEMA}}
-    assert "tool_choice" not in body  # current models refuse a forced tool
-    # Same model, tools and system prompt as the engineer: the conversation is a cache read.
-    prefix = engineer_prefix(AgentSettings())
-    assert body["model"] == AgentSettings().engineer_model
-    assert body["system"] == prefix.system_param() and body["tools"] == prefix.tools_param()
-    assert body["messages"][:2] == CONVERSATION
-    assert "completion report" in last_user_text(messages_requests(fake_model)[0])
+    assert "tool_choice" not in body and "tools" not in body
+    # The reporter's own model and instructions, over a compact transcript of the turn: a
+    # structured-output call could not read the engineer's cached conversation anyway.
+    assert body["model"] == AgentSettings().reporter_model == AgentSettings().researcher_model
+    assert body["system"] == reporter_prefix().system_param()
+    assert "completion report" in body["system"][0]["text"]
+    transcript = last_user_text(messages_requests(fake_model)[0])
+    assert len(body["messages"]) == 1
+    for part in (
+        "Task T-1 in <#C1>, asked by <@U1>. Today is Wednesday 2 December 2026.",
+        "<@U2>: we have 40M orders",
+        "<request>\nPaginate GET /v1/orders\n</request>",
+        "1. Objective: Keyset vs offset pagination at scale",
+        "Backing: 3 source(s) from 2 live web search(es)",
+        "<answer>\nUse keyset pagination on (created_at, id).\n</answer>",
+    ):
+        assert part in transcript
+
+
+async def test_the_report_model_can_be_set_apart_from_the_researcher(
+    fake_model: FakeModel, model: ModelClient
+) -> None:
+    fake_model.script(Json(report_dict()))
+    settings = AgentSettings(report_model="claude-sonnet-5-5")
+    await write_report(model=model, settings=settings, turn=TURN, ref=TurnRef())
+    assert messages_requests(fake_model)[0].body["model"] == "claude-sonnet-5-5"
+
+
+def test_the_transcript_says_when_no_research_was_done_and_how_the_turn_ended() -> None:
+    bare = ReportInput(
+        ref="T-2",
+        channel="<#C1>",
+        requester="<@U1>",
+        request="Add a column",
+        answer="x" * 30_000,
+        today="Wednesday 2 December 2026",
+        stopped_early="tool_limit",
+        truncated=True,
+    ).transcript()
+    assert "No research was done in this turn." in bare
+    assert "(nothing before this request)" in bare
+    assert "The turn stopped early: its tool calls were used up." in bare
+    assert "The answer was cut off at the length limit." in bare
+    assert len(bare) < 26_000  # the answer is clipped, so the prompt stays bounded
+    offline = ResearchNote(
+        objective="o", findings="f", sources=0, live_sources=False, web_searches=0
+    )
+    assert "no live sources" in offline.render(1)
 
 
 async def test_a_report_missing_a_red_flag_is_asked_again_with_the_error_quoted(

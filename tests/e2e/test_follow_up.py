@@ -84,3 +84,44 @@ async def test_a_reply_in_the_thread_is_turn_two_without_a_mention_and_sees_the_
     [card, line] = bot_messages(fake_slack, COORDINATION)
     assert card.text.startswith("T-1 — ") and card.thread_ts in (None, card.ts)
     assert line.thread_ts == card.ts and line.text.startswith("T-1: ")
+
+
+async def test_a_follow_up_keeps_the_earlier_research_and_reads_it_from_the_cache(
+    pmteam: Pmteam, fake_slack: FakeSlack, fake_model: FakeModel
+) -> None:
+    # Turn 1 is the offline model's: it consults the researcher, then answers.
+    first = await mention(fake_slack, FIRST)
+    await wait_until_idle(pmteam, fake_slack, turns=1, timeout=30)
+    [turn1] = await rows(pmteam, Turn)
+    assert turn1.exchange is not None
+    request, tool_call, findings = turn1.exchange
+    assert [m["role"] for m in turn1.exchange] == ["user", "assistant", "user"]
+    assert FIRST in json.dumps(request) and "consult_researcher" in json.dumps(tool_call)
+    assert "research_findings" in json.dumps(findings)
+
+    engineer = pmteam.settings.engineer_model
+    sent = [r for r in fake_model.requests if r.path == "/v1/messages"]
+    turn1_answer_call = [
+        u for r, u in zip(sent, fake_model.usages, strict=True) if r.body["model"] == engineer
+    ][-1]
+    written_through_findings = (
+        turn1_answer_call["cache_read_input_tokens"]
+        + turn1_answer_call["cache_creation_input_tokens"]
+    )
+
+    await fake_slack.post_as_user(BOB, ENGINEERING, SECOND, thread_ts=first.ts)
+    await wait_until_idle(pmteam, fake_slack, turns=2, timeout=30)
+
+    # Turn 2's engineer is sent turn 1 as it was sent then, research findings included, so it
+    # reads all of that from the cache and pays only for what is new.
+    requests = [r for r in fake_model.requests if r.path == "/v1/messages"]
+    index = next(
+        i
+        for i, r in enumerate(requests)
+        if r.body["model"] == engineer and SECOND in json.dumps(r.body, ensure_ascii=False)
+    )
+    messages = requests[index].body["messages"]
+    assert messages[:3] == turn1.exchange
+    assert messages[3]["role"] == "assistant"  # turn 1's answer
+    usage = fake_model.usages[index]
+    assert usage["cache_read_input_tokens"] >= written_through_findings

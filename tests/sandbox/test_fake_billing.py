@@ -129,3 +129,25 @@ async def test_the_billed_size_of_a_search_result_can_be_set() -> None:
         plain = await client.messages.create(**ask)
         searched = await client.messages.create(**ask)
     assert 4 * 50 <= searched.usage.input_tokens - plain.usage.input_tokens < 4 * 50 + 60
+
+
+async def test_diagnostics_name_what_changed_since_the_previous_message(
+    fake_model: FakeModel,
+) -> None:
+    client = anthropic.AsyncAnthropic(base_url=fake_model.base_url, api_key="k", max_retries=0)
+    fake_model.script(*(Text('{"verdict": "ok"}') for _ in range(4)))
+    plain = _conversation(None)
+    first = await client.messages.create(**plain, diagnostics={"previous_message_id": None})
+    assert first.diagnostics is None  # opted in, nothing to compare yet
+
+    same = await client.messages.create(**plain, diagnostics={"previous_message_id": first.id})
+    assert same.diagnostics is None  # the same prefix: no divergence
+
+    formatted = _conversation({"type": "json_schema", "schema": SCHEMA})
+    report = await client.messages.create(**formatted, diagnostics={"previous_message_id": same.id})
+    assert report.diagnostics is not None and report.diagnostics.cache_miss_reason is not None
+    assert report.diagnostics.cache_miss_reason.type == "system_changed"
+
+    lost = await client.messages.create(**plain, diagnostics={"previous_message_id": "msg_unknown"})
+    assert lost.diagnostics is not None and lost.diagnostics.cache_miss_reason is not None
+    assert lost.diagnostics.cache_miss_reason.type == "previous_message_not_found"

@@ -319,19 +319,35 @@ def feedback_block(turn_id: int) -> Block:
     }
 
 
-def build_sources_blocks(sources: Sequence[tuple[str, str]], *, live: bool = True) -> list[Block]:
-    """Research sources under an answer: (url, title) pairs, deduplicated, at most MAX_SOURCES."""
+def build_sources_blocks(
+    cited: Sequence[tuple[int, str, str]], *, consulted: int, live: bool, web: bool
+) -> list[Block]:
+    """The line under a researched answer: the sources the answer cites, as (number, url,
+    title) with the numbers it cites them by, at most MAX_SOURCES; else what research there
+    was. `consulted`: how many sources the research returned; `live`: whether every research
+    request reached live sources; `web`: whether web search is on at all."""
     seen: set[str] = set()
     links: list[str] = []
-    for url, title in sources:
+    for number, url, title in cited:
         if not url.startswith(("http://", "https://")) or url in seen:
             continue
         seen.add(url)
         label = escape_mrkdwn(title or url).replace("|", "¦")
-        links.append(f"<{url}|{clip(label, 80)}>")
+        links.append(f"[{number}] <{url}|{clip(label, 80)}>")
     if not links:
-        if not live:
+        if not web:
             return [context(":mag: Research: no live sources (web search is off)")]
+        if not live:
+            return [
+                context(
+                    ":mag: Research: no live sources came back; the findings are the "
+                    "researcher's own knowledge, not checked against current material"
+                )
+            ]
+        if consulted:
+            return [
+                context(f":mag: Research consulted {consulted} source(s); the answer cites none")
+            ]
         return []
     shown = links[:MAX_SOURCES]
     more = f" and {len(links) - MAX_SOURCES} more" if len(links) > MAX_SOURCES else ""
