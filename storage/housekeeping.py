@@ -53,7 +53,7 @@ async def purge_task_text(
     await session.exec(
         update(Turn)
         .where(col(Turn.task_id).in_(task_ids))
-        .values(text=PURGED_TEXT, answer_text=None)
+        .values(text=PURGED_TEXT, answer_text=None, exchange=None)
     )
     await session.exec(
         update(ResearchRequest)

@@ -119,7 +119,7 @@ async def test_status_of_one_task_shows_everything_about_it(
     assert "Probability of Success" in text
     if report.red_flag_count:
         assert "*Red flags:*" in text
-    assert ":mag: *Sources:*" in text and "https://" in text
+    assert ":mag: *Research sources:*" in text and "https://" in text
     cost = sum(c.cost_usd for c in calls)
     assert f"${cost:,.4f}" in text
     assert f"/archives/{ENGINEERING}/p{task.thread_ts.replace('.', '')}" in text

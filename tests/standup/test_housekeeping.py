@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import col, func, select
+from sqlmodel import col, func, select, update
 
 from bot.services.deps import Deps
 from bot.services.housekeeping import Housekeeping
@@ -193,6 +193,12 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
                 web_searches=1,
             )
             session.add(LLMCall(task_id=old.id, agent="engineer", model="m", cost_usd=0.5))
+            # What the engineer was sent for the old task, findings included (for follow-ups).
+            await session.exec(
+                update(Turn)
+                .where(col(Turn.task_id) == old.id)
+                .values(exchange=[{"role": "user", "content": "the secret request"}])
+            )
         housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.purge_old_text() == 1
         assert await housekeeping.purge_old_text() == 0
@@ -212,6 +218,7 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
         TaskStatus.COMPLETED,
     )
     assert turns[old.id].text == PURGED_TEXT and turns[old.id].answer_text is None
+    assert turns[old.id].exchange is None
     assert "secret" not in research.findings + research.objective + str(research.request)
     assert tasks[still_open.id].request_text == "Old open work"
     assert tasks[recent.id].request_text == "Recent plan"

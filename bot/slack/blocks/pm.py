@@ -223,7 +223,7 @@ def build_task_detail_blocks(
         blocks += build_report_summary_blocks(detail.last_report)
     sources = _source_links(detail)
     if sources:
-        blocks.append(context(":mag: *Sources:* " + " · ".join(sources)))
+        blocks.append(context(":mag: *Research sources:* " + " · ".join(sources)))
     where = f"<{permalink}|Open the thread>" if permalink else f"thread in <#{task.channel_id}>"
     rated = ratings_phrase(detail.ratings)
     blocks.append(
