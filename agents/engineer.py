@@ -19,7 +19,9 @@ from agents.templates import fill, load_prompt, spoken_date, utc_today
 from agents.tools import ToolOutcome
 from agents.tools import consult_researcher as research_tool
 from agents.tools import find_related_tasks as lookup_tool
+from agents.tools import mcp as mcp_tool
 from agents.tools.find_related_tasks import FindRelatedTasks, RelatedTask
+from agents.tools.mcp import McpResult, McpTool, McpTools
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +31,9 @@ ProgressKind = Literal[
     "research_failed",
     "lookup_started",
     "lookup_finished",
+    "tool_started",
+    "tool_finished",
+    "tool_failed",
     "limit_reached",
 ]
 
@@ -57,6 +62,12 @@ class TaskBrief:
     # The team's date: in the request, not the cached system prompt, which stays the same
     # from one day to the next.
     today: date = field(default_factory=utc_today)
+    # The channel's standing context (`/pm conventions set`), sent with every task from there.
+    conventions: str = ""
+    # Files shared with the request, as content blocks (text, document, image), and a line
+    # for each file that could not be read.
+    attachments: tuple[Wire, ...] = ()
+    unread_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,15 +114,18 @@ def _read_prompt_file(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def engineer_prefix(settings: AgentSettings) -> PromptPrefix:
+def engineer_prefix(settings: AgentSettings, team_tools: Sequence[Wire] = ()) -> PromptPrefix:
     """The engineer's system prompt and tools with a 1-hour cache TTL: the same bytes for every
-    call of every task, so each task after the first reads them from the cache."""
+    call of every task, so each task after the first reads them from the cache. The team's own
+    tools (`McpTools.specs`, in their fixed order) follow pmteam's, so the prefix stays the
+    same for as long as the team's servers offer the same tools."""
     system = (
         _read_prompt_file(settings.engineer_prompt_file)
         if settings.engineer_prompt_file is not None
         else load_prompt("backend_engineer")
     )
-    return PromptPrefix(system=system, tools=(research_tool.spec(), lookup_tool.spec()), ttl="1h")
+    own = (research_tool.spec(), lookup_tool.spec())
+    return PromptPrefix(system=system, tools=(*own, *team_tools), ttl="1h")
 
 
 def build_messages(task: TaskBrief, history: Sequence[ThreadMessage]) -> tuple[list[Wire], int]:
@@ -135,8 +149,24 @@ def build_messages(task: TaskBrief, history: Sequence[ThreadMessage]) -> tuple[l
         requester=task.requester,
         request=task.request,
         today=spoken_date(task.today),
+        conventions=fill(
+            "channel_conventions", channel=task.channel, conventions=task.conventions.strip()
+        )
+        + "\n\n"
+        if task.conventions.strip()
+        else "",
     )
-    messages.append(_text_message("user", request))
+    message = _text_message("user", request)
+    message["content"].extend(dict(block) for block in task.attachments)
+    if task.unread_files:
+        unread = "\n".join(f"- {line}" for line in task.unread_files)
+        message["content"].append(
+            {
+                "type": "text",
+                "text": f"Files shared with this request that I could not read:\n{unread}",
+            }
+        )
+    messages.append(message)
     return messages, trimmable
 
 
@@ -196,12 +226,16 @@ class _Turn:
         find_related_tasks: FindRelatedTasks,
         research_sink: ResearchSink | None,
         on_progress: OnProgress | None,
+        team_tools: McpTools | None,
+        tool_names: Sequence[str],
     ) -> None:
         self.model = model
         self.settings = settings
         self.task = task
         self.find_related_tasks = find_related_tasks
         self.on_progress = on_progress
+        self.team_tools = team_tools
+        self.tool_names = tool_names
         self.research_deps = research_tool.ResearchDeps(
             model=model, settings=settings, ref=task.turn, sink=research_sink, today=task.today
         )
@@ -235,10 +269,15 @@ class _Turn:
             await self.progress("lookup_started", f"Looking through past tasks for “{query}”…")
             outcome, found = await lookup_tool.run(tool_input, self.find_related_tasks)
             await self.progress("lookup_finished", f"Found {found} related past task(s).")
+        elif self.team_tools is not None and (team_tool := self.team_tools.find(name)):
+            outcome = await self._team_tool(self.team_tools, team_tool, tool_input)
         else:
             # Whatever the model was talked into, it has only the tools it was given.
             log.warning("engineer.unknown_tool", tool=name)
-            outcome = ToolOutcome(fill("unknown_tool", name=name[:100]), is_error=True)
+            outcome = ToolOutcome(
+                fill("unknown_tool", name=name[:100], tools=mcp_tool.listed(self.tool_names)),
+                is_error=True,
+            )
         self.tool_calls.append(ToolCall(name=name, input=tool_input, is_error=outcome.is_error))
         result: Wire = {
             "type": "tool_result",
@@ -248,6 +287,20 @@ class _Turn:
         if outcome.is_error:
             result["is_error"] = True
         return result, limited
+
+    async def _team_tool(self, tools: McpTools, tool: McpTool, tool_input: Wire) -> ToolOutcome:
+        await self.progress("tool_started", f"Asking {tool.server} ({tool.name})…")
+        try:
+            result = await tools.run(tool, tool_input)
+        except Exception as exc:
+            # The bot's runner answers every way a call can end; this is only a last guard.
+            log.exception("engineer.team_tool_failed", tool=tool.label)
+            result = McpResult.not_run(mcp_tool.failed(tool, type(exc).__name__))
+        if result.output is None or result.is_error:
+            await self.progress("tool_failed", f"{tool.label} gave no answer; going on.")
+        else:
+            await self.progress("tool_finished", f"{tool.server} answered.")
+        return mcp_tool.outcome(tool, result)
 
     async def _research(self, tool_input: Wire) -> tuple[ToolOutcome, bool]:
         if self.research_calls >= self.settings.max_research_calls:
@@ -284,11 +337,13 @@ async def run_engineer(
     research_sink: ResearchSink | None = None,
     on_text: OnText | None = None,
     on_progress: OnProgress | None = None,
+    team_tools: McpTools | None = None,
 ) -> EngineerResult:
-    """Work one turn of a task: stream the answer, consult the researcher and past tasks as the
-    model asks, within the configured caps. Raises `AgentError` subclasses on failure."""
+    """Work one turn of a task: stream the answer, consult the researcher, past tasks and the
+    team's own tools as the model asks, within the configured caps. Raises `AgentError`
+    subclasses on failure."""
     started = time.monotonic()
-    prefix = engineer_prefix(settings)
+    prefix = engineer_prefix(settings, team_tools.specs() if team_tools is not None else ())
     stream = _AnswerStream(on_text)
     turn = _Turn(
         model=model,
@@ -297,6 +352,8 @@ async def run_engineer(
         find_related_tasks=find_related_tasks,
         research_sink=research_sink,
         on_progress=on_progress,
+        team_tools=team_tools,
+        tool_names=prefix.tool_names,
     )
     conversation, trimmable = build_messages(task, history)
     exchange: list[Wire] = [conversation[-1]]
@@ -387,6 +444,7 @@ async def run_engineer(
 __all__ = [
     "EngineerResult",
     "FindRelatedTasks",
+    "McpTools",
     "OnProgress",
     "OnText",
     "Progress",

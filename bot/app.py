@@ -32,6 +32,7 @@ from bot.core.rate_limit import RateLimit
 from bot.listeners import build_bolt_app
 from bot.runtime.coalesce import Coalesced
 from bot.runtime.http import build_http_app
+from bot.runtime.mcp import McpServers
 from bot.runtime.scheduler import Job, JobScheduler
 from bot.runtime.worker import Worker, worker_identity
 from bot.services.deps import Deps, Sessions
@@ -270,6 +271,7 @@ class Pmteam:
     bolt: AsyncApp
     queue: TurnQueue
     worker: Worker[Turn]
+    team_servers: McpServers
     http_runner: web.AppRunner | None = None
     socket_handler: AsyncSocketModeHandler | None = None
     http_port: int | None = None
@@ -394,6 +396,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         installation=installation,
     )
     models = build_models(settings, deps)
+    team_servers = McpServers(settings.mcp_servers, call_timeout=settings.mcp_timeout_seconds)
     pipeline = TurnPipeline(
         deps=deps,
         model=models.client,
@@ -403,6 +406,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         home_refresh=Coalesced(
             partial(refresh_homes, deps), spawn=deps.spawn, name="pmteam-home-refresh"
         ),
+        team_servers=team_servers,
     )
     queue = TurnQueue(sessions, on_failed=pipeline.on_failed)
     worker = Worker(
@@ -431,6 +435,7 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         bolt=bolt,
         queue=queue,
         worker=worker,
+        team_servers=team_servers,
     )
     try:
         http_app = build_http_app(
@@ -452,6 +457,9 @@ async def start(settings: Settings, *, migrate: bool = True, scheduler: bool = F
         await site.start()
         pmteam.http_port = int(runner.addresses[0][1]) if runner.addresses else settings.port
 
+        # Before the worker, so the first turns see the team's tools; a server that is slow or
+        # down is tried again in the background, its tools missing until it connects.
+        await team_servers.start()
         await worker.start()
         if settings.mode == "socket":
             assert settings.slack_app_token is not None
@@ -504,6 +512,7 @@ async def stop(pmteam: Pmteam) -> None:
     if pmteam.http_runner is not None:
         await pmteam.http_runner.cleanup()
     await pmteam.worker.stop()
+    await pmteam.team_servers.close()
     await pmteam.deps.seen.close()
     await pmteam.deps.drain()
     await pmteam.intake.writer.close()

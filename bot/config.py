@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticUndefined
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -43,6 +54,138 @@ _TOKEN_KINDS = {
 
 class ConfigError(Exception):
     """Settings that can't work; the message lists each problem with its fix."""
+
+
+# --- MCP servers (PMTEAM_MCP_SERVERS) ----------------------------------------------------------
+
+MCP_SERVER_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MCP_SERVERS_EXAMPLE = (
+    '{"github": {"url": "https://api.githubcopilot.com/mcp/", '
+    '"headers": {"Authorization": "Bearer ${GITHUB_TOKEN}"}}}'
+)
+
+
+class MissingVariable(ValueError):
+    """A `${VAR}` in PMTEAM_MCP_SERVERS names a variable the environment doesn't have."""
+
+    def __init__(self, server: str, variable: str) -> None:
+        self.server = server
+        self.variable = variable
+        super().__init__(
+            f"PMTEAM_MCP_SERVERS: the {server} server uses ${{{variable}}}, but {variable} is "
+            "not set in the environment; export it (e.g. in the service's environment or "
+            "`docker run -e`), or remove the reference"
+        )
+
+
+def _expand(text: str, environ: Mapping[str, str], server: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise MissingVariable(server, name)
+        return environ[name]
+
+    return _VARIABLE.sub(value, text)
+
+
+class McpServerConfig(BaseModel):
+    """One server of PMTEAM_MCP_SERVERS: a streamable-HTTP `url` with `headers`, or a stdio
+    `command` with `args` and `env`. `${VAR}` in any value is read from the environment when
+    pmteam connects; header and env values are secrets (repr hides them, logs redact them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, SecretStr] = Field(default_factory=dict)
+    cwd: str | None = None
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.url is None) == (self.command is None):
+            raise ValueError('give either "url" (streamable HTTP) or "command" (stdio)')
+        if self.url is not None:
+            if not self.url.startswith(("http://", "https://", "${")):
+                raise ValueError('"url" must start with https:// (or http://)')
+            if self.args or self.env or self.cwd:
+                raise ValueError('"args", "env" and "cwd" go with "command", not "url"')
+        elif self.headers:
+            raise ValueError('"headers" go with "url"; a stdio server gets "env" instead')
+        return self
+
+    @property
+    def transport(self) -> Literal["http", "stdio"]:
+        return "http" if self.url is not None else "stdio"
+
+    def _texts(self) -> list[str]:
+        texts = [self.url or "", self.command or "", self.cwd or "", *self.args]
+        texts += [v.get_secret_value() for v in (*self.headers.values(), *self.env.values())]
+        return texts
+
+    def variables(self) -> list[str]:
+        """The environment variables its `${VAR}`s name, in order, once each."""
+        found = [match.group(1) for text in self._texts() for match in _VARIABLE.finditer(text)]
+        return list(dict.fromkeys(found))
+
+    def secrets(self, environ: Mapping[str, str]) -> list[str]:
+        """What must never be logged: the header and env values as written and as expanded,
+        and the value of every variable it names."""
+        values = [v.get_secret_value() for v in (*self.headers.values(), *self.env.values())]
+        values += [environ[name] for name in self.variables() if name in environ]
+        return [v for v in values if v]
+
+    def expanded(self, name: str, environ: Mapping[str, str]) -> McpServerConfig:
+        """This server with every `${VAR}` replaced; MissingVariable names one that isn't set."""
+
+        def secret(value: SecretStr) -> SecretStr:
+            return SecretStr(_expand(value.get_secret_value(), environ, name))
+
+        return McpServerConfig(
+            url=_expand(self.url, environ, name) if self.url is not None else None,
+            headers={key: secret(value) for key, value in self.headers.items()},
+            command=_expand(self.command, environ, name) if self.command is not None else None,
+            args=[_expand(arg, environ, name) for arg in self.args],
+            env={key: secret(value) for key, value in self.env.items()},
+            cwd=_expand(self.cwd, environ, name) if self.cwd is not None else None,
+        )
+
+
+def _parse_mcp_servers(value: object) -> dict[str, McpServerConfig]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"PMTEAM_MCP_SERVERS is not JSON ({exc}); write e.g. {MCP_SERVERS_EXAMPLE}"
+            ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            "PMTEAM_MCP_SERVERS must be a JSON object of servers by name; "
+            f"write e.g. {MCP_SERVERS_EXAMPLE}"
+        )
+    servers: dict[str, McpServerConfig] = {}
+    for name, entry in value.items():
+        if not isinstance(name, str) or not MCP_SERVER_NAME.match(name):
+            raise ValueError(
+                f"PMTEAM_MCP_SERVERS: {name!r} is not a server name; use 1 to 32 of a-z, 0-9, "
+                "_ and - (the engineer sees its tools as <name>__<tool>)"
+            )
+        if isinstance(entry, McpServerConfig):
+            servers[name] = entry
+            continue
+        try:
+            servers[name] = McpServerConfig.model_validate(entry)
+        except ValidationError as exc:
+            problems = "; ".join(
+                (f"{'.'.join(str(p) for p in error['loc'])}: " if error["loc"] else "")
+                + str(error["msg"]).removeprefix("Value error, ")
+                for error in exc.errors()
+            )
+            raise ValueError(f"PMTEAM_MCP_SERVERS: the {name} server: {problems}") from None
+    return servers
 
 
 def _split_commas(value: object) -> object:
@@ -115,6 +258,8 @@ class Settings(BaseSettings):
         default=60.0, gt=0, le=300, alias="PMTEAM_STREAM_STALL_SECONDS"
     )
     max_concurrent_tasks: int = Field(default=4, ge=1, le=64, alias="PMTEAM_MAX_CONCURRENT_TASKS")
+    # Files shared with a request are read up to this size (images 5 MB at most, the API's).
+    file_max_mb: float = Field(default=10.0, gt=0, le=32, alias="PMTEAM_FILE_MAX_MB")
     allowed_channels: CommaList = Field(default_factory=list, alias="PMTEAM_ALLOWED_CHANNELS")
     allowed_users: CommaList = Field(default_factory=list, alias="PMTEAM_ALLOWED_USERS")
     pm_users: CommaList = Field(default_factory=list, alias="PMTEAM_PM_USERS")
@@ -124,12 +269,23 @@ class Settings(BaseSettings):
     user_daily_budget_usd: float | None = Field(
         default=None, gt=0, alias="PMTEAM_USER_DAILY_BUDGET_USD"
     )
+    mcp_servers: Annotated[dict[str, McpServerConfig], NoDecode] = Field(
+        default_factory=dict, alias="PMTEAM_MCP_SERVERS"
+    )
+    mcp_write_tools: CommaList = Field(default_factory=list, alias="PMTEAM_MCP_WRITE_TOOLS")
+    mcp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, alias="PMTEAM_MCP_TIMEOUT_SECONDS"
+    )
+    mcp_approval_minutes: float = Field(
+        default=10.0, gt=0, le=1440, alias="PMTEAM_MCP_APPROVAL_MINUTES"
+    )
     log_format: Literal["console", "json"] | None = Field(default=None, alias="PMTEAM_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="PMTEAM_LOG_LEVEL")
 
-    _split = field_validator("allowed_channels", "allowed_users", "pm_users", mode="before")(
-        _split_commas
-    )
+    _split = field_validator(
+        "allowed_channels", "allowed_users", "pm_users", "mcp_write_tools", mode="before"
+    )(_split_commas)
+    _mcp_servers = field_validator("mcp_servers", mode="before")(_parse_mcp_servers)
 
     @field_validator("daily_budget_usd", "user_daily_budget_usd", mode="before")
     @classmethod
@@ -268,6 +424,25 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @model_validator(mode="after")
+    def _mcp_tools_known(self) -> Settings:
+        """Each write tool names a configured server, and every `${VAR}` is set."""
+        for entry in self.mcp_write_tools:
+            server, dot, tool = entry.partition(".")
+            if not dot or not tool or not MCP_SERVER_NAME.match(server):
+                raise ValueError(
+                    f"PMTEAM_MCP_WRITE_TOOLS: {entry!r} is not <server>.<tool>; write e.g. "
+                    "github.create_issue"
+                )
+            if server not in self.mcp_servers:
+                raise ValueError(
+                    f"PMTEAM_MCP_WRITE_TOOLS: {entry!r} names the server {server!r}, which "
+                    "PMTEAM_MCP_SERVERS doesn't define"
+                )
+        for name, config in self.mcp_servers.items():
+            config.expanded(name, os.environ)  # MissingVariable names what to set
+        return self
+
+    @model_validator(mode="after")
     def _prompt_file_exists(self) -> Settings:
         if self.engineer_prompt_file is not None and not self.engineer_prompt_file.is_file():
             raise ValueError(
@@ -318,7 +493,10 @@ class Settings(BaseSettings):
             self.slack_signing_secret,
             self.anthropic_api_key,
         )
-        return [v.get_secret_value() for v in values if v is not None]
+        secrets = [v.get_secret_value() for v in values if v is not None]
+        for server in self.mcp_servers.values():
+            secrets += server.secrets(os.environ)
+        return secrets
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -8,7 +8,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ResearchRequest, Task, TaskCountDelta, TaskStatus, Turn
+from storage.models import ResearchRequest, Task, TaskCountDelta, TaskStatus, ToolCall, Turn
 from storage.types import utcnow
 
 PURGED_TEXT = "(removed by the retention policy)"
@@ -24,8 +24,9 @@ async def purge_task_text(
     batch: int = PURGE_BATCH,
 ) -> int:
     """Remove what people wrote and what the bot answered from up to `batch` tasks finished
-    before the cutoff: the title and request, each turn's text and answer, and the research
-    notes. Returns how many tasks it purged; fewer than `batch` means none are left.
+    before the cutoff: the title and request, each turn's text and answer, the research
+    notes and the arguments of its team tool calls. Returns how many tasks it purged; fewer
+    than `batch` means none are left.
 
     Task rows, statuses, their history, reports (scores, red flags) and the usage ledger
     stay, so counts, standups and costs still add up. Open tasks are left alone: a follow-up
@@ -59,6 +60,9 @@ async def purge_task_text(
         update(ResearchRequest)
         .where(col(ResearchRequest.task_id).in_(task_ids))
         .values(objective=PURGED_TEXT, findings=PURGED_TEXT, request={})
+    )
+    await session.exec(
+        update(ToolCall).where(col(ToolCall.task_id).in_(task_ids)).values(arguments={})
     )
     return len(task_ids)
 

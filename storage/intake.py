@@ -83,7 +83,9 @@ class IntakeMessage:
     message_ts: str
     user_id: str
     text: str
-    source: str = "mention"  # mention | dm | assistant | thread | reopen
+    source: str = "mention"  # mention | dm | assistant | thread | reopen | shortcut
+    # Files shared with the message, as `turn.files` keeps them (downloaded by the worker).
+    files: tuple[dict[str, Any], ...] = ()
     # Asked where the channel's people can't read it (a DM, the assistant pane, a private
     # channel): the task is its requester's until they share it.
     private: bool = False
@@ -234,6 +236,7 @@ def write_intakes(
             "message_ts": message.message_ts,
             "user_id": message.user_id,
             "text": message.text,
+            "files": list(message.files) or None,
             "source": message.source,
             "status": TurnStatus.QUEUED,
             "attempts": 0,

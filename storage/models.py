@@ -1,4 +1,5 @@
-"""The tables: tasks and their turns, status history, reports, research, usage and standups."""
+"""The tables: tasks and their turns, status history, reports, research, team tool calls, usage
+and standups."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ class ReportKind(StrEnum):
 class Rating(StrEnum):
     GOOD = "good"
     BAD = "bad"
+
+
+class Approval(StrEnum):
+    """Where a call of a team tool that writes stands with its requester."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    TIMED_OUT = "timed_out"  # no answer within PMTEAM_MCP_APPROVAL_MINUTES: not run
+    WITHDRAWN = "withdrawn"  # the turn ended (stopped, failed) before anyone answered
 
 
 class TurnStatus(StrEnum):
@@ -132,6 +143,9 @@ class Turn(SQLModel, table=True):
     # What the engineer was sent, from the request to the last tool result (API message
     # form): a follow-up renders this turn from it, so it keeps the research and the cache.
     exchange: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # The files shared with the request (Slack's id, name, type, size and download URL); the
+    # worker downloads them when it works the turn.
+    files: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     # Who pressed Stop on the running answer; the worker ends the turn without a report.
     stop_requested_by: str | None = Field(default=None, max_length=32)
     failure_reason: str | None = Field(default=None, sa_column=Column(Text))
@@ -213,6 +227,33 @@ class ResearchRequest(SQLModel, table=True):
     sources: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     live_sources: bool = True
     web_searches: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class ToolCall(SQLModel, table=True):
+    """One call of a team tool (an MCP server's) in a turn: what was asked, who approved it
+    when it writes, and how it ended."""
+
+    __tablename__ = "tool_call"
+    __table_args__ = (
+        Index("ix_tool_call_task", "task_id", "id"),
+        Index("ix_tool_call_turn", "turn_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
+    turn_id: int = Field(foreign_key="turn.id", ondelete="CASCADE")
+    server: str = Field(max_length=32)
+    tool: str = Field(max_length=128)
+    arguments: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    writes: bool = False
+    approval: str | None = Field(default=None, sa_type=String(16))  # None: read-only
+    decided_by: str | None = Field(default=None, max_length=32)
+    decided_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    started_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    duration_ms: int | None = None
+    # ok | error: … | timed out | denied | not approved in time | stopped; None while running
+    outcome: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
 
 
@@ -341,3 +382,18 @@ class RateEvent(SQLModel, table=True):
     channel_id: str = Field(max_length=32)
     message_ts: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class ChannelConvention(SQLModel, table=True):
+    """A channel's standing context for the engineer (`/pm conventions set`): its stack,
+    versions, constraints and decisions, sent with every task asked there."""
+
+    __tablename__ = "channel_convention"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", name="uq_channel_convention"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    updated_by: str = Field(max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())

@@ -37,9 +37,11 @@ from storage.models import (
     TaskCountDelta,
     TaskEvent,
     TaskStatus,
+    ToolCall,
     Turn,
     Visibility,
 )
+from storage.tool_calls import task_tool_calls
 
 # Reports of backend work: a conversational turn's report is kept, but shown nowhere.
 REPORTED = col(Report.kind) == ReportKind.BACKEND_WORK
@@ -173,6 +175,7 @@ class TaskDetail:
     # made no report (it failed, or was stopped).
     report_kinds: dict[int, str] = field(default_factory=dict)
     ratings: dict[str, int] = field(default_factory=dict)  # good | bad -> count
+    tool_calls: list[ToolCall] = field(default_factory=list)  # the team tools it called
 
 
 async def task_detail(*, session: AsyncSession, task_id: int) -> TaskDetail | None:
@@ -224,6 +227,7 @@ async def task_detail(*, session: AsyncSession, task_id: int) -> TaskDetail | No
         tokens=int(tokens),
         report_kinds=dict(kinds.all()),
         ratings={rating: int(count) for rating, count in ratings.all()},
+        tool_calls=await task_tool_calls(session=session, task_id=task_id),
     )
 
 

@@ -37,6 +37,9 @@ def test_manifest_has_the_surfaces_pmteam_serves() -> None:
     assert features["app_home"]["home_tab_enabled"] is True
     assert [c["command"] for c in features["slash_commands"]] == ["/pm"]
     assert features["assistant_view"]["assistant_description"]
+    assert [(s["type"], s["callback_id"]) for s in features["shortcuts"]] == [
+        ("message", "make_pmteam_task")
+    ]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
 

@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 
 from bot.core.pm_grammar import (
     MAX_TASK_ID,
+    EditConventions,
     ListTasks,
     Period,
     PmCommand,
     RepostReport,
+    ShowConventions,
     ShowHelp,
     ShowStatus,
     ShowUsage,
@@ -51,6 +53,9 @@ from storage.queries import ListKind
         ("usage week", ShowUsage(Period.WEEK)),
         ("usage month", ShowUsage(Period.MONTH)),
         ("  status \t T-3  ", ShowStatus(3)),
+        ("conventions", ShowConventions()),
+        ("Conventions SET", EditConventions()),
+        ("conventions edit", EditConventions()),
     ],
 )
 def test_the_grammar(text: str, expected: PmCommand) -> None:
@@ -79,6 +84,7 @@ def test_the_grammar(text: str, expected: PmCommand) -> None:
         ("<@U123|name>", "I don't know the command `<@U123|name>`"),
         ("<#C1|chan>", "I don't know the command `<#C1|chan>`"),
         ("help me", "takes nothing after it"),
+        ("conventions delete", "`conventions set` edits them"),
     ],
 )
 def test_malformed_input_says_what_was_wrong(text: str, says: str) -> None:

@@ -150,10 +150,10 @@ def welcome(sandbox: Sandbox, *, socket_mode: bool, database: str, reused: bool 
     transport = "Socket Mode" if socket_mode else "signed HTTP events"
     return (
         f"\npmteam sandbox is running: open {sandbox.url}\n\n"
-        "  Try it: in #engineering type\n"
-        "    @pmteam design a durable job queue on PostgreSQL for our billing exports\n"
-        "  then open the thread to watch the answer stream in, see the PM report land in\n"
-        "  #pm-coordination, run /pm status, and open pmteam's Home tab. Switch between\n"
+        "  Try it: the welcome card in #engineering has three requests to ask pmteam (one\n"
+        "  ends completed, one in progress, one blocked) and the next steps: a follow-up in\n"
+        "  the thread, the PM cards and their buttons in #pm-coordination, /pm status and\n"
+        "  /pm standup, pmteam's Home tab, and the Assistant pane (top bar). Switch between\n"
         "  Alice and Bob at the top right.\n\n"
         f"  Model: {model}. Events: {transport}. Database: {database}\n"
         + (

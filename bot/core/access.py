@@ -27,7 +27,7 @@ def task_refusal(
     The channel list applies to channels only: a DM or the assistant pane is always allowed."""
     if allowed_users and user_id not in allowed_users:
         return TASK_REFUSED_USER
-    in_a_channel = source in ("mention", "thread")
+    in_a_channel = source in ("mention", "thread", "shortcut")
     if allowed_channels and in_a_channel and channel_id not in allowed_channels:
         return TASK_REFUSED_CHANNEL
     return None

@@ -406,6 +406,13 @@ def escape_mrkdwn(text: str) -> str:
     return neutralise_mentions("".join(parts))
 
 
+def escape_literal(text: str) -> str:
+    """Text shown exactly as it is written, with no markup of its own (a tool's arguments):
+    every `<`, `>` and `&` escaped, so no person, channel or link is formed, and nothing
+    pings."""
+    return neutralise_mentions(_escape_all(text))
+
+
 def _escape_all(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 

@@ -57,13 +57,33 @@ class ShowUsage:
 
 
 @dataclass(frozen=True)
+class ShowConventions:
+    """This channel's standing context for the engineer."""
+
+
+@dataclass(frozen=True)
+class EditConventions:
+    """Open the modal that edits this channel's standing context."""
+
+
+@dataclass(frozen=True)
 class Unrecognised:
     """Input that isn't a `/pm` command; `problem` says what was wrong, in a sentence."""
 
     problem: str
 
 
-PmCommand = ShowHelp | ShowStatus | ListTasks | Standup | RepostReport | ShowUsage | Unrecognised
+PmCommand = (
+    ShowHelp
+    | ShowStatus
+    | ListTasks
+    | Standup
+    | RepostReport
+    | ShowUsage
+    | ShowConventions
+    | EditConventions
+    | Unrecognised
+)
 
 _LIST_WORDS: dict[str, ListKind] = {
     "open": ListKind.OPEN,
@@ -110,6 +130,8 @@ def parse_pm_command(text: str) -> PmCommand:
             return _report(args)
         case "usage" | "cost":
             return _usage(args)
+        case "conventions" | "convention":
+            return _conventions(args)
     if len(words) == 1 and isinstance(parse_task_id(words[0]), int):
         return _status(words)  # `/pm T-42` is the same as `/pm status T-42`
     return Unrecognised(f"I don't know the command `{quote(words[0])}`.")
@@ -179,3 +201,13 @@ def _usage(args: list[str]) -> PmCommand:
             if word in (period.value, f"this-{period.value}", f"{period.value}s"):
                 return ShowUsage(period)
     return Unrecognised("`usage` takes `week` (the default) or `month`.")
+
+
+def _conventions(args: list[str]) -> PmCommand:
+    if not args:
+        return ShowConventions()
+    if len(args) == 1 and args[0].lower() in ("set", "edit"):
+        return EditConventions()
+    return Unrecognised(
+        "`conventions` shows this channel's conventions; `conventions set` edits them."
+    )

@@ -7,10 +7,11 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
-from bot.listeners.actions import answer_buttons, list_pages, task_buttons
+from bot.listeners.actions import answer_buttons, list_pages, task_buttons, tool_approvals
 from bot.listeners.commands import pm
 from bot.listeners.events import assistant, catch_all, home, mentions, messages
-from bot.listeners.views import reasons
+from bot.listeners.shortcuts import make_task
+from bot.listeners.views import conventions, reasons
 from bot.services.deps import Deps
 from bot.services.intake import Intake
 from bot.services.standups import StandupRunner
@@ -25,7 +26,10 @@ def register(app: AsyncApp, deps: Deps, *, intake: Intake, standups: StandupRunn
     task_buttons.register(app, deps, wake_worker=intake.wake)
     list_pages.register(app, deps)
     answer_buttons.register(app, deps)
+    tool_approvals.register(app, deps)
     reasons.register(app, deps, wake_worker=intake.wake)
+    conventions.register(app, deps)
+    make_task.register(app, deps, intake=intake)
     # Last: every other event the app receives is acknowledged with 200, never Bolt's 404.
     catch_all.register(app, deps)
 

@@ -11,8 +11,14 @@ from typing import Any, Literal
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-# Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxe-…), app tokens and Anthropic keys.
-SECRET_PATTERN = re.compile(r"\b(?:xox[abcdeprs]|xapp|sk-ant)-[A-Za-z0-9][A-Za-z0-9_\-.]*")
+# Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxe-…), app tokens and Anthropic keys; the
+# GitHub and GitLab tokens an MCP server's headers carry (the configured values are redacted as
+# known secrets too: this catches one that reaches a log some other way).
+SECRET_PATTERN = re.compile(
+    r"\b(?:xox[abcdeprs]|xapp|sk-ant)-[A-Za-z0-9][A-Za-z0-9_\-.]*"
+    r"|\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]{16,}"
+    r"|\bglpat-[A-Za-z0-9_\-]{16,}"
+)
 REDACTED = "[redacted]"
 
 

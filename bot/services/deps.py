@@ -60,24 +60,32 @@ async def retry_db(
 
 
 @dataclass
-class StopSignals:
-    """Stop presses for the turns this process is running, so a Stop takes effect at once;
-    a turn another replica runs sees the press in the database instead."""
+class Signals:
+    """Button presses for work this process is waiting on, by id, so a press takes effect at
+    once; work another replica runs sees the press in the database instead."""
 
-    _running: dict[int, asyncio.Event] = field(default_factory=dict)
+    _waiting: dict[int, asyncio.Event] = field(default_factory=dict)
 
-    def register(self, turn_id: int) -> asyncio.Event:
-        return self._running.setdefault(turn_id, asyncio.Event())
+    def register(self, key: int) -> asyncio.Event:
+        return self._waiting.setdefault(key, asyncio.Event())
 
-    def signal(self, turn_id: int) -> bool:
-        event = self._running.get(turn_id)
+    def signal(self, key: int) -> bool:
+        event = self._waiting.get(key)
         if event is None:
             return False
         event.set()
         return True
 
-    def discard(self, turn_id: int) -> None:
-        self._running.pop(turn_id, None)
+    def discard(self, key: int) -> None:
+        self._waiting.pop(key, None)
+
+
+class StopSignals(Signals):
+    """Stop presses for the turns this process is running, by turn id."""
+
+
+class ToolDecisions(Signals):
+    """Approve / Deny presses for the team tool calls this process waits on, by call id."""
 
 
 @dataclass
@@ -91,6 +99,7 @@ class Deps:
     seen: SeenMarks
     metrics: Metrics = field(default_factory=Metrics)
     stops: StopSignals = field(default_factory=StopSignals)
+    tool_decisions: ToolDecisions = field(default_factory=ToolDecisions)
     # This installation's id (storage `installation`), part of every post's key in Slack.
     installation: str = ""
     memberships: Memberships | None = None  # built from `client` when not given

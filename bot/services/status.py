@@ -10,6 +10,7 @@ from bot.core.budget import Budget, day_start
 from bot.core.pm_grammar import Period
 from bot.services.deps import Sessions
 from bot.slack.blocks.home import HomeBoard
+from storage.conventions import channels_with_conventions
 from storage.models import Report, Task, TaskStatus
 from storage.queries import (
     Reader,
@@ -146,6 +147,7 @@ async def home_board(
             week_start=week_start,
             built_at=now,
             unposted=await unposted_reports(session=session, limit=5),
+            conventions=await channels_with_conventions(session=session, limit=20),
         )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,15 +41,24 @@ from agents.reports import (
 from agents.researcher import cited_sources
 from agents.templates import spoken_date
 from agents.tools.find_related_tasks import RelatedTask
+from bot.core.attachments import (
+    TEXT_BUDGET_CHARS,
+    TOTAL_TEXT_BUDGET_CHARS,
+    SharedFile,
+    content_blocks,
+    without_binary,
+)
 from bot.core.budget import cap_reached_text, day_start, near_cap_text
 from bot.core.estimates import parse_estimate
 from bot.core.fence import Fenced, held
-from bot.core.mrkdwn import safe_model_markdown, split_markdown
+from bot.core.mrkdwn import one_line, safe_model_markdown, split_markdown
 from bot.core.task_rules import state_moves
 from bot.runtime.coalesce import Coalesced
+from bot.runtime.mcp import McpServers
 from bot.runtime.worker import TurnLease
 from bot.services.budgets import todays_spend
 from bot.services.deps import Deps, retry_db, transient_db_error
+from bot.services.tool_calls import TurnTools
 from bot.slack.blocks.report import (
     build_card_line,
     build_failure_text,
@@ -63,9 +72,11 @@ from bot.slack.blocks.report import (
     summary_text,
 )
 from bot.slack.client import error_name, permalink, slack_error
+from bot.slack.files import DownloadRefused, download
 from bot.slack.posting import Poster, card_key, carries_key, messages, post_key
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
+from storage.conventions import channel_conventions
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
 from storage.queries import first_reported_task, research_done, search_tasks, turn_research
 from storage.queue import LeaseLost, complete_turn, fail_turn, release_turn, retry_turn
@@ -82,6 +93,14 @@ FINISH_REACTION: dict[str, str] = {
 }
 FAILED_REACTION = "x"
 STOPPED_REACTION = "black_square_for_stop"
+# Progress shown as a line in the streamed answer, with its icon.
+PROGRESS_NOTES: dict[str, str] = {
+    "research_started": ":mag:",
+    "research_failed": ":warning:",
+    "tool_started": ":electric_plug:",
+    "tool_failed": ":warning:",
+    "limit_reached": ":warning:",
+}
 STOP_POLL_SECONDS = 2.0  # how often a running turn looks for a Stop pressed on another replica
 TASK_STATUS_FOR: dict[str, TaskStatus] = {
     ReportStatus.COMPLETED: TaskStatus.COMPLETED,
@@ -119,6 +138,8 @@ class TurnPipeline:
     poster: Poster
     # Boards of recent visitors, refreshed after a turn; finishes in a burst share one refresh.
     home_refresh: Coalesced
+    # The team's MCP servers (PMTEAM_MCP_SERVERS), whose tools the engineer may call.
+    team_servers: McpServers | None = None
     # Channels Slack says are private (a private channel can have a C id like a public one).
     _private_channels: dict[str, bool] = field(default_factory=dict)
 
@@ -244,14 +265,19 @@ class TurnPipeline:
                 )
                 for row in rows
             ]
-            report_input = _report_input(self._brief(turn, task), history, turn.answer_text, notes)
+            brief = await self._brief(turn, task)
+            report_input = _report_input(brief, history, turn.answer_text, notes)
             return Answered(
                 text=turn.answer_text, report_input=report_input, from_earlier_attempt=True
             )
 
         history = await self._history(turn, task)
-        brief = self._brief(turn, task)
+        brief = await self._brief(turn, task)
+        attachments, unread = await self._attachments(turn)
+        brief = replace(brief, attachments=tuple(attachments), unread_files=tuple(unread))
         await self._show_working(turn, task)
+        if turn.source == "assistant" and turn.seq == 1:
+            await self._assistant_title(turn, task)
         stream = AnswerStream(
             client=self.deps.client,
             channel=turn.channel_id,
@@ -262,9 +288,8 @@ class TurnPipeline:
         )
 
         async def on_progress(progress: Progress) -> None:
-            if progress.kind in ("research_started", "research_failed", "limit_reached"):
-                icon = ":mag:" if progress.kind == "research_started" else ":warning:"
-                await stream.note(f"{icon} {progress.message}")
+            if progress.kind in PROGRESS_NOTES:
+                await stream.note(f"{PROGRESS_NOTES[progress.kind]} {progress.message}")
             if turn.source == "assistant":
                 await self._assistant_status(turn, task, progress.message)
 
@@ -287,6 +312,13 @@ class TurnPipeline:
                 for row in found
             ]
 
+        team_tools = (
+            TurnTools(
+                deps=self.deps, servers=self.team_servers, poster=self.poster, turn=turn, task=task
+            ).for_engineer()
+            if self.team_servers
+            else None
+        )
         engineer = asyncio.create_task(
             run_engineer(
                 model=self.model,
@@ -297,6 +329,7 @@ class TurnPipeline:
                 research_sink=self.ledger,
                 on_text=stream.write,
                 on_progress=on_progress,
+                team_tools=team_tools,
             ),
             name=f"pmteam-engineer-{turn.id}",
         )
@@ -329,6 +362,15 @@ class TurnPipeline:
             if result.research
             else []
         )
+        if unread:
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [
+                        {"type": "mrkdwn", "text": ":paperclip: Not read: " + "; ".join(unread)}
+                    ],
+                }
+            )
         if result.truncated:
             blocks.append(
                 {
@@ -367,7 +409,7 @@ class TurnPipeline:
                 turn_id=turn_id,
                 owner=lease.owner,
                 answer_text=result.answer,
-                exchange=result.exchange,
+                exchange=without_binary(result.exchange),
             ),
         )
         await retry_db(
@@ -641,8 +683,13 @@ class TurnPipeline:
         async with self.deps.sessions() as session:
             return await find_post(session=session, key=post_key(turn_id, kind))
 
-    def _brief(self, turn: Turn, task: Task) -> TaskBrief:
+    async def _brief(self, turn: Turn, task: Task) -> TaskBrief:
+        async with self.deps.sessions() as session:
+            conventions = await channel_conventions(
+                session=session, team_id=turn.team_id, channel_id=turn.channel_id
+            )
         return TaskBrief(
+            conventions=conventions.text if conventions else "",
             ref=task.ref,
             request=turn.text,
             requester=f"<@{turn.user_id}>",
@@ -750,6 +797,54 @@ class TurnPipeline:
             )
         except SlackApiError as exc:
             log.debug("assistant status not set", error=exc.response.get("error"))
+
+    async def _attachments(self, turn: Turn) -> tuple[list[dict[str, Any]], list[str]]:
+        """The files shared with the request, as content blocks, and a line for each one that
+        could not be read (its name and why)."""
+        blocks: list[dict[str, Any]] = []
+        unread: list[str] = []
+        if not turn.files:
+            return blocks, unread
+        max_bytes = int(self.deps.settings.file_max_mb * 1024 * 1024)
+        token = self.deps.client.token or ""
+        budget = TOTAL_TEXT_BUDGET_CHARS
+        session = self.deps.client.session
+        own = session is None
+        http = session or aiohttp.ClientSession()
+        try:
+            for stored in turn.files:
+                file = SharedFile.from_stored(stored)
+                refusal = file.refusal(max_bytes)
+                if refusal is None:
+                    try:
+                        data = await download(http, file, token=token, max_bytes=max_bytes)
+                    except DownloadRefused as exc:
+                        refusal = str(exc)
+                    except (aiohttp.ClientError, TimeoutError) as exc:
+                        refusal = f"the download failed ({type(exc).__name__}); share it again"
+                if refusal is not None:
+                    unread.append(f"{file.name}: {refusal}")
+                    continue
+                share = min(TEXT_BUDGET_CHARS, budget)
+                added = content_blocks(file, data, budget=max(share, 2_000))
+                budget -= sum(len(str(b.get("text", ""))) for b in added)
+                blocks.extend(added)
+        finally:
+            if own:
+                await http.close()
+        log.info("attachments read", read=len(turn.files) - len(unread), unread=len(unread))
+        return blocks, unread
+
+    async def _assistant_title(self, turn: Turn, task: Task) -> None:
+        """Name the assistant thread after its first request, as its history list shows it."""
+        try:
+            await self.deps.client.assistant_threads_setTitle(
+                channel_id=turn.channel_id,
+                thread_ts=task.thread_ts,
+                title=one_line(turn.text, 60),
+            )
+        except SlackApiError as exc:
+            log.debug("assistant title not set", error=exc.response.get("error"))
 
     # -- the report -------------------------------------------------------------------------
 

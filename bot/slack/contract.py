@@ -20,6 +20,7 @@ BOT_SCOPES: frozenset[str] = frozenset(
         "channels:read",
         "chat:write",  # answers, streams, reports, standups, ephemeral replies
         "commands",  # /pm
+        "files:read",  # the files shared with a request (downloaded with the bot token)
         "groups:history",  # message.groups and thread context in private channels
         "groups:read",  # the same for private channels
         "im:history",  # message.im events and DM thread context

@@ -55,7 +55,30 @@ def _intake_message(
         source=source,
         private=source in ("dm", "assistant")
         or is_private_channel(str(event["channel"]), event.get("channel_type")),
+        files=shared_files(event),
     )
+
+
+# What of a shared file intake keeps: enough to download it later and to name it.
+_FILE_FIELDS = ("id", "name", "title", "mimetype", "filetype", "size", "mode")
+MAX_FILES = 10
+
+
+def shared_files(event: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The files shared with a message (at most MAX_FILES), as `turn.files` keeps them."""
+    files = event.get("files")
+    if not isinstance(files, list):
+        return ()
+    kept: list[dict[str, Any]] = []
+    for file in files[:MAX_FILES]:
+        if not isinstance(file, dict) or not file.get("id"):
+            continue
+        entry = {key: file[key] for key in _FILE_FIELDS if file.get(key) is not None}
+        url = file.get("url_private_download") or file.get("url_private")
+        if url:
+            entry["url"] = str(url)
+        kept.append(entry)
+    return tuple(kept)
 
 
 def parse_mention(body: dict[str, Any], bot_user_id: str) -> IntakeMessage | None:

@@ -1,277 +1,437 @@
-"""The offline model's small local library: web references to search and code samples to show."""
+"""The offline model's small local library: public references its demo research returns."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Reference:
+    """A real, public page, with a short summary of what it says (the demo's cited text)."""
+
     url: str
     title: str
     snippet: str
-    page_age: str | None
-    keywords: frozenset[str]
+    page_age: str | None = None
 
 
-@dataclass(frozen=True)
-class CodeSample:
-    keywords: frozenset[str]
-    language: str
-    code: str
+# -- pagination ----------------------------------------------------------------------------
 
-
-def _kw(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-REFERENCES: tuple[Reference, ...] = (
-    Reference(
-        url="https://www.postgresql.org/docs/current/indexes-types.html",
-        title="PostgreSQL Documentation: 11.2. Index Types",
-        snippet=(
-            "PostgreSQL provides several index types: B-tree, Hash, GiST, SP-GiST, GIN, BRIN. "
-            "By default, CREATE INDEX creates B-tree indexes, which fit the most common "
-            "situations: equality and range queries on data that can be sorted."
-        ),
-        page_age="November 13, 2025",
-        keywords=_kw("postgres postgresql index indexes btree gin brin query slow performance sql"),
+POSTGRES_LIMIT_OFFSET = Reference(
+    url="https://www.postgresql.org/docs/current/queries-limit.html",
+    title="PostgreSQL Documentation: 7.6. LIMIT and OFFSET",
+    snippet=(
+        "The rows skipped by an OFFSET clause still have to be computed inside the server; "
+        "therefore a large OFFSET might be inefficient. Without an ORDER BY that fixes the "
+        "order, pages can overlap or skip rows."
     ),
-    Reference(
-        url="https://www.postgresql.org/docs/current/using-explain.html",
-        title="PostgreSQL Documentation: 14.1. Using EXPLAIN",
-        snippet=(
-            "PostgreSQL devises a query plan for each query it receives. Choosing the right plan "
-            "to match the query structure and the properties of the data is absolutely critical "
-            "for good performance; use EXPLAIN ANALYZE to see the plan and actual row counts."
-        ),
-        page_age="November 13, 2025",
-        keywords=_kw("postgres postgresql explain analyze plan query slow performance tuning sql"),
+)
+USE_THE_INDEX_LUKE_PAGING = Reference(
+    url="https://use-the-index-luke.com/sql/partial-results/fetch-next-page",
+    title="Paging Through Results — Use The Index, Luke",
+    snippet=(
+        "The seek method (keyset pagination) selects the next page with a WHERE clause on the "
+        "last row's sort key instead of OFFSET, so every page costs about the same when an "
+        "index covers the sort order; it cannot jump to an arbitrary page number."
     ),
-    Reference(
-        url="https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
-        title="PostgreSQL Documentation: SELECT — The Locking Clause",
-        snippet=(
-            "With SKIP LOCKED, any selected rows that cannot be immediately locked are skipped. "
-            "Skipping locked rows provides an inconsistent view of the data, so this is not "
-            "suitable for general purpose work, but can be used to avoid lock contention with "
-            "multiple consumers accessing a queue-like table."
-        ),
-        page_age="November 13, 2025",
-        keywords=_kw("postgres postgresql skip locked queue worker job jobs lock contention claim"),
-    ),
-    Reference(
-        url="https://www.2ndquadrant.com/en/blog/what-is-select-skip-locked-for-in-postgresql-9-5/",
-        title="What is SELECT … SKIP LOCKED for in PostgreSQL 9.5?",
-        snippet=(
-            "SKIP LOCKED lets many workers pull items from a queue table concurrently: each "
-            "worker locks the row it claims and the others simply skip it, instead of blocking "
-            "or failing with serialization errors."
-        ),
-        page_age="April 27, 2016",
-        keywords=_kw("skip locked queue worker workers job jobs postgres postgresql concurrency"),
-    ),
-    Reference(
-        url="https://docs.slack.dev/apis/web-api/rate-limits",
-        title="Rate limits | Slack Developer Docs",
-        snippet=(
-            "Slack uses rate limiting for the Web API to help provide a predictably pleasant "
-            "experience. When you exceed a limit you receive HTTP 429 Too Many Requests with a "
-            "Retry-After header telling you how many seconds to wait; most methods are tiered, "
-            "and chat.postMessage generally allows about one message per second per channel."
-        ),
-        page_age="October 2, 2025",
-        keywords=_kw("slack rate limit limits 429 retry retry-after throttle tier api"),
-    ),
-    Reference(
-        url="https://docs.slack.dev/apis/events-api/",
-        title="The Events API | Slack Developer Docs",
-        snippet=(
-            "Your app should respond to event requests with an HTTP 2xx within three seconds. "
-            "If it does not, Slack retries the event up to three times with the "
-            "X-Slack-Retry-Num and X-Slack-Retry-Reason headers, so handlers must be idempotent."
-        ),
-        page_age="September 18, 2025",
-        keywords=_kw("slack events event api retry retries ack acknowledge idempotent mention"),
-    ),
-    Reference(
-        url="https://docs.stripe.com/api/idempotent_requests",
-        title="Idempotent requests | Stripe API Reference",
-        snippet=(
-            "The API supports idempotency for safely retrying requests without accidentally "
-            "performing the same operation twice. The server saves the status code and body of "
-            "the first request made for any given idempotency key and returns the same result "
-            "for subsequent requests with that key."
-        ),
-        page_age="August 5, 2025",
-        keywords=_kw("idempotency idempotent key keys retry retries duplicate exactly once api"),
-    ),
-    Reference(
-        url="https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/",
-        title="Timeouts, retries, and backoff with jitter — Amazon Builders' Library",
-        snippet=(
-            "Retries are selfish: they ask for more server time to get a higher chance of "
-            "success. Capped exponential backoff with jitter spreads retries out so that a "
-            "brief overload does not turn into a sustained one."
-        ),
-        page_age="March 1, 2024",
-        keywords=_kw(
-            "retry retries backoff jitter timeout timeouts overload resilience reliability"
-        ),
-    ),
-    Reference(
-        url="https://microservices.io/patterns/data/transactional-outbox.html",
-        title="Pattern: Transactional outbox — microservices.io",
-        snippet=(
-            "A service that uses a relational database inserts messages into an outbox table "
-            "as part of the local transaction; a separate relay publishes them to the message "
-            "broker, so a message is sent if and only if the transaction commits."
-        ),
-        page_age="January 12, 2024",
-        keywords=_kw("outbox transaction transactional message broker event events publish queue"),
-    ),
-    Reference(
-        url="https://www.sqlite.org/wal.html",
-        title="Write-Ahead Logging — SQLite",
-        snippet=(
-            "WAL mode lets readers and a writer proceed concurrently: readers do not block "
-            "writers and a writer does not block readers, although there can still be only "
-            "one writer at a time."
-        ),
-        page_age="June 6, 2025",
-        keywords=_kw("sqlite wal write ahead log concurrency database embedded lock"),
-    ),
-    Reference(
-        url="https://docs.claude.com/en/docs/build-with-claude/prompt-caching",
-        title="Prompt caching — Claude Docs",
-        snippet=(
-            "Prompt caching resumes from specific prefixes in your prompts: tools, system and "
-            "messages up to a cache_control breakpoint. Cache reads are billed at a fraction of "
-            "the base input price, and entries live for 5 minutes (or 1 hour) after last use."
-        ),
-        page_age="October 20, 2025",
-        keywords=_kw("prompt cache caching claude anthropic tokens cost llm"),
-    ),
-    Reference(
-        url="https://apscheduler.readthedocs.io/en/3.x/userguide.html",
-        title="User guide — APScheduler 3.x documentation",
-        snippet=(
-            "Jobs are scheduled with triggers such as cron; give each job an explicit id and "
-            "use replace_existing=True so that restarting the application does not add a "
-            "duplicate copy of a persistent job."
-        ),
-        page_age="May 14, 2025",
-        keywords=_kw("apscheduler scheduler schedule cron job jobs standup daily timer"),
+)
+STRIPE_PAGINATION = Reference(
+    url="https://docs.stripe.com/api/pagination",
+    title="Pagination | Stripe API Reference",
+    snippet=(
+        "List endpoints share a cursor-based structure: a limit between 1 and 100, and "
+        "starting_after or ending_before set to an object ID; the response's has_more says "
+        "whether another page exists."
     ),
 )
 
-CODE_SAMPLES: tuple[CodeSample, ...] = (
-    CodeSample(
-        keywords=_kw("queue worker workers job jobs claim skip locked task tasks"),
-        language="sql",
-        code=(
-            "-- claim the oldest queued job; concurrent workers skip rows already claimed\n"
-            "UPDATE job SET state = 'running', lease_expires_at = now() + interval '5 minutes'\n"
-            "WHERE id = (\n"
-            "    SELECT id FROM job WHERE state = 'queued'\n"
-            "    ORDER BY created_at\n"
-            "    FOR UPDATE SKIP LOCKED\n"
-            "    LIMIT 1\n"
-            ")\n"
-            "RETURNING id;"
-        ),
+# -- queues --------------------------------------------------------------------------------
+
+POSTGRES_SKIP_LOCKED = Reference(
+    url="https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
+    title="PostgreSQL Documentation: SELECT — The Locking Clause",
+    snippet=(
+        "With SKIP LOCKED, any selected rows that cannot be immediately locked are skipped. "
+        "That is not suitable for general purpose work, but can be used to avoid lock "
+        "contention with multiple consumers accessing a queue-like table."
     ),
-    CodeSample(
-        keywords=_kw("index indexes slow query queries performance explain postgres"),
-        language="sql",
-        code=(
-            "EXPLAIN (ANALYZE, BUFFERS)\n"
-            "SELECT * FROM orders WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 20;\n\n"
-            "-- a composite index that serves both the filter and the sort\n"
-            "CREATE INDEX CONCURRENTLY orders_customer_created_idx\n"
-            "    ON orders (customer_id, created_at DESC);"
-        ),
+)
+KAFKA_DELIVERY_SEMANTICS = Reference(
+    url="https://kafka.apache.org/documentation/#semantics",
+    title="Apache Kafka Documentation: Message Delivery Semantics",
+    snippet=(
+        "A consumer that processes messages and then commits its offset gets at-least-once "
+        "delivery: after a crash between the two, the messages are processed again, so the "
+        "processing must tolerate duplicates."
     ),
-    CodeSample(
-        keywords=_kw("rate limit limits limiter throttle 429 burst"),
-        language="python",
-        code=(
-            "class TokenBucket:\n"
-            '    """Allows `rate` actions per second with bursts up to `capacity`."""\n\n'
-            "    def __init__(self, rate: float, capacity: int) -> None:\n"
-            "        self.rate, self.capacity = rate, capacity\n"
-            "        self.tokens, self.updated = float(capacity), time.monotonic()\n\n"
-            "    def try_take(self) -> bool:\n"
-            "        now = time.monotonic()\n"
-            "        refill = (now - self.updated) * self.rate\n"
-            "        self.tokens = min(self.capacity, self.tokens + refill)\n"
-            "        self.updated = now\n"
-            "        if self.tokens >= 1:\n"
-            "            self.tokens -= 1\n"
-            "            return True\n"
-            "        return False"
-        ),
+)
+SQS_VISIBILITY_TIMEOUT = Reference(
+    url=(
+        "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/"
+        "sqs-visibility-timeout.html"
     ),
-    CodeSample(
-        keywords=_kw("idempotency idempotent duplicate retry retries webhook webhooks once"),
-        language="sql",
-        code=(
-            "CREATE TABLE processed_request (\n"
-            "    idempotency_key text PRIMARY KEY,\n"
-            "    response jsonb NOT NULL,\n"
-            "    created_at timestamptz NOT NULL DEFAULT now()\n"
-            ");\n"
-            "-- in the same transaction as the side effect:\n"
-            "INSERT INTO processed_request (idempotency_key, response) VALUES ($1, $2)\n"
-            "ON CONFLICT (idempotency_key) DO NOTHING;"
-        ),
+    title="Amazon SQS visibility timeout — Amazon Simple Queue Service",
+    snippet=(
+        "A received message stays in the queue but is hidden from other consumers for the "
+        "visibility timeout; if the consumer does not delete it in time, it becomes visible "
+        "again and can be received twice."
     ),
 )
 
-DEFAULT_CODE_SAMPLE = CodeSample(
-    keywords=frozenset(),
-    language="python",
-    code=(
-        "async def handle(request: Request, *, session: AsyncSession) -> Response:\n"
-        "    payload = RequestBody.model_validate(await request.json())\n"
-        "    async with session.begin():\n"
-        "        record = await save(session, payload)  # commit before acknowledging\n"
-        "    return Response(status=202, body={'id': record.id})"
+# -- idempotency ---------------------------------------------------------------------------
+
+STRIPE_IDEMPOTENCY = Reference(
+    url="https://docs.stripe.com/api/idempotent_requests",
+    title="Idempotent requests | Stripe API Reference",
+    snippet=(
+        "The server saves the status code and body of the first request made for any given "
+        "idempotency key and returns the same result for subsequent requests with that key, "
+        "so a request can be retried safely without performing the operation twice."
+    ),
+)
+AWS_IDEMPOTENT_APIS = Reference(
+    url="https://aws.amazon.com/builders-library/making-retries-safe-with-idempotent-APIs/",
+    title="Making retries safe with idempotent APIs — Amazon Builders' Library",
+    snippet=(
+        "A caller-provided client request token lets the service recognise a retried request "
+        "and return the original result; the service must also reject a reused token whose "
+        "parameters differ from the first request."
+    ),
+)
+IDEMPOTENCY_KEY_HEADER = Reference(
+    url="https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/",
+    title="The Idempotency-Key HTTP Header Field (IETF draft)",
+    snippet=(
+        "Defines the Idempotency-Key request header for making non-idempotent methods such as "
+        "POST fault-tolerant, with the errors a server returns for a reused key with a "
+        "different payload (422) or a request still in flight (409)."
+    ),
+)
+AWS_BACKOFF_JITTER = Reference(
+    url="https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/",
+    title="Timeouts, retries, and backoff with jitter — Amazon Builders' Library",
+    snippet=(
+        "Retries are selfish: they ask for more server time to get a higher chance of "
+        "success. Capped exponential backoff with jitter spreads retries out so that a brief "
+        "overload does not turn into a sustained one."
     ),
 )
 
-_STOP_WORDS_TEXT = """
-the and for with that this from into about what how why can you your our are was were will
-would should could please need want make does use using have has had not but its there their
-them they then than also just like when where which who whom
-"""
-_STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+# -- indexing and slow queries ---------------------------------------------------------------
 
+POSTGRES_EXPLAIN = Reference(
+    url="https://www.postgresql.org/docs/current/using-explain.html",
+    title="PostgreSQL Documentation: 14.1. Using EXPLAIN",
+    snippet=(
+        "Choosing the right plan to match the query structure and the properties of the data "
+        "is critical for good performance; EXPLAIN ANALYZE runs the query and shows the "
+        "actual row counts and time of each plan node next to the planner's estimates."
+    ),
+)
+POSTGRES_MULTICOLUMN_INDEXES = Reference(
+    url="https://www.postgresql.org/docs/current/indexes-multicolumn.html",
+    title="PostgreSQL Documentation: 11.3. Multicolumn Indexes",
+    snippet=(
+        "A multicolumn B-tree index is most efficient when there are constraints on the "
+        "leading (leftmost) columns: put equality columns first and the range or sort column "
+        "after them."
+    ),
+)
+POSTGRES_INDEX_TYPES = Reference(
+    url="https://www.postgresql.org/docs/current/indexes-types.html",
+    title="PostgreSQL Documentation: 11.2. Index Types",
+    snippet=(
+        "By default, CREATE INDEX creates B-tree indexes, which fit the most common "
+        "situations: equality and range queries on data that can be sorted; GIN, GiST and "
+        "BRIN serve full-text, geometric and very large append-only data."
+    ),
+)
 
-def words(text: str) -> list[str]:
-    """Lower-case content words of `text`, in order, without stop words."""
-    return [w for w in re.findall(r"[a-z0-9][a-z0-9\-]+", text.lower()) if w not in _STOP_WORDS]
+# -- caching -------------------------------------------------------------------------------
 
+AWS_CACHING_PATTERNS = Reference(
+    url=(
+        "https://docs.aws.amazon.com/whitepapers/latest/database-caching-strategies-using-redis/"
+        "caching-patterns.html"
+    ),
+    title="Caching patterns — Database Caching Strategies Using Redis (AWS whitepaper)",
+    snippet=(
+        "Cache-aside (lazy loading) fills the cache on a miss, so only requested data is "
+        "cached but a miss costs three trips; write-through updates the cache on every write, "
+        "so data is never stale but rarely read data is cached too. A TTL bounds staleness."
+    ),
+)
+REDIS_EXPIRE = Reference(
+    url="https://redis.io/docs/latest/commands/expire/",
+    title="EXPIRE | Redis Docs",
+    snippet=(
+        "Sets a timeout on a key, after which the key is deleted automatically; keys written "
+        "with the same TTL at the same moment also expire together, which is why TTLs are "
+        "often given random jitter."
+    ),
+)
+MDN_HTTP_CACHING = Reference(
+    url="https://developer.mozilla.org/en-US/docs/Web/HTTP/Caching",
+    title="HTTP caching — MDN Web Docs",
+    snippet=(
+        "Cache-Control max-age lets shared and private caches reuse a response while it is "
+        "fresh, and ETag with If-None-Match lets a client revalidate a stale copy cheaply with "
+        "a 304 Not Modified."
+    ),
+)
 
-def _score(query_words: set[str], keywords: frozenset[str], title: str) -> int:
-    title_words = set(words(title))
-    return len(query_words & keywords) * 2 + len(query_words & title_words)
+# -- schema migrations -----------------------------------------------------------------------
 
+STRIPE_ONLINE_MIGRATIONS = Reference(
+    url="https://stripe.com/blog/online-migrations",
+    title="Online migrations at scale — Stripe Engineering",
+    snippet=(
+        "Stripe moves data between models in four steps: dual-write to the old and new "
+        "places, change reads to the new place, change writes to the new place only, and "
+        "remove the old data — with a backfill and verification between them."
+    ),
+)
+POSTGRES_ALTER_TABLE = Reference(
+    url="https://www.postgresql.org/docs/current/sql-altertable.html",
+    title="PostgreSQL Documentation: ALTER TABLE",
+    snippet=(
+        "Most ALTER TABLE forms take an ACCESS EXCLUSIVE lock; adding a CHECK or foreign key "
+        "constraint as NOT VALID and validating it later with VALIDATE CONSTRAINT avoids a "
+        "long lock while existing rows are checked."
+    ),
+)
+AWS_DMS = Reference(
+    url="https://docs.aws.amazon.com/dms/latest/userguide/Welcome.html",
+    title="What is AWS Database Migration Service? — AWS DMS User Guide",
+    snippet=(
+        "DMS migrates data between engines, for example MySQL to PostgreSQL, with a full load "
+        "followed by ongoing replication of changes (CDC), so the source stays in use until "
+        "the cutover."
+    ),
+)
 
-def search(query: str, *, limit: int = 3) -> list[Reference]:
-    """References ranked by keyword overlap with `query`; a fixed pair when nothing matches."""
-    query_words = set(words(query))
-    scored = [(_score(query_words, ref.keywords, ref.title), i) for i, ref in enumerate(REFERENCES)]
-    hits = [i for score, i in sorted(scored, key=lambda pair: (-pair[0], pair[1])) if score > 0]
-    if not hits:
-        # An off-topic question still gets results, as a real search engine would return some.
-        hits = [7, 6]
-    return [REFERENCES[i] for i in hits[:limit]]
+# -- rate limiting ---------------------------------------------------------------------------
 
+STRIPE_RATE_LIMITS = Reference(
+    url="https://docs.stripe.com/rate-limits",
+    title="Rate limits | Stripe Documentation",
+    snippet=(
+        "Requests over the limit receive 429 Too Many Requests; clients should back off "
+        "exponentially, and Stripe applies separate limiters to the request rate and to "
+        "concurrent requests."
+    ),
+)
+RFC_6585_429 = Reference(
+    url="https://www.rfc-editor.org/rfc/rfc6585#section-4",
+    title="RFC 6585, Section 4: 429 Too Many Requests",
+    snippet=(
+        "The 429 status code indicates that the user has sent too many requests in a given "
+        "amount of time; the response may include a Retry-After header saying how long to "
+        "wait before a new request."
+    ),
+)
+CLOUDFLARE_RATE_LIMITING = Reference(
+    url="https://blog.cloudflare.com/counting-things-a-lot-of-different-things/",
+    title="How we built rate limiting capable of scaling to millions of domains — Cloudflare",
+    snippet=(
+        "A sliding-window approximation (the previous window's count, weighted, plus the "
+        "current one) keeps one small counter pair per client and was found accurate to "
+        "within a fraction of a percent against a true sliding window."
+    ),
+)
 
-def code_sample(text: str) -> CodeSample:
-    """The code sample whose keywords best overlap `text`."""
-    text_words = set(words(text))
-    best = max(CODE_SAMPLES, key=lambda sample: len(text_words & sample.keywords))
-    return best if text_words & best.keywords else DEFAULT_CODE_SAMPLE
+# -- auth ------------------------------------------------------------------------------------
+
+RFC_6749_OAUTH = Reference(
+    url="https://www.rfc-editor.org/rfc/rfc6749",
+    title="RFC 6749: The OAuth 2.0 Authorization Framework",
+    snippet=(
+        "OAuth 2.0 lets a client obtain limited access to a resource with an access token "
+        "issued by an authorization server, instead of the resource owner's credentials; "
+        "refresh tokens obtain new access tokens when they expire."
+    ),
+)
+RFC_8725_JWT = Reference(
+    url="https://www.rfc-editor.org/rfc/rfc8725",
+    title="RFC 8725: JSON Web Token Best Current Practices",
+    snippet=(
+        "Libraries must let the application allow-list algorithms and must not trust the "
+        "token's own alg header; validate the issuer and audience of every JWT."
+    ),
+)
+OWASP_SESSIONS = Reference(
+    url="https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html",
+    title="Session Management Cheat Sheet — OWASP",
+    snippet=(
+        "Session IDs must be long and random, sent only in cookies marked Secure, HttpOnly "
+        "and SameSite, renewed at login, and expired on the server after idle and absolute "
+        "timeouts."
+    ),
+)
+
+# -- events and the outbox -------------------------------------------------------------------
+
+OUTBOX_PATTERN = Reference(
+    url="https://microservices.io/patterns/data/transactional-outbox.html",
+    title="Pattern: Transactional outbox — microservices.io",
+    snippet=(
+        "A service inserts messages into an outbox table as part of its local transaction; a "
+        "separate relay publishes them to the message broker, so a message is sent if and "
+        "only if the transaction commits."
+    ),
+)
+FOWLER_EVENT_SOURCING = Reference(
+    url="https://martinfowler.com/eaaDev/EventSourcing.html",
+    title="Event Sourcing — Martin Fowler",
+    snippet=(
+        "Event sourcing stores every change to application state as a sequence of events, so "
+        "state can be rebuilt by replaying them and past states can be queried; it complicates "
+        "changes to event schemas and interactions with external systems."
+    ),
+)
+DEBEZIUM_OUTBOX = Reference(
+    url="https://debezium.io/documentation/reference/stable/transformations/outbox-event-router.html",
+    title="Outbox Event Router — Debezium Documentation",
+    snippet=(
+        "Debezium reads outbox rows from the database's change log and routes each one to a "
+        "Kafka topic chosen by its aggregate type, so the service never writes to Kafka "
+        "directly."
+    ),
+)
+
+# -- sharding and partitioning ---------------------------------------------------------------
+
+POSTGRES_PARTITIONING = Reference(
+    url="https://www.postgresql.org/docs/current/ddl-partitioning.html",
+    title="PostgreSQL Documentation: 5.12. Table Partitioning",
+    snippet=(
+        "Partitioning splits one large table into smaller physical pieces by range, list or "
+        "hash; queries that filter on the partition key touch only the partitions they need, "
+        "and old partitions can be detached or dropped instead of deleted row by row."
+    ),
+)
+DYNAMODB_PARTITION_KEYS = Reference(
+    url="https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html",
+    title="Best practices for designing and using partition keys — Amazon DynamoDB",
+    snippet=(
+        "A partition key with high cardinality spreads requests evenly; a few very busy keys "
+        "become hot partitions that throttle however much total capacity is provisioned."
+    ),
+)
+CITUS_DATA_MODELING = Reference(
+    url="https://docs.citusdata.com/en/stable/sharding/data_modeling.html",
+    title="Choosing Distribution Column — Citus Documentation",
+    snippet=(
+        "For multi-tenant applications, distribute every table by the tenant id so that a "
+        "tenant's rows live on one node and joins and transactions within a tenant stay local."
+    ),
+)
+
+# -- webhooks ----------------------------------------------------------------------------------
+
+STRIPE_WEBHOOKS = Reference(
+    url="https://docs.stripe.com/webhooks",
+    title="Receive Stripe events in your webhook endpoint | Stripe Documentation",
+    snippet=(
+        "Verify each event's Stripe-Signature header with the endpoint's signing secret, "
+        "return a 2xx quickly before any slow logic, and handle duplicate and out-of-order "
+        "events, because Stripe retries undelivered events for up to three days."
+    ),
+)
+STANDARD_WEBHOOKS = Reference(
+    url="https://www.standardwebhooks.com/",
+    title="Standard Webhooks",
+    snippet=(
+        "An open specification for sending webhooks: an id, a timestamp and an HMAC "
+        "signature header on every delivery, so receivers can verify senders, reject replays "
+        "and de-duplicate retries."
+    ),
+)
+GITHUB_WEBHOOK_PRACTICES = Reference(
+    url="https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks",
+    title="Best practices for using webhooks — GitHub Docs",
+    snippet=(
+        "Respond within 10 seconds and process the payload asynchronously with a queue, use "
+        "a webhook secret to verify deliveries, and check the delivery id to avoid handling "
+        "the same delivery twice."
+    ),
+)
+
+# -- search ----------------------------------------------------------------------------------
+
+POSTGRES_FULL_TEXT = Reference(
+    url="https://www.postgresql.org/docs/current/textsearch.html",
+    title="PostgreSQL Documentation: Chapter 12. Full Text Search",
+    snippet=(
+        "tsvector and tsquery provide stemming, ranking and phrase search inside PostgreSQL; "
+        "a GIN index on the tsvector makes searches fast enough for many applications "
+        "without a separate search engine."
+    ),
+)
+POSTGRES_TRIGRAM = Reference(
+    url="https://www.postgresql.org/docs/current/pgtrgm.html",
+    title="PostgreSQL Documentation: pg_trgm",
+    snippet=(
+        "The pg_trgm module measures similarity by shared three-character sequences and "
+        "provides GIN and GiST operator classes that speed up LIKE, ILIKE and similarity "
+        "searches — useful for typo-tolerant lookups."
+    ),
+)
+ELASTICSEARCH_NEAR_REAL_TIME = Reference(
+    url="https://www.elastic.co/guide/en/elasticsearch/reference/current/near-real-time.html",
+    title="Near real-time search — Elasticsearch Guide",
+    snippet=(
+        "Documents become searchable after a refresh, by default every second, not at the "
+        "moment they are indexed: a search index always trails its source of truth a little."
+    ),
+)
+
+# -- secrets and encryption ------------------------------------------------------------------
+
+AWS_KMS_ENVELOPE = Reference(
+    url="https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#enveloping",
+    title="Envelope encryption — AWS Key Management Service",
+    snippet=(
+        "Envelope encryption encrypts data with a data key and then encrypts the data key "
+        "under a KMS key; only the encrypted data key is stored with the data, and KMS keys "
+        "never leave KMS unencrypted."
+    ),
+)
+AWS_KMS_ROTATION = Reference(
+    url="https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html",
+    title="Rotate AWS KMS keys — AWS Key Management Service",
+    snippet=(
+        "Automatic rotation creates new key material every year (or on a period you set) "
+        "and keeps the old material, so data encrypted before a rotation still decrypts "
+        "without re-encrypting it."
+    ),
+)
+OWASP_CRYPTO_STORAGE = Reference(
+    url="https://cheatsheetseries.owasp.org/cheatsheets/Cryptographic_Storage_Cheat_Sheet.html",
+    title="Cryptographic Storage Cheat Sheet — OWASP",
+    snippet=(
+        "Use authenticated encryption such as AES-256-GCM, keep keys apart from the data "
+        "they protect, and design for key rotation from the start, since every key will "
+        "need replacing at some point."
+    ),
+)
+
+# -- general backend practice ----------------------------------------------------------------
+
+SRE_MONITORING = Reference(
+    url="https://sre.google/sre-book/monitoring-distributed-systems/",
+    title="Monitoring Distributed Systems — Google SRE Book",
+    snippet=(
+        "The four golden signals are latency, traffic, errors and saturation; measure "
+        "latency as a distribution, because averages hide the slow tail that users notice."
+    ),
+)
+RFC_9457_PROBLEM_DETAILS = Reference(
+    url="https://www.rfc-editor.org/rfc/rfc9457",
+    title="RFC 9457: Problem Details for HTTP APIs",
+    snippet=(
+        "A problem details object (type, title, status, detail, instance) gives HTTP APIs "
+        "one machine-readable error format, so clients need not parse each endpoint's own "
+        "error shape."
+    ),
+)

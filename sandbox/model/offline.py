@@ -1,4 +1,4 @@
-"""The offline demo model: deterministic answers that drive a well-formed agent loop."""
+"""The offline demo model: answers each request as pmteam's engineer, researcher, reporter or PM."""
 
 from __future__ import annotations
 
@@ -8,36 +8,35 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.model import corpus
+from sandbox.model import engineer, reporter, researcher, standup
+from sandbox.model.ask import Ask
+from sandbox.model.engineer import DISCLAIMER
+from sandbox.model.patterns import Match, is_backend, match
 from sandbox.model.prompt_cache import count_tokens
 from sandbox.model.schema_instance import build_instance
-from sandbox.model.script import (
-    Json,
-    Reply,
-    ToolUse,
-    text_block,
-    web_search_blocks,
-    web_search_citation,
-)
+from sandbox.model.script import Json, Reply, ToolUse, text_block
 
-DISCLAIMER = "_(offline demo model — set ANTHROPIC_API_KEY for real answers)_"
 _MENTION = re.compile(r"<[@#!][^>]*>")
 # A short line that introduces the request, e.g. "Task T-1 in <#C1>, from <@U1>:".
 _INTRO_LINE = re.compile(r"\A[^\n]{1,200}:[ \t]*\n\s*\n")
 # The date line that opens a request, e.g. "Today is Wednesday 2 December 2026."
 _DATE_LINE = re.compile(r"\AToday is [^\n]{1,80}\n\s*\n")
+# A channel's conventions ahead of the request: the block and the lines that introduce it.
+_CONVENTIONS = re.compile(
+    r"\A<channel_conventions[^>]*>.*?</channel_conventions>\n.*?\n\s*\n", re.S
+)
+# What follows the request in its message: attached files and the ones that couldn't be read.
+_ATTACHMENT_TEXT = ("<attached_file", "[Attached file:", "Files shared with this request")
 # The request inside a transcript the model is asked to report on.
 _REQUEST_TAG = re.compile(r"<request>\s*(.*?)\s*</request>", re.S)
-# A numbered source in research findings, e.g. "[2] PostgreSQL: Indexes — https://…".
-_SOURCE_NUMBER = re.compile(r"^\[(\d{1,3})\] ", re.M)
-# Markup wrapped around tool results, e.g. <research_findings live_sources="true">.
-_MARKUP_TAG = re.compile(r"</?[a-z][a-z_]*(?:\s[^<>]*)?>")
 
 
 def _request_text(text: str) -> str:
     """What a person asked, without an introductory line and without mentions."""
-    text = _INTRO_LINE.sub("", _DATE_LINE.sub("", text, count=1), count=1)
-    return " ".join(_MENTION.sub("", text).split())
+    text = _CONVENTIONS.sub("", _DATE_LINE.sub("", text, count=1), count=1)
+    text = _INTRO_LINE.sub("", text, count=1)
+    # A thread message is rendered "<@U1>: text": without the mention, the colon goes too.
+    return " ".join(_MENTION.sub("", text).split()).lstrip(":, ")
 
 
 def _block_text(content: Any) -> str:
@@ -84,19 +83,59 @@ class Conversation:
         found = []
         for index, message in enumerate(self.messages):
             if message.get("role") == "user":
-                text = _request_text(_block_text(message.get("content")))
+                text = _request_text(_block_text(_without_attachments(message.get("content"))))
                 if text:
                     found.append((index, text))
         return found
 
-    def _answered_after(self, index: int) -> bool:
-        for message in self.messages[index + 1 :]:
-            if message.get("role") != "assistant":
+    def _answered_after(self, index: int, before: int | None = None) -> bool:
+        for message in self.messages[index + 1 : before]:
+            if message.get("role") != "assistant" or _calls_a_tool(message):
                 continue
             text = _block_text(message.get("content")).strip()
             if text and not text.startswith("{"):
                 return True
         return False
+
+    @property
+    def last_user_text(self) -> str:
+        """The last user message's text as sent (a transcript, standup data, a brief)."""
+        users = [m for m in self.messages if m.get("role") == "user"]
+        return _block_text(users[-1].get("content")) if users else ""
+
+    @property
+    def topic(self) -> Ask | None:
+        """The backend request this turn is about: the latest ask, or, when it has no
+        backend words of its own ("please try again"), the thread's latest one that has.
+        None for a thank-you or greeting, or when nothing in the thread is backend work."""
+        asks = [Ask(text) for _, text in self._user_texts()]
+        if not asks or asks[-1].is_social:
+            return None
+        return next((ask for ask in reversed(asks) if is_backend(ask.words)), None)
+
+    @property
+    def answered_topic(self) -> Ask | None:
+        """The thread's earlier backend request that already has an answer: set when this
+        turn is a follow-up."""
+        asks = self._user_texts()
+        if len(asks) < 2:
+            return None
+        latest = asks[-1][0]
+        for index, text in asks[:-1]:
+            ask = Ask(text)
+            if is_backend(ask.words) and self._answered_after(index, before=latest):
+                return ask
+        return None
+
+    def needs_research(self) -> bool:
+        """A first answer does; a follow-up only when it brings a new kind of problem."""
+        topic, earlier = self.topic, self.answered_topic
+        if topic is None:
+            return False
+        if earlier is None:
+            return True
+        own = match(topic)
+        return own.specific and own.pattern is not match(earlier).pattern
 
     @property
     def seed(self) -> int:
@@ -164,101 +203,81 @@ def respond(body: dict[str, Any]) -> Reply:
     schema = conversation.output_schema
     if schema is not None:
         # Structured output ends the turn at once, even when tools are offered too.
-        instance = build_instance(schema, topic=conversation.task, seed=conversation.seed)
+        if reporter.is_completion_report(schema):
+            instance = reporter.build_report(reporter.Transcript.read(conversation.last_user_text))
+        else:
+            instance = build_instance(schema, topic=conversation.task, seed=conversation.seed)
         return _limit(Json(instance).to_reply(), body)
-    if conversation.tools_allowed:
-        if conversation.custom_tools and not conversation.has_called_tools():
-            return _tool_call(conversation)
+    data = standup.standup_data(conversation.last_user_text)
+    if data is not None:
+        return _limit(Reply([text_block(standup.narrative(data))], "end_turn"), body)
+    if researcher.is_research_request(conversation.last_user_text):
+        if conversation.tools_allowed and conversation.offers_server_tool("web_search"):
+            return researcher.web_search_reply(conversation.last_user_text)
+        text = researcher.findings_without_web(conversation.last_user_text)
+        return _limit(Reply([text_block(text)], "end_turn"), body)
+    topic = conversation.topic
+    if conversation.tools_allowed and topic is not None:
+        tools_unused = not conversation.has_called_tools()
+        if conversation.custom_tools and tools_unused and conversation.needs_research():
+            return _tool_call(conversation, match(topic))
         if conversation.offers_server_tool("web_search"):
-            return _web_search(conversation)
-    return _limit(Reply([text_block(_markdown_answer(conversation))], "end_turn"), body)
+            return researcher.web_search_reply(conversation.task)
+    return _limit(Reply([text_block(_answer(conversation))], "end_turn"), body)
 
 
-def _tool_call(conversation: Conversation) -> Reply:
+def _calls_a_tool(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(
+        isinstance(block, dict) and block.get("type") == "tool_use" for block in content
+    )
+
+
+def _tool_call(conversation: Conversation, found: Match) -> Reply:
     tools = conversation.custom_tools
     tool = next((t for t in tools if "research" in str(t.get("name", "")).lower()), tools[0])
     schema = tool["input_schema"] if isinstance(tool.get("input_schema"), dict) else {}
-    tool_input = build_instance(schema, topic=conversation.task, seed=conversation.seed)
+    built = build_instance(schema, topic=conversation.task, seed=conversation.seed)
+    tool_input = built if isinstance(built, dict) else {}
+    # Fields the engineer's own research tool has get a real brief instead of filler.
+    properties = schema.get("properties") or {}
+    for key, value in engineer.research_brief(found).items():
+        expected = properties.get(key, {}).get("type") if isinstance(properties, dict) else None
+        if expected == ("array" if isinstance(value, list) else "string"):
+            tool_input[key] = value
     name = str(tool["name"])
     return ToolUse(
         name=name,
-        input=tool_input if isinstance(tool_input, dict) else {},
-        text_before=f"I'll use `{name}` to gather context before answering.",
+        input=tool_input,
+        text_before=f"I'll use `{name}` to check the approach against current sources first.",
     ).to_reply()
 
 
-def _search_query(task: str) -> str:
-    return " ".join(corpus.words(task)[:10]) or "software engineering best practices"
-
-
-def _web_search(conversation: Conversation) -> Reply:
-    query = _search_query(conversation.task)
-    references = corpus.search(query)
-    content = [text_block(f"{DISCLAIMER}\n\nI searched the web for “{query}”.")]
-    content.extend(
-        web_search_blocks(query, [(r.url, r.title, r.snippet, r.page_age) for r in references])
-    )
-    for index, ref in enumerate(references):
-        content.append(
-            text_block(
-                f"{ref.title}: {ref.snippet}",
-                [web_search_citation(ref.url, ref.title, ref.snippet, index)],
-            )
-        )
-    content.append(
-        text_block(
-            "These sources come from the offline model's small local library, chosen by keyword "
-            "overlap with the question; treat them as pointers, not as a researched answer."
-        )
-    )
-    return Reply(content, "end_turn", web_search_requests=1)
-
-
-def _markdown_answer(conversation: Conversation) -> str:
-    task = conversation.task or "your request"
-    short = task if len(task) <= 160 else task[:159].rstrip() + "…"
-    sample = corpus.code_sample(task + " " + " ".join(_result_texts(conversation)))
+def _answer(conversation: Conversation) -> str:
     # Said once per thread: an earlier answer in the conversation already carried it.
-    said_before = any(
+    disclaim = not any(
         DISCLAIMER in _block_text(m.get("content"))
         for m in conversation.messages
         if m.get("role") == "assistant"
     )
-    sections = [
-        *([] if said_before else [DISCLAIMER]),
-        f"**The task.** You asked: “{short}”. Here is a plan an engineer could start from — a "
-        "sketch to react to, not a reviewed design.",
-        "**Approach**\n"
-        "1. Pin down the contract first: inputs, outputs and the failure modes that matter.\n"
-        "2. Build the smallest end-to-end slice, keyed by an idempotency key so retries are safe.\n"
-        "3. Add tests at the network edge, then measure before optimising.",
-    ]
-    findings = _result_texts(conversation)
-    if findings:
-        plain = _MARKUP_TAG.sub(" ", " ".join(findings)).replace(DISCLAIMER, " ")
-        excerpt = " ".join(plain.split())
-        excerpt = excerpt if len(excerpt) <= 400 else excerpt[:399].rstrip() + "…"
-        sections.append(f"**What the tools returned.** {excerpt}")
-        numbers = list(dict.fromkeys(_SOURCE_NUMBER.findall("\n".join(findings))))[:3]
-        if numbers:
-            cites = ", ".join(numbers)
-            sections.append(f"**Sources relied on.** The research's references [{cites}].")
-    sections.append(f"```{sample.language}\n{sample.code}\n```")
-    if not said_before:
-        sections.append(
-            "**Risks.** This answer was not written by Claude: it is assembled from templates by "
-            "the offline demo model, so check it before acting on it."
-        )
-    return "\n\n".join(sections)
+    latest = Ask(conversation.task)
+    topic = conversation.topic
+    if topic is None:
+        return engineer.conversation_reply(latest, disclaim=disclaim)
+    findings = engineer.Findings.read(_results(conversation))
+    earlier = conversation.answered_topic
+    if earlier is not None and findings is None:
+        return engineer.follow_up_answer(latest, match(earlier), disclaim=disclaim)
+    return engineer.answer(match(topic), findings=findings, disclaim=disclaim)
 
 
-def _result_texts(conversation: Conversation) -> list[str]:
-    texts: list[str] = []
+def _results(conversation: Conversation) -> list[tuple[str, bool]]:
+    results: list[tuple[str, bool]] = []
     for block in conversation.tool_results:
         text = _block_text(block.get("content", ""))
         if text:
-            texts.append(f"(error) {text}" if block.get("is_error") else text)
-    return texts
+            results.append((text, bool(block.get("is_error"))))
+    return results
 
 
 def _limit(reply: Reply, body: dict[str, Any]) -> Reply:
@@ -275,3 +294,21 @@ def _limit(reply: Reply, body: dict[str, Any]) -> Reply:
     if isinstance(max_tokens, int) and count_tokens(text) > max_tokens:
         return Reply([text_block(text[: max_tokens * 4])], "max_tokens")
     return reply
+
+
+__all__ = ["DISCLAIMER", "Conversation", "respond"]
+
+
+def _without_attachments(content: Any) -> Any:
+    """A request's content without the files attached to it (they are not what was asked)."""
+    if not isinstance(content, list):
+        return content
+    return [
+        b
+        for b in content
+        if not (
+            isinstance(b, dict)
+            and b.get("type") == "text"
+            and str(b.get("text", "")).startswith(_ATTACHMENT_TEXT)
+        )
+    ]

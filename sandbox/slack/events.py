@@ -78,6 +78,9 @@ def message_event(workspace: Workspace, message: Message) -> JSON:
 def app_mention_event(workspace: Workspace, message: Message) -> JSON:
     event = message.to_api(workspace.team.id, include_metadata=False)
     event["type"] = "app_mention"
+    # A mention that shares files arrives with them, but without the message's subtype.
+    if event.get("subtype") == "file_share":
+        del event["subtype"]
     event["channel"] = message.channel
     event["event_ts"] = message.ts
     return event

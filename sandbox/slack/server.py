@@ -35,6 +35,7 @@ from sandbox.slack.workspace import (
     Ephemeral,
     Message,
     SandboxError,
+    SlackFile,
     Trigger,
     Workspace,
 )
@@ -163,6 +164,7 @@ class FakeSlack:
         router = self.web_app.router
         router.add_post("/hooks/{kind}/{team}/{id}/{secret}", self._handle_response_url)
         self.web_app.router.add_get("/archives/{channel}/{p}", self._handle_permalink)
+        self.web_app.router.add_get("/files-pri/{key}/{name}", self._handle_file)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -293,10 +295,15 @@ class FakeSlack:
         thread_ts: str | None = None,
         *,
         blocks: list[JSON] | None = None,
+        files: Sequence[tuple[str, str, bytes]] = (),
     ) -> PostResult:
-        """A person posts; the app gets the app_mention / message events Slack would send."""
+        """A person posts, optionally sharing `files` as (name, mimetype, content); the app
+        gets the app_mention / message events Slack would send."""
         channel = self._channel_of(user_id, channel_id)
         user = self.workspace.user(user_id)
+        shared = [
+            self._add_file(user.id, name, mimetype, content) for name, mimetype, content in files
+        ]
         message = Message(
             channel=channel.id,
             ts=self.workspace.next_ts(),
@@ -305,6 +312,9 @@ class FakeSlack:
             thread_ts=thread_ts,
             blocks=blocks,
             client_msg_id=str(uuid.uuid4()),
+            subtype="file_share" if shared else None,
+            files=shared,
+            files_base_url=self.url if shared else "",
         )
         self.workspace.add_message(message)
         deliveries = await self._deliver_events(self._events_for_new_message(message))
@@ -575,7 +585,7 @@ class FakeSlack:
         if (
             mentioned
             and not channel.is_im
-            and message.subtype is None
+            and message.subtype in (None, "file_share")
             and message.user != bot.id
             and "app_mention" in self.subscriptions
         ):
@@ -787,6 +797,44 @@ class FakeSlack:
         return web.json_response(
             {"channel": channel_id, "message": message.to_api(self.workspace.team.id)}
         )
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        """A file's bytes, for a request carrying the bot token; without it Slack answers
+        with its sign-in page, not an error status, so that is what this does too."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        expected = self.api.token
+        if not token.startswith("xoxb-") or (expected is not None and token != expected):
+            return web.Response(
+                status=200, content_type="text/html", text="<html><body>Sign in</body></html>"
+            )
+        team_file = request.match_info["key"]
+        found = self.workspace.files.get(team_file.split("-", 1)[-1])
+        if found is None or found.name != request.match_info["name"]:
+            return web.Response(status=404, text="file_not_found")
+        self.api.calls.append(
+            ApiCall(
+                method="files.download",
+                params={"file": found.id},
+                token=token,
+                at=time.monotonic(),
+                http_method="GET",
+                response={"ok": True},
+            )
+        )
+        return web.Response(body=found.content, content_type=found.mimetype)
+
+    def _add_file(self, user_id: str, name: str, mimetype: str, content: bytes) -> SlackFile:
+        file = SlackFile(
+            id=f"F{len(self.workspace.files) + 1:09d}",
+            name=name,
+            mimetype=mimetype,
+            filetype=name.rsplit(".", 1)[-1].lower() if "." in name else "binary",
+            content=content,
+            user=user_id,
+            created=int(time.time()),
+        )
+        self.workspace.files[file.id] = file
+        return file
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ DEFAULT_SCOPES = (
     "channels:read",
     "chat:write",
     "commands",
+    "files:read",
     "groups:history",
     "groups:read",
     "im:history",
@@ -218,6 +219,7 @@ class WebApi:
             "conversations.list": self.conversations_list,
             "conversations.open": self.conversations_open,
             "conversations.replies": self.conversations_replies,
+            "files.info": self.files_info,
             "reactions.add": self.reactions_add,
             "reactions.get": self.reactions_get,
             "reactions.remove": self.reactions_remove,
@@ -427,6 +429,16 @@ class WebApi:
         if thread_ts is not None and self.workspace.message(channel.id, thread_ts) is None:
             raise ApiError("invalid_thread_ts")
 
+    def _replied(self, message: Message) -> None:
+        """Slack clears an assistant thread's status once the app replies in it (a streamed
+        reply: when it starts and when it ends, since the app may set a status meanwhile)."""
+        if message.thread_ts is None:
+            return
+        thread = self.workspace.assistant_thread(message.channel, message.thread_ts)
+        if thread is not None:
+            thread.status = ""
+            thread.loading_messages = []
+
     def _own_message(self, channel: Channel, ts: str, error: str) -> Message:
         message = self.workspace.message(channel.id, ts)
         if message is None:
@@ -474,6 +486,7 @@ class WebApi:
         message.blocks, message.attachments, message.metadata = blocks, attachments, metadata
         message.reply_broadcast = thread_ts is not None and params.flag("reply_broadcast")
         self.workspace.add_message(message)
+        self._replied(message)
         self.happenings.message_posted(message)
         return {"channel": channel.id, "ts": message.ts, "message": message.to_api(self._team_id)}
 
@@ -623,6 +636,7 @@ class WebApi:
         )
         self._stream_into(message, params.opt("markdown_text"), chunks)
         self.workspace.add_message(message)
+        self._replied(message)
         self.happenings.message_posted(message)
         return {"channel": channel.id, "ts": message.ts}
 
@@ -646,6 +660,7 @@ class WebApi:
             message.metadata = metadata
         assert message.stream is not None
         message.stream.state = "completed"
+        self._replied(message)
         self.workspace.touch()
         return {
             "channel": message.channel,
@@ -965,6 +980,12 @@ class WebApi:
         thread.status_history.append(status)
         self.workspace.touch()
         return {}
+
+    def files_info(self, params: Params) -> JSON:
+        found = self.workspace.files.get(params.req("file"))
+        if found is None:
+            raise ApiError("file_not_found")
+        return {"file": found.to_api(self._team_id, self.base_url())}
 
     def assistant_threads_set_title(self, params: Params) -> JSON:
         channel_id, thread_ts = self._assistant_thread_key(params)

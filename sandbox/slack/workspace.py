@@ -101,6 +101,42 @@ class Stream:
 
 
 @dataclass
+class SlackFile:
+    """A file someone shared, served at `url_private_download` to a request with a bot token."""
+
+    id: str
+    name: str
+    mimetype: str
+    filetype: str
+    content: bytes
+    user: str
+    created: int
+    mode: str = "hosted"  # "snippet" for a Slack text snippet
+
+    def to_api(self, team_id: str, base_url: str) -> JSON:
+        url = f"{base_url}/files-pri/{team_id}-{self.id}/{self.name}"
+        return {
+            "id": self.id,
+            "created": self.created,
+            "timestamp": self.created,
+            "name": self.name,
+            "title": self.name,
+            "mimetype": self.mimetype,
+            "filetype": self.filetype,
+            "pretty_type": self.filetype.upper(),
+            "user": self.user,
+            "mode": self.mode,
+            "editable": self.mode == "snippet",
+            "is_external": False,
+            "is_public": True,
+            "size": len(self.content),
+            "url_private": url,
+            "url_private_download": f"{url}?download=1",
+            "permalink": f"{base_url}/files/{self.user}/{self.id}/{self.name}",
+        }
+
+
+@dataclass
 class Message:
     channel: str
     ts: str
@@ -123,6 +159,9 @@ class Message:
     edited: JSON | None = None
     reply_broadcast: bool = False
     stream: Stream | None = None
+    files: list[SlackFile] = field(default_factory=list)
+    # Where the files are served from (the fake's own URL), for their url_private links.
+    files_base_url: str = ""
 
     @property
     def is_reply(self) -> bool:
@@ -152,6 +191,9 @@ class Message:
             data["blocks"] = [rich_text_block(self.text, block_id=self.ts.replace(".", "")[-5:])]
         if self.attachments:
             data["attachments"] = self.attachments
+        if self.files:
+            data["files"] = [f.to_api(team_id, self.files_base_url) for f in self.files]
+            data["upload"] = False
         if self.thread_ts:
             data["thread_ts"] = self.thread_ts
             if self.is_reply:
@@ -323,6 +365,7 @@ class Workspace:
         self.home_views: dict[str, str] = {}
         self.modal_views: dict[str, list[str]] = {}
         self.assistant_threads: dict[tuple[str, str], AssistantThread] = {}
+        self.files: dict[str, SlackFile] = {}
         self.triggers: dict[str, Trigger] = {}
         # Bumped on every change, so a page can poll cheaply for "anything new?".
         self.revision = 0

@@ -15,11 +15,13 @@ from aiohttp import web
 from sandbox.slack.delivery import Delivery
 from sandbox.slack.events import user_ref
 from sandbox.slack.server import FakeSlack
-from sandbox.slack.workspace import Channel, SandboxError, View
+from sandbox.slack.workspace import AssistantThread, Channel, SandboxError, View
 from sandbox.web.snapshot import (
     Notice,
+    assistant_json,
     channel_json,
     channel_messages,
+    command_text,
     compose_text,
     modal_json,
     person_json,
@@ -81,6 +83,8 @@ class SandboxPage:
         router.add_post("/sandbox/home", self._open_home)
         router.add_post("/sandbox/views/submit", self._submit_view)
         router.add_post("/sandbox/views/close", self._close_view)
+        router.add_post("/sandbox/assistant/start", self._start_assistant)
+        router.add_post("/sandbox/assistant/context", self._change_assistant_context)
         self.fake.web_app.on_shutdown.append(self._on_shutdown)
 
     async def _on_shutdown(self, _app: web.Application) -> None:
@@ -112,7 +116,8 @@ class SandboxPage:
             return web.json_response({"error": str(exc)}, status=400)
 
     def state(self, query: Any) -> JSON:
-        """Everything one person's page shows: `as`, and optionally `channel` and `thread`."""
+        """Everything one person's page shows: `as`, and optionally `channel`, `thread` and
+        `assistant` (the ts of the person's open assistant thread)."""
         workspace = self.fake.workspace
         people = [u for u in workspace.users.values() if not u.is_bot]
         viewer = self._person(query.get("as") or (people[0].id if people else None))
@@ -143,7 +148,11 @@ class SandboxPage:
             "thread": None,
             "home": workspace.home_view(viewer),
             "modal": modal_json(workspace, viewer),
+            "assistant": None,
         }
+        if query.get("assistant"):
+            thread = self._assistant_thread(viewer, query.get("assistant"))
+            state["assistant"] = assistant_json(workspace, thread, viewer, self.notices)
         if channel is not None:
             state["messages"] = channel_messages(workspace, channel, viewer, self.notices)
             if thread_ts:
@@ -197,6 +206,12 @@ class SandboxPage:
     async def _close_view(self, request: web.Request) -> web.Response:
         return await self._act(request, self.close_view)
 
+    async def _start_assistant(self, request: web.Request) -> web.Response:
+        return await self._act(request, self.start_assistant)
+
+    async def _change_assistant_context(self, request: web.Request) -> web.Response:
+        return await self._act(request, self.change_assistant_context)
+
     async def _act(self, request: web.Request, action: Any) -> web.Response:
         try:
             body = await request.json()
@@ -241,7 +256,8 @@ class SandboxPage:
                 f"{known}.",
             )
             return {"command": command, "acked": False, "error": "unknown_command"}
-        delivery = await self.fake.slash_command(user, channel.id, command, text)
+        escaped = command_text(self.fake.workspace, text)
+        delivery = await self.fake.slash_command(user, channel.id, command, escaped)
         if not delivery.acked:
             # What Slack shows the person when the app did not answer in time (or at all).
             reason = "dispatch_failed" if delivery.transport == "none" else "operation_timeout"
@@ -358,6 +374,28 @@ class SandboxPage:
         }
         return {**_delivery_json(await self.fake.interact(payload)), "sent": True}
 
+    async def start_assistant(self, body: JSON) -> JSON:
+        """The person opens the assistant pane: a new thread, `assistant_thread_started` with
+        the channel they are viewing as its context."""
+        user = self._person(body.get("as"))
+        context = self._context_channel(user, body.get("context_channel"))
+        started = await self.fake.start_assistant_thread(user, context_channel_id=context)
+        return {
+            "channel": started.channel_id,
+            "thread_ts": started.thread_ts,
+            **_delivery_json(started.delivery),
+        }
+
+    async def change_assistant_context(self, body: JSON) -> JSON:
+        """The person switches channels with the pane open: `assistant_thread_context_changed`."""
+        user = self._person(body.get("as"))
+        thread = self._assistant_thread(user, self._text(body, "thread_ts"))
+        context = self._context_channel(user, body.get("context_channel"))
+        delivery = await self.fake.change_assistant_context(
+            user, thread.channel, thread.thread_ts, context
+        )
+        return _delivery_json(delivery)
+
     # --- helpers ---------------------------------------------------------------------------------
 
     def _person(self, user_id: Any) -> str:
@@ -373,6 +411,23 @@ class SandboxPage:
             if channel.id == channel_id:
                 return channel
         raise BadRequest(f"no channel {channel_id!r} that you can see")
+
+    def _assistant_thread(self, user: str, thread_ts: Any) -> AssistantThread:
+        dm = self.fake.workspace.dm_with(user)
+        thread = self.fake.workspace.assistant_thread(dm.id, str(thread_ts))
+        if thread is None or thread.user != user:
+            raise BadRequest(f"no assistant thread {thread_ts!r} of yours")
+        return thread
+
+    def _context_channel(self, user: str, channel_id: Any) -> str | None:
+        """The channel the person is viewing, as an assistant context (None: no channel)."""
+        if not channel_id:
+            return None
+        channels = visible_channels(self.fake.workspace, user)
+        channel = self._find(channels, channel_id)
+        if channel is None or channel.is_im:
+            return None
+        return channel.id
 
     def _modal(self, user: str, view_id: str) -> View:
         stack = self.fake.workspace.modal_views.get(user) or []

@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.slack.workspace import Channel, Ephemeral, Message, User, Workspace
+from sandbox.slack.workspace import (
+    AssistantThread,
+    Channel,
+    Ephemeral,
+    Message,
+    User,
+    Workspace,
+)
 
 JSON = dict[str, Any]
 
@@ -14,7 +21,11 @@ SLACKBOT = {"id": "USLACKBOT", "name": "Slackbot", "is_bot": True}
 
 # `@name` typed in the composer; a name may hold dots, dashes and underscores, as Slack's do.
 _AT_NAME = re.compile(r"(?<![\w<])@([a-z0-9][a-z0-9._-]*)", re.IGNORECASE)
+# `#name` typed in a slash command; Slack sends a known channel as `<#C…|name>`.
+_HASH_NAME = re.compile(r"(?<![\w<&])#([a-z0-9][a-z0-9._-]*)", re.IGNORECASE)
 _SPECIAL = {"here": "<!here>", "channel": "<!channel>", "everyone": "<!everyone>"}
+# The empty root message Slack creates for each assistant thread.
+ASSISTANT_ROOT = "assistant_app_thread"
 
 
 @dataclass
@@ -30,15 +41,37 @@ class Notice:
 
 def compose_text(workspace: Workspace, typed: str) -> str:
     """What Slack's client sends for typed text: &, < and > escaped, `@name` as `<@U…>`."""
-    text = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    by_name = {u.name.lower(): u.id for u in workspace.users.values()}
+    return _mentions(workspace, _escape(typed), labelled=False)
+
+
+def command_text(workspace: Workspace, typed: str) -> str:
+    """A slash command's text as Slack sends it for a command with `should_escape: true`:
+    `@name` as `<@U…|name>` and `#channel` as `<#C…|channel>`."""
+    by_name = {c.name.lower(): c for c in workspace.channels.values() if not c.is_im}
+
+    def channel(match: re.Match[str]) -> str:
+        name = match.group(1).rstrip("._-")
+        rest = match.group(1)[len(name) :]
+        found = by_name.get(name.lower())
+        return f"<#{found.id}|{found.name}>{rest}" if found else match.group(0)
+
+    return _HASH_NAME.sub(channel, _mentions(workspace, _escape(typed), labelled=True))
+
+
+def _escape(typed: str) -> str:
+    return typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mentions(workspace: Workspace, text: str, *, labelled: bool) -> str:
+    by_name = {u.name.lower(): u for u in workspace.users.values()}
 
     def mention(match: re.Match[str]) -> str:
         name = match.group(1).rstrip("._-")
         rest = match.group(1)[len(name) :]
         key = name.lower()
         if key in by_name:
-            return f"<@{by_name[key]}>{rest}"
+            user = by_name[key]
+            return (f"<@{user.id}|{user.name}>" if labelled else f"<@{user.id}>") + rest
         if key in _SPECIAL:
             return _SPECIAL[key] + rest
         return match.group(0)
@@ -200,3 +233,27 @@ def modal_json(workspace: Workspace, viewer: str) -> JSON | None:
         return None
     view = workspace.views.get(stack[-1])
     return None if view is None else view.to_api(workspace.team.id)
+
+
+def assistant_json(
+    workspace: Workspace, thread: AssistantThread, viewer: str, notices: list[Notice]
+) -> JSON:
+    """One assistant thread as its pane shows it: what the app set, and the conversation."""
+    channel = workspace.channel(thread.channel)
+    messages = thread_messages(workspace, channel, thread.thread_ts, viewer, notices)
+    context_channel = thread.context.get("channel_id")
+    return {
+        "channel": thread.channel,
+        "ts": thread.thread_ts,
+        "title": thread.title,
+        "status": thread.status,
+        "loading_messages": list(thread.loading_messages),
+        "prompts": [
+            {"title": str(p.get("title", "")), "message": str(p.get("message", ""))}
+            for p in thread.suggested_prompts
+        ],
+        "prompts_title": thread.prompts_title,
+        "context_channel": context_channel if isinstance(context_channel, str) else None,
+        # Slack's own empty root message is not part of the conversation.
+        "messages": [m for m in messages if m["subtype"] != ASSISTANT_ROOT],
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.app import Pmteam
+from bot.core.mrkdwn import one_line
 from bot.listeners.events.assistant import SUGGESTED_PROMPTS
 from sandbox.slack import FakeSlack
 from storage.models import Task, TurnStatus
@@ -67,5 +68,8 @@ async def test_message_in_an_assistant_thread_is_a_task_with_thinking_status(
     assert task.thread_ts == started.thread_ts
     thread = fake_slack.workspace.assistant_thread(started.channel_id, started.thread_ts)
     assert thread is not None and "is thinking…" in thread.status_history
+    # The thread is named after its first request, as the assistant's history lists it.
+    assert thread.title == one_line(SUGGESTED_PROMPTS[2]["message"], 60)
+    assert thread.title
     # The answer and its summary are in the assistant thread.
     assert len(bot_messages(fake_slack, started.channel_id, started.thread_ts)) == 2

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.slack import FakeSlack
 from sandbox.web import ModelNote, SandboxPage, attach_page
-from sandbox.web.snapshot import compose_text, split_command
+from sandbox.web.snapshot import command_text, compose_text, split_command
 
 BOT_TOKEN = "xoxb-sandbox-page-test"
 JSON = dict[str, Any]
@@ -101,6 +101,14 @@ def test_composer_turns_at_names_into_mentions_and_escapes_markup() -> None:
     assert compose_text(workspace, "@here mail x@pmteam.com, not @nobody") == (
         "<!here> mail x@pmteam.com, not @nobody"
     )
+
+
+def test_a_commands_people_and_channels_are_escaped_as_slack_sends_them() -> None:
+    workspace = FakeSlack().workspace
+
+    assert command_text(workspace, "list @alice") == "list <@U0ALICE|alice>"
+    assert command_text(workspace, "list #engineering.") == "list <#C0ENG|engineering>."
+    assert command_text(workspace, "list @nobody #nowhere <x>") == "list @nobody #nowhere &lt;x&gt;"
 
 
 def test_slash_commands_are_split_from_their_text() -> None:
@@ -212,6 +220,15 @@ async def test_a_command_the_app_answers_shows_its_ephemeral_reply(sandbox: Sand
     assert result["acked"]
     [shown] = (await sandbox.state(**{"as": "U0BOB", "channel": "C0PM"}))["messages"]
     assert shown["text"] == "status for bob" and shown["ephemeral"]
+
+
+async def test_a_person_picked_in_a_command_reaches_the_app_as_a_mention(
+    sandbox: Sandbox,
+) -> None:
+    await sandbox.act("post", {"as": "U0BOB", "channel": "C0PM", "text": "/pm list @alice"})
+
+    [command] = sandbox.app.received
+    assert command["text"] == "list <@U0ALICE|alice>"
 
 
 async def test_an_unknown_command_is_not_sent_to_the_app(sandbox: Sandbox) -> None:
@@ -357,6 +374,129 @@ async def test_opening_the_home_tab_sends_app_home_opened(sandbox: Sandbox) -> N
     [envelope] = sandbox.app.received
     assert envelope["event"]["type"] == "app_home_opened"
     assert envelope["event"]["user"] == "U0ALICE"
+
+
+# --- the assistant pane --------------------------------------------------------------------------
+
+
+async def test_opening_the_assistant_starts_a_thread_in_the_viewed_channels_context(
+    sandbox: Sandbox,
+) -> None:
+    started = await sandbox.act("assistant/start", {"as": "U0ALICE", "context_channel": "C0ENG"})
+
+    assert started["acked"]
+    [envelope] = sandbox.app.received
+    thread = envelope["event"]["assistant_thread"]
+    assert envelope["event"]["type"] == "assistant_thread_started"
+    assert thread["user_id"] == "U0ALICE"
+    assert thread["context"]["channel_id"] == "C0ENG"
+    assert (thread["channel_id"], thread["thread_ts"]) == (
+        started["channel"],
+        started["thread_ts"],
+    )
+    state = await sandbox.state(**{"as": "U0ALICE", "assistant": started["thread_ts"]})
+    pane = state["assistant"]
+    assert pane["channel"] == state["dm"] and pane["context_channel"] == "C0ENG"
+    assert pane["messages"] == [] and pane["prompts"] == [] and pane["status"] == ""
+
+
+async def test_switching_channels_with_the_pane_open_changes_the_threads_context(
+    sandbox: Sandbox,
+) -> None:
+    started = await sandbox.act("assistant/start", {"as": "U0BOB", "context_channel": "C0ENG"})
+
+    await sandbox.act(
+        "assistant/context",
+        {"as": "U0BOB", "thread_ts": started["thread_ts"], "context_channel": "C0PM"},
+    )
+
+    [changed] = [
+        p["event"]
+        for p in sandbox.app.received
+        if p["event"]["type"] == "assistant_thread_context_changed"
+    ]
+    assert changed["assistant_thread"]["context"]["channel_id"] == "C0PM"
+    assert changed["assistant_thread"]["thread_ts"] == started["thread_ts"]
+    state = await sandbox.state(**{"as": "U0BOB", "assistant": started["thread_ts"]})
+    assert state["assistant"]["context_channel"] == "C0PM"
+
+
+async def test_the_pane_shows_the_prompts_title_and_status_the_app_set(
+    sandbox: Sandbox,
+) -> None:
+    started = await sandbox.act("assistant/start", {"as": "U0ALICE"})
+    where = {"channel_id": started["channel"], "thread_ts": started["thread_ts"]}
+    prompts = [{"title": "Plan a queue", "message": "How should we build a job queue?"}]
+    await sandbox.client.assistant_threads_setSuggestedPrompts(
+        **where, title="What can I take on?", prompts=prompts
+    )
+    await sandbox.client.assistant_threads_setTitle(**where, title="Job queue")
+    await sandbox.client.assistant_threads_setStatus(**where, status="is thinking…")
+
+    pane = (await sandbox.state(**{"as": "U0ALICE", "assistant": started["thread_ts"]}))[
+        "assistant"
+    ]
+
+    assert pane["prompts"] == prompts and pane["prompts_title"] == "What can I take on?"
+    assert (pane["title"], pane["status"]) == ("Job queue", "is thinking…")
+
+
+async def test_the_apps_reply_in_the_thread_clears_its_status_as_slack_does(
+    sandbox: Sandbox,
+) -> None:
+    started = await sandbox.act("assistant/start", {"as": "U0ALICE"})
+    where = {"channel_id": started["channel"], "thread_ts": started["thread_ts"]}
+    await sandbox.client.assistant_threads_setStatus(**where, status="is thinking…")
+
+    await sandbox.client.chat_postMessage(
+        channel=started["channel"], thread_ts=started["thread_ts"], text="Here is a plan."
+    )
+
+    pane = (await sandbox.state(**{"as": "U0ALICE", "assistant": started["thread_ts"]}))[
+        "assistant"
+    ]
+    assert pane["status"] == ""
+    assert [m["text"] for m in pane["messages"]] == ["Here is a plan."]
+
+
+async def test_a_message_typed_in_the_pane_is_a_message_im_in_the_assistant_thread(
+    sandbox: Sandbox,
+) -> None:
+    started = await sandbox.act("assistant/start", {"as": "U0ALICE"})
+
+    await sandbox.act(
+        "post",
+        {
+            "as": "U0ALICE",
+            "channel": started["channel"],
+            "thread_ts": started["thread_ts"],
+            "text": "How should we build a job queue?",
+        },
+    )
+
+    [event] = [p["event"] for p in sandbox.app.received if p["event"]["type"] == "message"]
+    assert event["channel_type"] == "im" and event["channel"] == started["channel"]
+    assert event["thread_ts"] == started["thread_ts"]
+    assert event["text"] == "How should we build a job queue?"
+    pane = (await sandbox.state(**{"as": "U0ALICE", "assistant": started["thread_ts"]}))[
+        "assistant"
+    ]
+    assert [m["author"]["id"] for m in pane["messages"]] == ["U0ALICE"]
+
+
+async def test_someone_elses_assistant_thread_is_not_served(sandbox: Sandbox) -> None:
+    started = await sandbox.act("assistant/start", {"as": "U0ALICE"})
+
+    refused = await sandbox.act(
+        "assistant/context",
+        {"as": "U0BOB", "thread_ts": started["thread_ts"], "context_channel": "C0ENG"},
+        status=400,
+    )
+
+    assert "no assistant thread" in refused["error"]
+    query = {"as": "U0BOB", "assistant": started["thread_ts"]}
+    async with sandbox.http.get(f"{sandbox.fake.url}/sandbox/state", params=query) as answer:
+        assert answer.status == 400
 
 
 # --- serving -------------------------------------------------------------------------------------

@@ -24,11 +24,13 @@ from storage.models import (
     TaskCountDelta,
     TaskEvent,
     TaskStatus,
+    ToolCall,
     Turn,
 )
 from storage.queries import count_by_status
 from storage.records import claim_dedupe_key, save_research
 from storage.tasks import apply_transition
+from storage.tool_calls import start_tool_call
 from tests.conftest import _truncate_postgres
 from tests.e2e.conftest import ALICE, ENGINEERING
 from tests.standup.conftest import Clock, open_runtime
@@ -199,6 +201,20 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
                 .where(col(Turn.task_id) == old.id)
                 .values(exchange=[{"role": "user", "content": "the secret request"}])
             )
+            # A team tool it called, with what it asked the tool.
+            [old_turn] = (
+                await session.exec(select(Turn.id).where(col(Turn.task_id) == old.id))
+            ).all()
+            call = await start_tool_call(
+                session=session,
+                task_id=old.id,
+                turn_id=old_turn,
+                server="github",
+                tool="search_code",
+                arguments={"query": "the secret"},
+                writes=False,
+            )
+            call.outcome = "ok"
         housekeeping = Housekeeping(deps=deps, clock=clock)
         assert await housekeeping.purge_old_text() == 1
         assert await housekeeping.purge_old_text() == 0
@@ -208,6 +224,7 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
                 t.task_id: t for t in (await session.exec(select(Turn))).all()
             }
             research = (await session.exec(select(ResearchRequest))).one()
+            tool_call = (await session.exec(select(ToolCall))).one()
             reports = (await session.exec(select(func.count()).select_from(Report))).one()
             cost = (await session.exec(select(func.sum(LLMCall.cost_usd)))).one()
 
@@ -220,6 +237,7 @@ async def test_retention_removes_old_message_text_and_keeps_the_counts(
     assert turns[old.id].text == PURGED_TEXT and turns[old.id].answer_text is None
     assert turns[old.id].exchange is None
     assert "secret" not in research.findings + research.objective + str(research.request)
+    assert tool_call.arguments == {} and tool_call.outcome == "ok"
     assert tasks[still_open.id].request_text == "Old open work"
     assert tasks[recent.id].request_text == "Recent plan"
     assert turns[recent.id].answer_text == "the answer to Recent plan"

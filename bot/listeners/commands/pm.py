@@ -9,9 +9,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.access import posting_refusal, private_refusal, read_refusal
 from bot.core.pm_grammar import (
+    EditConventions,
     ListTasks,
     PmCommand,
     RepostReport,
+    ShowConventions,
     ShowHelp,
     ShowStatus,
     ShowUsage,
@@ -31,6 +33,7 @@ from bot.services.status import (
 )
 from bot.services.task_moves import report_card, thread_permalink, viewer_moves
 from bot.slack.blocks.common import Block, plain_fallback, stored_report
+from bot.slack.blocks.conventions import build_conventions_blocks, build_conventions_modal
 from bot.slack.blocks.pm import (
     build_help_blocks,
     build_notice_blocks,
@@ -40,6 +43,7 @@ from bot.slack.blocks.pm import (
     build_unrecognised_blocks,
     build_usage_blocks,
 )
+from storage.conventions import channel_conventions
 from storage.models import Visibility
 from storage.queries import TaskFilter, may_read
 
@@ -49,6 +53,7 @@ def register(app: AsyncApp, deps: Deps, *, standups: StandupRunner) -> None:
         command = parse_pm_command(str(body.get("text") or ""))
         user_id = str(body.get("user_id") or "")
         channel_id = str(body.get("channel_id") or "") or None
+        team_id = str(body.get("team_id") or "") or deps.identity.team_id
         try:
             refusal = read_refusal(
                 user_id=user_id,
@@ -59,6 +64,18 @@ def register(app: AsyncApp, deps: Deps, *, standups: StandupRunner) -> None:
             )
             if refusal is not None:
                 blocks = build_notice_blocks(refusal)
+            elif isinstance(command, EditConventions):
+                # A modal must open while the trigger is fresh, before the ack.
+                notice = await _open_conventions(
+                    deps, channel_id=channel_id, team_id=team_id, trigger_id=body.get("trigger_id")
+                )
+                if notice is None:
+                    deps.metrics.inc("pmteam_commands_total", command=type(command).__name__)
+                    await ack()
+                    return
+                blocks = build_notice_blocks(notice)
+            elif isinstance(command, ShowConventions):
+                blocks = await _show_conventions(deps, channel_id=channel_id, team_id=team_id)
             else:
                 blocks = await answer(
                     deps,
@@ -162,6 +179,49 @@ async def answer(
             doing = "Posting the standup now" if post else "Preparing a standup preview"
             return build_notice_blocks(f":hourglass_flowing_sand: {doing}…")
     return build_help_blocks()
+
+
+def _conventions_channel(channel_id: str | None) -> str | None:
+    """The channel `/pm conventions` is about, or None where conventions make no sense."""
+    return channel_id if channel_id and channel_id.startswith(("C", "G")) else None
+
+
+async def _show_conventions(deps: Deps, *, channel_id: str | None, team_id: str) -> list[Block]:
+    channel = _conventions_channel(channel_id)
+    if channel is None:
+        return build_notice_blocks(NOT_A_CHANNEL)
+    async with deps.sessions() as session:
+        found = await channel_conventions(session=session, team_id=team_id, channel_id=channel)
+    return build_conventions_blocks(channel, found)
+
+
+async def _open_conventions(
+    deps: Deps, *, channel_id: str | None, team_id: str, trigger_id: Any
+) -> str | None:
+    """Open the conventions modal; the sentence to answer with instead when it can't open."""
+    channel = _conventions_channel(channel_id)
+    if channel is None:
+        return NOT_A_CHANNEL
+    if not trigger_id:
+        return "Slack sent no trigger for a modal; run `/pm conventions set` again."
+    async with deps.sessions() as session:
+        found = await channel_conventions(session=session, team_id=team_id, channel_id=channel)
+    try:
+        await deps.client.views_open(
+            trigger_id=str(trigger_id),
+            view=build_conventions_modal(channel, found.text if found else ""),
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        log.warning("could not open the conventions modal", error=error)
+        return f":warning: I couldn't open the conventions editor ({error}); try again."
+    return None
+
+
+NOT_A_CHANNEL = (
+    "Conventions belong to a channel: run `/pm conventions` in the channel whose tasks they "
+    "are for."
+)
 
 
 async def _repost(deps: Deps, *, task_id: int, respond: AsyncRespond) -> list[Block]:

@@ -24,7 +24,7 @@ from bot.slack.blocks.common import (
     usage_fields,
     when,
 )
-from storage.models import Report, Task, TaskStatus
+from storage.models import ChannelConvention, Report, Task, TaskStatus
 from storage.queries import UsageSummary
 
 _SHORT_AXES = {
@@ -49,6 +49,7 @@ class HomeBoard:
     built_at: datetime
     unposted: list[Task] = field(default_factory=list)  # cards the PM's channel refused
     today: Budget | None = None  # the workspace's daily budget, when there is one
+    conventions: list[ChannelConvention] = field(default_factory=list)  # channels that have them
 
 
 def build_home_view(
@@ -127,6 +128,19 @@ def build_home_view(
             explanation = escape_mrkdwn(one_line(flag.explanation, 140))
             flag_lines.append(f"• *{task.ref}* {escape_mrkdwn(flag.axis.label)}: {explanation}")
     blocks.append(section("\n".join(flag_lines)) if flag_lines else context("None this week."))
+
+    if board.conventions:
+        listed = " · ".join(
+            f"<#{c.channel_id}> ({when(c.updated_at)})" for c in board.conventions[:20]
+        )
+        blocks += [
+            {"type": "divider"},
+            section(f"*:memo: Channel conventions*\n{listed}"),
+            context(
+                "Sent to the engineer with every task from those channels · "
+                "`/pm conventions` in a channel shows them, `/pm conventions set` edits them"
+            ),
+        ]
 
     blocks += [{"type": "divider"}, section("*Usage this week*"), usage_fields(board.usage)]
     if board.today is not None:

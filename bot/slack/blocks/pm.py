@@ -28,6 +28,7 @@ from bot.slack.blocks.common import (
     when,
 )
 from bot.slack.blocks.report import build_task_actions
+from bot.slack.blocks.tools import tool_call_line
 from storage.models import (
     Rating,
     Report,
@@ -43,6 +44,7 @@ from storage.queries import ListKind, TaskDetail, TaskFilter, UsageSummary
 from storage.tasks import BOT_ACTOR, describe_status
 
 ACTION_LIST_NEXT = "pm_list_next"
+TOOL_CALLS_SHOWN = 10  # the newest team tool calls under /pm status T-n
 _LIST_TITLES: dict[ListKind, str] = {
     ListKind.OPEN: "Open tasks",
     ListKind.BLOCKED: "Blocked tasks",
@@ -58,6 +60,8 @@ HELP_TEXT = (
     "`/pm standup` — preview the standup · `/pm standup post` — post it now\n"
     "`/pm report T-42` — post a task's last report to the coordination channel again\n"
     "`/pm usage [week|month]` — tokens, cache share, web searches and cost\n"
+    "`/pm conventions` — this channel's standing context for the engineer · "
+    "`/pm conventions set` — edit it\n"
     "`/pm help` — this text"
 )
 
@@ -219,6 +223,12 @@ def build_task_detail_blocks(
     if turns:
         lines = [f"• {_turn_phrase(t, detail.report_kinds.get(t.id or 0))}" for t in turns]
         blocks.append(section("*Turns*\n" + "\n".join(lines)))
+    if detail.tool_calls:
+        calls = detail.tool_calls[-TOOL_CALLS_SHOWN:]
+        earlier = len(detail.tool_calls) - len(calls)
+        shown = "\n".join(f"• {tool_call_line(call)}" for call in calls)
+        more = f"\n_(and {earlier} earlier)_" if earlier else ""
+        blocks.append(section(f"*Tools*\n{shown}{more}"))
     if detail.last_report is not None:
         blocks += build_report_summary_blocks(detail.last_report)
     sources = _source_links(detail)

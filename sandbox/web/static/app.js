@@ -5,12 +5,33 @@
   const { h } = BlockKit;
   const $ = (id) => document.getElementById(id);
 
-  // Clicking one fills the composer: [label, text].
-  const SUGGESTIONS = [
-    ["@pmteam design a job queue…", "@pmteam design a durable job queue on PostgreSQL for our billing exports"],
-    ["/pm status", "/pm status"],
-    ["/pm help", "/pm help"],
+  // The guided tour: with the offline demo model these three end COMPLETED, IN PROGRESS and
+  // BLOCKED (it reads "plan"/"migration" and "waiting for … credentials" in the request).
+  const TOUR = [
+    {
+      text: "Our /v1/invoices list endpoint gets slow past page 50 — how should we paginate it?",
+      short: "Paginate /v1/invoices",
+      outcome: "completed",
+      label: "✅ ends COMPLETED",
+    },
+    {
+      text: "Plan the migration of the orders table from MySQL to PostgreSQL without downtime",
+      short: "Plan the orders migration",
+      outcome: "in-progress",
+      label: "⏳ ends IN PROGRESS",
+    },
+    {
+      text: "Set up the Stripe webhook consumer — we're waiting for the production API credentials from finance",
+      short: "Stripe webhook (blocked)",
+      outcome: "blocked",
+      label: "⛔ ends BLOCKED",
+    },
   ];
+  const FOLLOW_UP = "What about filters and sorting with keyset pagination?";
+  const COMMANDS = ["/pm status", "/pm standup", "/pm list @alice", "/pm help"];
+  const TOUR_CHANNEL = "engineering";
+  // Slack folds a message's text past about this many characters behind "Show more".
+  const LONG_MESSAGE = 4000;
 
   const page = {
     me: localStorage.getItem("pmteam-sandbox-as") || "",
@@ -19,7 +40,26 @@
     rendered: {},
     loading: false,
     again: false,
+    // The assistant pane: open or not, and its thread ({as, ts, context}) in this tab.
+    assistantOpen: sessionStorage.getItem("pmteam-sandbox-assistant-open") === "1",
+    assistant: readJson(sessionStorage.getItem("pmteam-sandbox-assistant")),
+    expanded: new Set(),
+    // The tour stays open (its requests, then its next steps) until the person folds it.
+    tourFolded: false,
   };
+
+  function readJson(text) {
+    try {
+      return text ? JSON.parse(text) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function saveAssistant() {
+    sessionStorage.setItem("pmteam-sandbox-assistant-open", page.assistantOpen ? "1" : "0");
+    sessionStorage.setItem("pmteam-sandbox-assistant", JSON.stringify(page.assistant));
+  }
 
   // --- routing: #/c/<channel>[/t/<ts>] or #/app/<home|messages>[/t/<ts>] ---------------------
 
@@ -44,11 +84,13 @@
     const hash = r.thread ? `${base}/t/${r.thread}` : base;
     if (location.hash !== hash) history.pushState(null, "", hash);
     if (r.view === "app" && r.tab === "home") openHome();
+    followWithAssistant();
     refresh();
   }
 
   window.addEventListener("popstate", () => {
     page.route = parseRoute();
+    followWithAssistant();
     refresh();
   });
 
@@ -58,6 +100,11 @@
     const s = page.state;
     if (page.route.view === "app") return s ? s.dm : null;
     return page.route.channel;
+  }
+
+  function assistantThread() {
+    const a = page.assistant;
+    return page.assistantOpen && a && a.as === page.me ? a.ts : null;
   }
 
   async function refresh() {
@@ -75,7 +122,16 @@
         const channel = page.route.view === "app" ? "dm" : page.route.channel;
         if (channel) query.set("channel", channel);
         if (page.route.thread && channel) query.set("thread", page.route.thread);
+        if (assistantThread()) query.set("assistant", assistantThread());
         let response = await fetch(`/sandbox/state?${query}`);
+        if (response.status === 400 && query.has("assistant")) {
+          // An assistant thread from an earlier sandbox: the pane starts a new one.
+          page.assistant = null;
+          saveAssistant();
+          query.delete("assistant");
+          response = await fetch(`/sandbox/state?${query}`);
+          if (response.ok && page.assistantOpen) setTimeout(startAssistant, 0);
+        }
         if (response.status === 400) {
           // A person or channel from an earlier session: start over with the defaults.
           page.me = "";
@@ -87,7 +143,7 @@
         page.me = state.me;
         localStorage.setItem("pmteam-sandbox-as", page.me);
         if (page.route.view === "channel" && !page.route.channel) {
-          const first = state.channel_order.find((id) => state.channels[id].name === "engineering")
+          const first = state.channel_order.find((id) => state.channels[id].name === TOUR_CHANNEL)
             || state.channel_order[0];
           page.route.channel = first;
           history.replaceState(null, "", `#/c/${first}`);
@@ -127,14 +183,72 @@
     live.onerror = () => setConnection(null);
   }
 
+  // --- the assistant pane: Slack's split view for an AI app ------------------------------------
+
+  // The channel the person is looking at: the context Slack gives the assistant thread.
+  function contextChannel() {
+    return page.route.view === "channel" ? page.route.channel : null;
+  }
+
+  async function openAssistant() {
+    page.assistantOpen = true;
+    saveAssistant();
+    if (!page.assistant || page.assistant.as !== page.me) {
+      await startAssistant();
+    } else {
+      followWithAssistant();
+      refresh();
+    }
+    setTimeout(() => $("assistant-text").focus(), 50);
+  }
+
+  function closeAssistant() {
+    page.assistantOpen = false;
+    saveAssistant();
+    refresh();
+  }
+
+  // Opening the pane (or "New chat") starts a thread: Slack sends assistant_thread_started.
+  async function startAssistant() {
+    const context = contextChannel();
+    page.assistant = null;
+    page.rendered.assistant = null;
+    render();
+    try {
+      const result = await call("/sandbox/assistant/start", { context_channel: context });
+      page.assistant = { as: page.me, ts: result.thread_ts, context };
+      if (!result.acked) toast("pmteam did not acknowledge assistant_thread_started");
+    } catch (error) {
+      toast(error.message);
+    }
+    saveAssistant();
+    refresh();
+  }
+
+  // Switching channels with the pane open: Slack sends assistant_thread_context_changed.
+  function followWithAssistant() {
+    const thread = assistantThread();
+    const context = contextChannel();
+    if (!thread || !context || context === page.assistant.context) return;
+    page.assistant.context = context;
+    saveAssistant();
+    call("/sandbox/assistant/context", { thread_ts: thread, context_channel: context })
+      .then((result) => {
+        if (!result.acked) toast("pmteam did not acknowledge assistant_thread_context_changed");
+      })
+      .catch((error) => toast(error.message));
+  }
+
   // --- rendering ---------------------------------------------------------------------------------
 
-  function ctxFor(container) {
+  // `fromApp`: text the app wrote, where dollar amounts are costs (simulated when offline).
+  function ctxFor(container, fromApp = true) {
     const s = page.state;
     return {
       me: s.me,
       users: Object.fromEntries(Object.entries(s.users).map(([id, u]) => [id, { ...u, name: u.name }])),
       channels: s.channels,
+      simulated: Boolean(fromApp && s.model && s.model.offline),
       onChannel: (id) => go({ view: "channel", channel: id, thread: null }),
       onLink: (anchor, url) => {
         // Permalinks point at this fake: open the thread here instead of a JSON page.
@@ -171,6 +285,7 @@
 
   function render() {
     const s = page.state;
+    if (!s) return;
     $("team-name").textContent = s.team.name;
     renderBanner(s.model);
     renderViewer(s);
@@ -178,6 +293,7 @@
     setConnection(s.connection);
     renderMain(s);
     renderThread(s);
+    renderAssistant(s);
     renderModal(s);
   }
 
@@ -187,6 +303,7 @@
     if (!model) return;
     banner.className = model.offline ? "banner offline" : "banner live";
     banner.textContent = model.text;
+    banner.title = model.text;
   }
 
   function renderViewer(s) {
@@ -224,6 +341,7 @@
     const node = $("connection");
     node.className = `connection ${kind}`;
     node.textContent = text;
+    node.title = text;
   }
 
   function renderMain(s) {
@@ -247,31 +365,143 @@
     }
     const placeholder = channel ? (inApp ? "Message pmteam" : `Message #${channel.name}`) : "";
     $("composer-text").placeholder = placeholder;
-    renderSuggestions(inApp);
-    if (showHome) renderHome(s);
-    else renderList($("messages"), s.messages, { channel: currentChannel(), inThread: false });
+    renderSuggestions(s, inApp ? null : channel);
+    if (showHome) {
+      renderHome(s);
+      return;
+    }
+    const where = { channel: currentChannel(), inThread: false, key: "messages" };
+    if (!inApp && channel && channel.name === TOUR_CHANNEL) {
+      const tour = tourProgress(s.messages);
+      where.extraKey = ["tour", page.tourFolded, tour.map((m) => (m ? m.ts : null))];
+      where.intro = () => [tourNode(s, channel, tour)];
+    }
+    // An assistant thread nobody wrote in is not a conversation worth listing.
+    const messages = s.messages.filter((m) => m.subtype !== "assistant_app_thread" || m.reply_count);
+    renderList($("messages"), messages, where);
   }
 
-  function renderSuggestions(inApp) {
-    const key = String(inApp);
+  // --- the guided tour ---------------------------------------------------------------------------
+
+  function decodeEntities(text) {
+    return String(text).replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  }
+
+  // What a person typed, without the @pmteam mention: to find the tour's requests.
+  function typedText(text) {
+    return decodeEntities(String(text || "").replace(/<@[A-Z0-9]+(?:\|[^>]*)?>/g, "")).trim();
+  }
+
+  function tourProgress(messages) {
+    return TOUR.map((request) => messages.find((m) => !m.author.is_bot && !m.ephemeral
+      && typedText(m.text) === request.text) || null);
+  }
+
+  function tourNode(s, channel, asked) {
+    const count = asked.filter(Boolean).length;
+    const empty = !s.messages.length;
+    if (!empty && page.tourFolded) {
+      return h("div", { class: "tour-bar", id: "tour" },
+        h("span", { class: "tour-bar-text" }, `🧭 Sandbox tour · ${count} of ${TOUR.length} requests asked`),
+        h("button", { type: "button", class: "tour-link", onclick: () => { page.tourFolded = false; refresh(); } }, "Show the tour"));
+    }
+    const requests = TOUR.map((request, index) => {
+      const message = asked[index];
+      const action = message
+        ? h("button", { type: "button", class: "bk-button tour-open", onclick: () => openThread(message.ts) }, "✓ Asked · open thread")
+        : h("button", {
+          type: "button",
+          class: "bk-button primary tour-ask",
+          onclick: (event) => askPmteam(channel.id, request.text, event.currentTarget),
+        }, "Ask pmteam");
+      return h("li", { class: `tour-request ${request.outcome}`, dataset: { outcome: request.outcome } },
+        h("div", { class: "tour-request-text" },
+          h("span", { class: "tour-outcome" }, request.label),
+          h("q", {}, request.text)),
+        action);
+    });
+    const link = (label, onclick) => h("button", { type: "button", class: "tour-link", onclick }, label);
+    const fill = (text) => () => fillComposer($("composer-text"), text);
+    const first = asked[0];
+    const steps = [
+      h("li", {}, "Open a request's thread (", h("em", {}, "“2 replies”"), ") to watch the answer stream in, and ask a follow-up there: ",
+        first ? link(`“${FOLLOW_UP}”`, () => { openThread(first.ts); setTimeout(() => fillComposer($("thread-text"), FOLLOW_UP), 80); })
+          : h("q", {}, FOLLOW_UP)),
+      h("li", {}, "See each request's card in ", link("#pm-coordination", () => goToChannel("pm-coordination")),
+        " with its status and buttons: Acknowledge, Mark blocked (it asks why), Mark done, Reopen."),
+      h("li", {}, "Open pmteam's ", link("Home tab", () => go({ view: "app", tab: "home", thread: null })),
+        ": the board of blocked tasks, the last reports and this week's usage."),
+      h("li", {}, "Run ", link("/pm status", fill("/pm status")), " or ", link("/pm standup", fill("/pm standup")),
+        " in any channel (only you see the answer); ", link("/pm list @alice", fill("/pm list @alice")), " lists Alice's tasks."),
+      h("li", {}, "Open the ", link("Assistant", () => openAssistant()),
+        " for pmteam's side pane: suggested prompts, its status while it works, streamed answers."),
+      h("li", {}, "Switch to Bob, the PM, with “Viewing as” at the top right."),
+    ];
+    return h("div", { class: "tour", id: "tour" },
+      h("div", { class: "tour-head" },
+        h("span", { class: "app-dot big", "aria-hidden": "true" }, "pm"),
+        h("div", {},
+          h("h2", {}, "Welcome to the pmteam sandbox"),
+          h("p", {}, "pmteam is an AI backend engineer in Slack. Mention it with a backend task: it answers in a thread "
+            + "and files a report for the PM in #pm-coordination. These three requests show a task that is completed, "
+            + "one in progress and one blocked:")),
+        empty ? null : h("button", { type: "button", class: "icon-button", "aria-label": "Fold the tour", title: "Fold the tour", onclick: () => { page.tourFolded = true; refresh(); } }, "–")),
+      h("ol", { class: "tour-requests" }, requests),
+      h("div", { class: "tour-next" }, h("h3", {}, "Then"), h("ul", {}, steps)));
+  }
+
+  async function askPmteam(channel, text, node) {
+    if (node) node.disabled = true;
+    try {
+      await call("/sandbox/post", { channel, text: `@pmteam ${text}`, thread_ts: null });
+    } catch (error) {
+      toast(error.message);
+      if (node) node.disabled = false;
+    }
+  }
+
+  function goToChannel(name) {
+    const s = page.state;
+    const id = s.channel_order.find((c) => s.channels[c].name === name);
+    if (id) go({ view: "channel", channel: id, thread: null });
+  }
+
+  function fillComposer(box, text) {
+    box.value = text;
+    box.focus();
+    box.setSelectionRange(text.length, text.length);
+    const frame = box.closest(".composer-box");
+    frame.classList.remove("filled");
+    void frame.offsetWidth; // restart the highlight
+    frame.classList.add("filled");
+  }
+
+  // "Try" under the composer: the tour's requests not asked yet, then the /pm commands.
+  function renderSuggestions(s, channel) {
+    let items;
+    if (!channel) {
+      // In the app's DM there is no need to mention it.
+      items = [...TOUR.map((r) => [r.short, r.text]), ["/pm status", "/pm status"]];
+    } else if (channel.name === TOUR_CHANNEL) {
+      const asked = tourProgress(s.messages);
+      items = TOUR.filter((_, i) => !asked[i]).map((r) => [r.short, `@pmteam ${r.text}`]);
+      items.push(...COMMANDS.map((c) => [c, c]));
+    } else {
+      items = COMMANDS.map((c) => [c, c]);
+    }
+    const key = JSON.stringify(items);
     if (page.rendered.suggestions === key) return;
     page.rendered.suggestions = key;
-    // In the app's DM there is no need to mention it.
-    const bare = (text) => (inApp ? text.replace(/^@pmteam /, "") : text);
-    $("suggestions").replaceChildren(...SUGGESTIONS.map(([label, text]) => h("button", {
+    $("suggestions").replaceChildren(...items.map(([label, text]) => h("button", {
       type: "button",
       class: "suggestion",
-      title: bare(text),
-      onclick: () => {
-        const box = $("composer-text");
-        box.value = bare(text);
-        box.focus();
-      },
-    }, bare(label))));
+      title: `${text} (fills the message box; Enter sends it)`,
+      onclick: () => fillComposer($("composer-text"), text),
+    }, label)));
   }
 
   function renderHome(s) {
-    const key = JSON.stringify([s.me, s.home && s.home.hash, s.home && s.home.id, s.connection]);
+    const key = JSON.stringify([s.me, s.home && s.home.hash, s.home && s.home.id, s.connection, Boolean(s.model && s.model.offline)]);
     if (page.rendered.home === key) return;
     page.rendered.home = key;
     const home = $("home");
@@ -285,7 +515,7 @@
   }
 
   function timeOf(ts) {
-    return new Date(Number(ts) * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return BlockKit.formatEpoch(ts);
   }
 
   function initials(author) {
@@ -293,18 +523,25 @@
     return (author.name || "?").slice(0, 1).toUpperCase();
   }
 
+  // where: {channel, inThread, key, intro?: () => nodes, extraKey?} — `key` names the list.
   function renderList(container, messages, where) {
-    const key = JSON.stringify([messages, page.state.users, page.state.me]);
-    const renderKey = where.inThread ? "thread" : "messages";
+    const offline = Boolean(page.state.model && page.state.model.offline);
+    const key = JSON.stringify([messages, page.state.users, page.state.me, offline, where.extraKey || null]);
+    const renderKey = where.key;
     if (page.rendered[renderKey] === key && page.rendered[`${renderKey}-el`] === container) return;
+    // Another channel or thread opens at its newest message; the same one keeps its scroll.
+    const shown = JSON.stringify([where.channel, messages.length ? messages[0].ts : null, where.inThread]);
+    const switched = page.rendered[`${renderKey}-shown`] !== shown;
     page.rendered[renderKey] = key;
     page.rendered[`${renderKey}-el`] = container;
-    const atBottom = container.scrollHeight - container.scrollTop - container.clientHeight < 60;
+    page.rendered[`${renderKey}-shown`] = shown;
+    const atBottom = switched
+      || container.scrollHeight - container.scrollTop - container.clientHeight < 60;
     const scrollTop = container.scrollTop;
-    const nodes = [];
+    const nodes = where.intro ? where.intro() : [];
     let previous = null;
     messages.forEach((message, index) => {
-      if (where.inThread && index === 1) {
+      if (where.inThread && where.key === "thread" && index === 1) {
         nodes.push(h("div", { class: "reply-divider" },
           `${messages.length - 1} ${messages.length === 2 ? "reply" : "replies"}`));
       }
@@ -314,10 +551,11 @@
       nodes.push(messageNode(message, where, compact));
       previous = message;
     });
-    if (!messages.length) {
-      nodes.push(h("div", { class: "empty" }, where.inThread
-        ? "This thread is empty."
-        : "No messages yet. Mention @pmteam with a backend task to get started."));
+    if (!messages.length && !where.intro) {
+      let empty = "No messages yet. Mention @pmteam with a backend task to get started.";
+      if (where.inThread) empty = "This thread is empty.";
+      else if (page.route.view === "app") empty = "No messages yet. Describe a backend task to pmteam here.";
+      nodes.push(h("div", { class: "empty" }, empty));
     }
     // Few messages sit at the bottom, next to the composer, as in Slack.
     container.replaceChildren(h("div", { class: "list-spacer" }), ...nodes);
@@ -335,10 +573,13 @@
     if (message.stream === "in_progress") classes.push("streaming");
     if (page.route.thread === message.ts && !where.inThread) classes.push("selected");
     const container = { channel: where.channel, ts: message.ts };
-    const ctx = ctxFor(container);
+    // A person's dollars are their own; the app's (and Slackbot's) are costs.
+    const ctx = ctxFor(container, isBot);
     const content = h("div", { class: "message-content" });
     if (message.subtype === "tombstone") {
       content.append(h("div", { class: "subtitle" }, "This message was deleted."));
+    } else if (message.subtype === "assistant_app_thread") {
+      content.append(h("div", { class: "subtitle" }, "✨ Assistant chat"));
     } else if (message.stream) {
       const answer = BlockKit.markdown(message.text, ctx);
       if (message.stream === "in_progress") {
@@ -370,6 +611,7 @@
     const body = h("div", { class: "message-body" }, head,
       message.ephemeral ? h("div", { class: "only-you" }, "👁 Only visible to you") : null,
       content,
+      showMore(message, where, content),
       reactionsNode(message.reactions, s.me));
     if (!where.inThread && message.reply_count) {
       body.append(h("button", {
@@ -388,6 +630,27 @@
       }, "💬")));
     }
     return row;
+  }
+
+  // A long message is folded, as Slack does; "Show more" unfolds it (and it stays unfolded).
+  function showMore(message, where, content) {
+    if (message.stream === "in_progress" || content.textContent.length <= LONG_MESSAGE) return null;
+    const id = `${where.channel}:${message.ts}`;
+    const toggle = h("button", { type: "button", class: "show-more" });
+    const set = (open) => {
+      content.classList.toggle("collapsed", !open);
+      toggle.textContent = open ? "Show less" : "Show more";
+      toggle.setAttribute("aria-expanded", String(open));
+    };
+    content.classList.add("collapsible");
+    set(page.expanded.has(id));
+    toggle.addEventListener("click", () => {
+      const open = !page.expanded.has(id);
+      if (open) page.expanded.add(id);
+      else page.expanded.delete(id);
+      set(open);
+    });
+    return toggle;
   }
 
   function safeColor(color) {
@@ -422,7 +685,83 @@
     }
     const channel = s.channels[thread.channel];
     $("thread-where").textContent = channel ? (channel.is_im ? "pmteam" : `#${channel.name}`) : "";
-    renderList($("thread-messages"), thread.messages, { channel: thread.channel, inThread: true });
+    renderList($("thread-messages"), thread.messages, { channel: thread.channel, inThread: true, key: "thread" });
+    // The tour's first request invites a follow-up in its thread.
+    const [root, ...replies] = thread.messages;
+    const followUp = root && typedText(root.text) === TOUR[0].text
+      && !replies.some((m) => !m.author.is_bot && typedText(m.text) === FOLLOW_UP);
+    $("thread-hint").hidden = !followUp;
+    if (followUp && !$("thread-suggestions").childElementCount) {
+      $("thread-suggestions").replaceChildren(h("button", {
+        type: "button",
+        class: "suggestion",
+        title: "Fills the reply box; Enter sends it",
+        onclick: () => fillComposer($("thread-text"), FOLLOW_UP),
+      }, FOLLOW_UP));
+    }
+  }
+
+  function renderAssistant(s) {
+    const pane = $("assistant");
+    const open = page.assistantOpen;
+    pane.hidden = !open;
+    document.body.classList.toggle("with-assistant", open);
+    $("assistant-toggle").setAttribute("aria-pressed", String(open));
+    if (!open) {
+      page.rendered.assistant = null;
+      return;
+    }
+    const a = s.assistant;
+    const asked = a ? a.messages.filter((m) => !m.author.is_bot && !m.ephemeral) : [];
+    const title = $("assistant-title");
+    // pmteam may name the thread (assistant.threads.setTitle); until then, the first question.
+    title.textContent = a && a.title ? a.title : asked.length ? typedText(asked[0].text) : "New chat";
+    title.classList.toggle("untitled", !(a && a.title));
+    const context = a && a.context_channel ? s.channels[a.context_channel] : null;
+    $("assistant-context").replaceChildren(...(context
+      ? ["Context: ", h("span", { class: "mention channel-ref" }, `#${context.name}`), " (the channel you are viewing)"]
+      : []));
+    const status = $("assistant-status");
+    status.hidden = !(a && a.status);
+    if (a && a.status) {
+      // Slack shows the app's name before its status: "pmteam is thinking…".
+      const text = /^[a-z]/.test(a.status) ? `${s.bot.name} ${a.status}` : a.status;
+      const loading = a.loading_messages.length ? ` · ${a.loading_messages[0]}` : "";
+      status.replaceChildren(h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")),
+        h("span", { class: "status-text" }, text + loading));
+    }
+    const container = $("assistant-messages");
+    if (!a) {
+      page.rendered.assistant = null;
+      container.replaceChildren(h("div", { class: "list-spacer" }), h("div", { class: "empty" }, "Starting a new chat…"));
+      return;
+    }
+    const where = { channel: a.channel, inThread: true, key: "assistant" };
+    if (!asked.length) {
+      // Slack shows the app's suggested prompts until the person asks something.
+      where.extraKey = ["prompts", a.prompts, a.prompts_title];
+      where.intro = () => [assistantGreeting(s, a)];
+    }
+    renderList(container, a.messages, where);
+  }
+
+  function assistantGreeting(s, a) {
+    const prompts = a.prompts.map((prompt) => h("button", {
+      type: "button",
+      class: "assistant-prompt",
+      title: prompt.message,
+      onclick: (event) => {
+        event.currentTarget.disabled = true;
+        postText({ channel: a.channel, thread_ts: a.ts }, prompt.message);
+      },
+    }, h("strong", {}, prompt.title), h("span", {}, prompt.message)));
+    return h("div", { class: "assistant-greeting" },
+      h("div", { class: "assistant-hello" }, h("span", { class: "app-dot big", "aria-hidden": "true" }, "pm"),
+        h("div", {}, h("strong", {}, a.prompts_title || `Hi, I'm ${s.bot.name}`),
+          h("div", { class: "subtitle" }, "Ask for backend work here; the answer streams in below."))),
+      prompts.length
+        ? h("div", { class: "assistant-prompts", role: "list" }, prompts)
+        : h("div", { class: "subtitle" }, "Waiting for pmteam's suggested prompts…"));
   }
 
   // --- modals ------------------------------------------------------------------------------------
@@ -512,31 +851,121 @@
 
   // --- composing ---------------------------------------------------------------------------------
 
-  async function send(textarea, threadTs) {
-    const text = textarea.value.trim();
-    const channel = currentChannel();
-    if (!text || !channel) return;
-    textarea.value = "";
+  async function postText(target, text) {
+    if (!text || !target.channel) return false;
     try {
-      const result = await call("/sandbox/post", { channel, text, thread_ts: threadTs || null });
+      const result = await call("/sandbox/post", { channel: target.channel, text, thread_ts: target.thread_ts || null });
       if (result.command && !result.acked && result.error !== "unknown_command") {
         toast(`${result.command} got no answer from pmteam`);
       }
+      return true;
     } catch (error) {
-      textarea.value = text;
       toast(error.message);
+      return false;
     }
   }
 
-  function wireComposer(form, textarea, threadTs) {
+  async function send(textarea, target) {
+    const text = textarea.value.trim();
+    if (!text || !target || !target.channel) return;
+    textarea.value = "";
+    if (!(await postText(target, text))) textarea.value = text;
+  }
+
+  // `@` in a composer: the workspace's people and the app, picked with arrows and Enter or Tab.
+  function wireMentions(textarea) {
+    const menu = h("ul", { class: "mention-menu", role: "listbox", "aria-label": "Mention someone", hidden: true });
+    textarea.closest(".composer-box").append(menu);
+    textarea.setAttribute("aria-autocomplete", "list");
+    let items = [];
+    let active = 0;
+    let start = -1;
+
+    const close = () => {
+      menu.hidden = true;
+      items = [];
+    };
+    const candidates = (query) => {
+      const s = page.state;
+      if (!s) return [];
+      const all = [
+        { name: s.bot.name, label: s.bot.name, detail: "app · your backend engineer", bot: true },
+        ...s.people.map((p) => ({ name: p.name, label: p.real_name, detail: p.title })),
+      ];
+      const q = query.toLowerCase();
+      return all.filter((c) => c.name.toLowerCase().startsWith(q) || c.label.toLowerCase().startsWith(q));
+    };
+    const draw = () => {
+      menu.replaceChildren(...items.map((c, index) => h("li", {
+        role: "option",
+        class: index === active ? "mention-option active" : "mention-option",
+        "aria-selected": String(index === active),
+        dataset: { name: c.name },
+        onmousedown: (event) => {
+          event.preventDefault(); // keep the focus in the textarea
+          pick(index);
+        },
+      }, h("span", { class: c.bot ? "avatar small bot" : "avatar small" }, c.bot ? "pm" : c.label.slice(0, 1).toUpperCase()),
+      h("strong", {}, c.label), h("span", { class: "subtitle" }, ` @${c.name}${c.detail ? ` · ${c.detail}` : ""}`))));
+      menu.hidden = false;
+    };
+    const update = () => {
+      const before = textarea.value.slice(0, textarea.selectionStart);
+      const match = /(^|[\s(])@([\w.-]*)$/.exec(before);
+      if (!match) return close();
+      start = before.length - match[2].length - 1;
+      items = candidates(match[2]);
+      if (!items.length) return close();
+      active = Math.min(active, items.length - 1);
+      draw();
+      return null;
+    };
+    const pick = (index) => {
+      const chosen = items[index];
+      if (!chosen) return;
+      const end = textarea.selectionStart;
+      const inserted = `@${chosen.name} `;
+      textarea.value = textarea.value.slice(0, start) + inserted + textarea.value.slice(end).replace(/^ /, "");
+      const caret = start + inserted.length;
+      textarea.setSelectionRange(caret, caret);
+      close();
+      textarea.focus();
+    };
+    textarea.addEventListener("input", () => {
+      active = 0;
+      update();
+    });
+    textarea.addEventListener("click", update);
+    textarea.addEventListener("blur", () => setTimeout(close, 120));
+    // Registered before the composer's own keydown, so Enter picks instead of sending.
+    textarea.addEventListener("keydown", (event) => {
+      if (menu.hidden) return;
+      const keys = { ArrowDown: 1, ArrowUp: -1 };
+      if (event.key in keys) {
+        active = (active + keys[event.key] + items.length) % items.length;
+        draw();
+      } else if (event.key === "Enter" || event.key === "Tab") {
+        pick(active);
+      } else if (event.key === "Escape") {
+        close();
+      } else {
+        return;
+      }
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    });
+  }
+
+  function wireComposer(form, textarea, target) {
+    wireMentions(textarea);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      send(textarea, threadTs());
+      send(textarea, target());
     });
     textarea.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
-        send(textarea, threadTs());
+        send(textarea, target());
       }
     });
   }
@@ -549,9 +978,16 @@
     toast.timer = setTimeout(() => { node.hidden = true; }, 5000);
   }
 
-  wireComposer($("composer"), $("composer-text"), () => null);
-  wireComposer($("thread-composer"), $("thread-text"), () => page.route.thread);
+  wireComposer($("composer"), $("composer-text"), () => ({ channel: currentChannel(), thread_ts: null }));
+  wireComposer($("thread-composer"), $("thread-text"), () => ({ channel: currentChannel(), thread_ts: page.route.thread }));
+  wireComposer($("assistant-composer"), $("assistant-text"), () => {
+    const a = page.state && page.state.assistant;
+    return a ? { channel: a.channel, thread_ts: a.ts } : null;
+  });
   $("thread-close").addEventListener("click", () => go({ thread: null }));
+  $("assistant-toggle").addEventListener("click", () => (page.assistantOpen ? closeAssistant() : openAssistant()));
+  $("assistant-close").addEventListener("click", closeAssistant);
+  $("assistant-new").addEventListener("click", () => startAssistant());
   $("nav-app").addEventListener("click", () => go({ view: "app", tab: "home", thread: null }));
   $("tab-home").addEventListener("click", () => go({ view: "app", tab: "home", thread: null }));
   $("tab-messages").addEventListener("click", () => go({ view: "app", tab: "messages", thread: null }));
@@ -560,7 +996,9 @@
     localStorage.setItem("pmteam-sandbox-as", page.me);
     page.rendered = {};
     if (page.route.view === "app" && page.route.tab === "home") openHome();
-    refresh();
+    // The assistant thread was the other person's: an open pane starts one for this person.
+    if (page.assistantOpen) startAssistant();
+    else refresh();
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && page.state && page.state.modal) closeModal(page.state.modal);
@@ -568,6 +1006,7 @@
 
   refresh().then(() => {
     if (page.route.view === "app" && page.route.tab === "home") openHome();
+    if (page.assistantOpen && !assistantThread()) startAssistant();
   });
   startLive();
 })();

@@ -39,6 +39,41 @@ const BlockKit = (() => {
   };
 
   const SAFE_URL = /^(https?:|mailto:)/i;
+  const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  // A dollar amount in the app's text, e.g. "$0.27" or "$1,204.50".
+  const DOLLARS = /\$\d[\d,]*(?:\.\d+)?/g;
+  const SIMULATED = " (simulated)";
+
+  // The one way the page shows a moment, in the viewer's own time zone: "Tue 1 Dec, 13:02"
+  // ("Tue 1 Dec 2025, 13:02" outside the current year).
+  function formatTime(date) {
+    if (!(date instanceof Date) || Number.isNaN(date.getTime())) return "";
+    const pad = (n) => String(n).padStart(2, "0");
+    const year = date.getFullYear() === new Date().getFullYear() ? "" : ` ${date.getFullYear()}`;
+    return `${DAYS[date.getDay()]} ${date.getDate()} ${MONTHS[date.getMonth()]}${year}, `
+      + `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  }
+
+  function formatEpoch(seconds) {
+    return formatTime(new Date(Number(seconds) * 1000));
+  }
+
+  // With the offline demo model every cost is made up: say so after each amount the app wrote.
+  function costs(text, ctx) {
+    if (!ctx || !ctx.simulated || !text.includes("$")) return [text];
+    const out = [];
+    let last = 0;
+    for (const match of text.matchAll(DOLLARS)) {
+      const end = match.index + match[0].length;
+      if (text.startsWith(SIMULATED, end)) continue;
+      out.push(text.slice(last, end),
+        h("span", { class: "simulated", title: "The offline demo model's costs are not real" }, SIMULATED));
+      last = end;
+    }
+    out.push(text.slice(last));
+    return out;
+  }
 
   function h(tag, props, ...children) {
     const node = document.createElement(tag);
@@ -119,11 +154,14 @@ const BlockKit = (() => {
     if (target.startsWith("#")) return channelChip(ctx, target.slice(1), label);
     if (target.startsWith("!subteam^")) return h("span", { class: "mention" }, label || "@group");
     if (target.startsWith("!date^")) {
+      // <!date^epoch^{tokens}^optional_link|fallback>: always our one format, in local time.
       const parts = target.split("^");
       const seconds = Number(parts[1]);
-      return document.createTextNode(
-        Number.isFinite(seconds) ? new Date(seconds * 1000).toLocaleString() : label,
-      );
+      const shown = Number.isFinite(seconds) && parts[1] !== "" ? formatEpoch(seconds) : label;
+      const url = parts[3] ? decodeEntities(parts[3]) : "";
+      const node = url && SAFE_URL.test(url) ? link(url, shown, ctx) : h("time", {}, shown);
+      if (Number.isFinite(seconds)) node.setAttribute("title", new Date(seconds * 1000).toISOString());
+      return node;
     }
     if (target.startsWith("!")) return h("span", { class: "mention mention-me" }, `@${target.slice(1)}`);
     const url = decodeEntities(target);
@@ -158,10 +196,10 @@ const BlockKit = (() => {
       else if (g.strike !== undefined) node = h("del", {}, mrkdwnInline(g.strike, ctx));
       else if (g.emoji !== undefined) node = EMOJI[g.emoji.replace(/::.*$/, "")] ? emoji(g.emoji) : null;
       if (node === null) continue;
-      out.push(decodeEntities(text.slice(last, match.index)), node);
+      out.push(...costs(decodeEntities(text.slice(last, match.index)), ctx), node);
       last = match.index + match[0].length;
     }
-    out.push(decodeEntities(text.slice(last)));
+    out.push(...costs(decodeEntities(text.slice(last)), ctx));
     return out;
   }
 
@@ -363,7 +401,9 @@ const BlockKit = (() => {
     if (obj.type === "mrkdwn") {
       return obj.verbatim ? h("div", { class: "mrkdwn" }, decodeEntities(obj.text)) : mrkdwn(obj.text, ctx);
     }
-    return h("span", { class: "plain" }, obj.emoji === false ? obj.text : emojiText(String(obj.text)));
+    const parts = obj.emoji === false ? [String(obj.text)] : emojiText(String(obj.text));
+    return h("span", { class: "plain" },
+      parts.map((part) => (typeof part === "string" ? costs(part, ctx) : part)));
   }
 
   function plainText(obj) {
@@ -375,7 +415,9 @@ const BlockKit = (() => {
     let node;
     switch (element.type) {
       case "text":
-        node = document.createTextNode(element.text || "");
+        node = element.style && element.style.code
+          ? document.createTextNode(element.text || "")
+          : h("span", {}, costs(element.text || "", ctx));
         break;
       case "link":
         node = link(element.url || "", element.text || element.url, ctx);
@@ -399,9 +441,9 @@ const BlockKit = (() => {
         node = h("span", { class: "mention mention-me" }, `@${element.range}`);
         break;
       case "date":
-        node = document.createTextNode(
-          element.fallback || new Date(Number(element.timestamp) * 1000).toLocaleString(),
-        );
+        node = h("time", {}, Number.isFinite(Number(element.timestamp))
+          ? formatEpoch(element.timestamp)
+          : element.fallback || "");
         break;
       case "color":
         node = h("code", {}, element.value || "");
@@ -668,5 +710,8 @@ const BlockKit = (() => {
     return h("div", { class: "blocks" }, (list || []).map((b) => block(b, ctx)));
   }
 
-  return { blocks, mrkdwn, markdown, emoji, emojiText, h, textObject, plainText, currentCtx: null };
+  return {
+    blocks, mrkdwn, markdown, emoji, emojiText, h, textObject, plainText, formatTime, formatEpoch,
+    currentCtx: null,
+  };
 })();

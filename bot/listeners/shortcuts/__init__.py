@@ -1,0 +1,1 @@
+"""Shortcuts: "Make this a pmteam task" on any message."""
