@@ -10,7 +10,7 @@ import asyncio
 import errno
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -160,8 +160,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     def report(check: Check) -> None:
         _print(check.render())
 
+    mcp = None
+    if settings.mcp_servers:
+        from bot.cli.doctor_mcp import check_mcp
+
+        def mcp(checked: Settings) -> Awaitable[list[Check]]:
+            return check_mcp(checked, timeout=args.timeout)
+
     checks = asyncio.run(
-        run_checks(settings, timeout=args.timeout, migrations=_load_migrations, report=report)
+        run_checks(
+            settings, timeout=args.timeout, migrations=_load_migrations, report=report, mcp=mcp
+        )
     )
     failed = sum(not check.ok for check in checks)
     _print(f"\n{len(checks) - failed} ok, {failed} failed" if failed else "\nall checks ok")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli.database import NEW_DATABASE, Migrations, probe_database
 from bot.config import Settings
-from bot.runtime.mcp import McpServers, ServerState
-from bot.services.tool_calls import tool_access
 from bot.slack.client import fetch_identity
 from bot.slack.contract import BOT_SCOPES
 
@@ -27,9 +24,7 @@ DEFAULT_TIMEOUT = 2.0  # seconds each check may take: Slack, Anthropic and the d
 ANTHROPIC_API_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 WAIT_LONGER = "(`pmteam doctor --timeout 10` waits longer)"
-# A stdio MCP server (uvx, docker, npx) may download or build itself before it answers.
-MCP_TIMEOUT_FLOOR = 10.0
-_MORE = "\n" + " " * 19  # a check's next line, under its detail
+MORE = "\n" + " " * 19  # a check's next line, under its detail
 
 
 @dataclass(frozen=True)
@@ -298,85 +293,13 @@ async def _model_answer(http: aiohttp.ClientSession, url: str) -> tuple[int, str
     return response.status, str(error)
 
 
-async def check_mcp(settings: Settings, *, timeout: float) -> list[Check]:
-    """Each MCP server of PMTEAM_MCP_SERVERS: connected (as `pmteam run` would, listing its
-    tools, calling none), and its tools by how the engineer gets them."""
-    if not settings.mcp_servers:
-        return []
-    wait = max(timeout, MCP_TIMEOUT_FLOOR)
-    servers = McpServers(
-        settings.mcp_servers, call_timeout=settings.mcp_timeout_seconds, connect_timeout=wait
-    )
-    # The check's own line says what failed: no "trying again" lines in between.
-    logging.getLogger("pmteam.mcp").setLevel(logging.CRITICAL)
-    try:
-        await servers.start(wait=wait)
-        states = servers.states()
-    finally:
-        await servers.close()
-    checks = []
-    for state in states:
-        if not state.connected:
-            checks.append(_mcp_failure(state, wait))
-            continue
-        checks.append(Check("mcp", True, _mcp_tools(state, settings.mcp_write_tools)))
-        offered = {f"{state.name}.{tool.name}" for tool in state.tools}
-        unknown = [
-            entry
-            for entry in settings.mcp_write_tools
-            if entry.startswith(f"{state.name}.") and entry not in offered
-        ]
-        if unknown:
-            checks.append(
-                Check(
-                    "mcp",
-                    False,
-                    f"{state.name}: PMTEAM_MCP_WRITE_TOOLS lists {', '.join(unknown)}, which "
-                    "the server doesn't offer",
-                    "spell each as <server>.<tool>, with the tool's name as listed above",
-                )
-            )
-    return checks
-
-
-def _mcp_tools(state: ServerState, write_tools: Sequence[str]) -> str:
-    by_access: dict[str, list[str]] = {"read": [], "write": [], "withheld": []}
-    for tool in state.tools:
-        by_access[tool_access(tool, write_tools)].append(tool.name)
-    lines = [f"{state.name} ({state.transport}): connected, {len(state.tools)} tools"]
-    titles = {
-        "read": "read-only",
-        "write": "writes, asks the requester first",
-        "withheld": "withheld (the server says they write; list them in "
-        "PMTEAM_MCP_WRITE_TOOLS to offer them with approval)",
-    }
-    for access, names in by_access.items():
-        if names:
-            lines.append(f"{titles[access]}: {', '.join(names)}")
-    return _MORE.join(lines)
-
-
-def _mcp_failure(state: ServerState, wait: float) -> Check:
-    why = state.error or f"no answer within {wait:g} s"
-    if state.transport == "stdio":
-        fix = (
-            f"run the {state.name} command of PMTEAM_MCP_SERVERS by hand: it must start and "
-            "speak MCP on stdin/stdout"
-        )
-    else:
-        fix = (
-            f"check the URL and headers of {state.name} in PMTEAM_MCP_SERVERS, and the tokens "
-            f"they name {WAIT_LONGER}"
-        )
-    return Check("mcp", False, f"{state.name} ({state.transport}): cannot connect: {why}", fix)
-
-
 async def run_checks(
     settings: Settings,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     migrations: Callable[[], Migrations],
     report: Callable[[Check], None] = lambda _check: None,
+    mcp: Callable[[Settings], Awaitable[list[Check]]] | None = None,
 ) -> list[Check]:
     """Every check, started at once; `report` gets each result in a fixed order, as soon as
     it and those before it are in."""
@@ -387,8 +310,10 @@ async def run_checks(
         check_slack(settings, timeout=timeout),
         check_socket_mode(settings, timeout=timeout),
         check_model(settings, timeout=timeout),
-        check_mcp(settings, timeout=timeout),
     ]
+    if mcp is not None:
+        # The MCP servers' check (bot/cli/doctor_mcp.py), when there are servers to check.
+        groups.append(mcp(settings))
     tasks = [asyncio.ensure_future(group) for group in groups]
     checks = [first]
     for task in tasks:

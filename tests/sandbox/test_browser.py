@@ -675,6 +675,7 @@ async def test_phone_widths_keep_the_report_readable_and_inside_the_screen(
         # The thread covers the screen, and its code scrolls sideways inside its block.
         await page.click("[data-channel=engineering]")
         await page.locator(f"#messages .message[data-ts='{posted.ts}'] .thread-link").click()
+        await _covers_the_screen(page, "#thread")
         thread = await page.locator("#thread").bounding_box()
         assert thread is not None and (thread["x"], thread["width"]) == (0, width)
         await expect(page.locator("#thread-messages .message").nth(1)).to_be_visible()
@@ -683,12 +684,26 @@ async def test_phone_widths_keep_the_report_readable_and_inside_the_screen(
 
         # So does the assistant pane; the home tab fits too.
         await page.click("#assistant-toggle")
+        await _covers_the_screen(page, "#assistant")
         pane = await page.locator("#assistant").bounding_box()
         assert pane is not None and (pane["x"], pane["width"]) == (0, width)
         await page.click("#assistant-close")
         await page.click("#nav-app")
         await expect(page.locator("#home .blocks")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
         assert await page.evaluate(OUTSIDE_THE_VIEWPORT) == [], width
+
+
+async def _covers_the_screen(page: Page, selector: str) -> None:
+    """Wait until the pane at `selector` is shown and has slid in to cover the screen."""
+    await expect(page.locator(selector)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    await page.wait_for_function(
+        """(selector) => {
+            const box = document.querySelector(selector).getBoundingClientRect();
+            return box.x === 0 && box.width === window.innerWidth;
+        }""",
+        arg=selector,
+        timeout=ANSWER_TIMEOUT_MS,
+    )
 
 
 # --- against a stand-in app ----------------------------------------------------------------------
