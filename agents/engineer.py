@@ -64,6 +64,9 @@ class TaskBrief:
     today: date = field(default_factory=utc_today)
     # The channel's standing context (`/pm conventions set`), sent with every task from there.
     conventions: str = ""
+    # How the team's past self-scores and estimates compared with what happened, in a line
+    # (`/pm calibration`), so the engineer can correct itself; "" while the sample is small.
+    calibration: str = ""
     # Files shared with the request, as content blocks (text, document, image), and a line
     # for each file that could not be read.
     attachments: tuple[Wire, ...] = ()
@@ -154,6 +157,9 @@ def build_messages(task: TaskBrief, history: Sequence[ThreadMessage]) -> tuple[l
         )
         + "\n\n"
         if task.conventions.strip()
+        else "",
+        calibration=f"Calibration from this team's finished tasks: {task.calibration}.\n\n"
+        if task.calibration
         else "",
     )
     message = _text_message("user", request)

@@ -6,8 +6,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agents.llm import LLMUsage, TurnRef
-from agents.reports import ReportOutcome
+from agents.reports import (
+    WAITING_KINDS,
+    CompletionReport,
+    ReportOutcome,
+    handoff_owner,
+    stored_outcome,
+)
 from agents.researcher import Research
+from storage.handoffs import NewHandoff, add_handoffs
 from storage.models import LLMCall, Report, ResearchRequest
 from storage.records import record_llm_call, save_report, save_research
 
@@ -62,7 +69,7 @@ class StorageLedger:
         only while that claim still holds the turn."""
         report = outcome.report
         async with self._sessions.begin() as session:
-            return await save_report(
+            stored = await save_report(
                 session=session,
                 task_id=task_id,
                 turn_id=turn_id,
@@ -74,3 +81,36 @@ class StorageLedger:
                 gaps=list(outcome.gaps),
                 owner=owner,
             )
+            # In the same transaction: a stored report always has its handoffs tracked (the
+            # stored one's: a concurrent save of this turn may have stored another).
+            assert stored.id is not None
+            await add_handoffs(
+                session=session,
+                task_id=task_id,
+                report_id=stored.id,
+                turn_id=turn_id,
+                items=tracked_handoffs(stored_outcome(stored.data, stored.gaps).report),
+            )
+            return stored
+
+
+def tracked_handoffs(report: CompletionReport) -> list[NewHandoff]:
+    """The handoffs of a report that wait on someone (needed from others, infrastructure
+    blockers), with their owners; none for a conversational turn."""
+    if not report.reportable:
+        return []
+    items = []
+    for position, handoff in enumerate(report.dependencies_handoffs):
+        if handoff.kind not in WAITING_KINDS:
+            continue
+        owner_kind, owner_id = handoff_owner(handoff.owner)
+        items.append(
+            NewHandoff(
+                position=position,
+                kind=handoff.kind,
+                description=handoff.description,
+                owner_kind=owner_kind,
+                owner_id=owner_id,
+            )
+        )
+    return items

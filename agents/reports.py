@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -149,6 +150,30 @@ class Deliverable(BaseModel):
 class Handoff(BaseModel):
     kind: Literal["needed_from_others", "infrastructure_blocker", "integration_endpoint_ready"]
     description: str = Field(min_length=1)
+    # Optional, so reports stored before owners were asked for still read.
+    owner: str | None = Field(
+        default=None,
+        description=(
+            "The Slack mention of the person or user group who must act, e.g. <@U123> or "
+            "<!subteam^S123>, when the thread makes it clear; null when it doesn't."
+        ),
+    )
+
+
+# A person (<@U123>, <@W123|name>) or a user group (<!subteam^S123>, <!subteam^S123|@name>).
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>")
+_GROUP_MENTION = re.compile(r"<!subteam\^(S[A-Z0-9]{2,30})(?:\|[^>]*)?>")
+
+
+def handoff_owner(owner: str | None) -> tuple[str, str | None]:
+    """(owner kind, Slack id) of a handoff's owner mention: ("user", "U123"), ("group",
+    "S123"), or ("unassigned", None) for anything else, which is never guessed at."""
+    text = (owner or "").strip()
+    if found := _USER_MENTION.fullmatch(text):
+        return "user", found.group(1)
+    if found := _GROUP_MENTION.fullmatch(text):
+        return "group", found.group(1)
+    return "unassigned", None
 
 
 class CompletionReport(BaseModel):

@@ -265,6 +265,8 @@ class Settings(BaseSettings):
     pm_users: CommaList = Field(default_factory=list, alias="PMTEAM_PM_USERS")
     lease_seconds: int = Field(default=300, ge=10, alias="PMTEAM_LEASE_SECONDS")
     rate_limit_per_user: int = Field(default=20, ge=0, alias="PMTEAM_RATE_LIMIT_PER_USER")
+    # A handoff's owner is reminded once when it is still open after this many days.
+    handoff_nudge_days: float = Field(default=3.0, gt=0, le=365, alias="PMTEAM_HANDOFF_NUDGE_DAYS")
     daily_budget_usd: float | None = Field(default=None, gt=0, alias="PMTEAM_DAILY_BUDGET_USD")
     user_daily_budget_usd: float | None = Field(
         default=None, gt=0, alias="PMTEAM_USER_DAILY_BUDGET_USD"

@@ -397,3 +397,48 @@ class ChannelConvention(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     updated_by: str = Field(max_length=32)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+
+
+class HandoffOwner(StrEnum):
+    USER = "user"
+    GROUP = "group"
+    UNASSIGNED = "unassigned"
+
+
+class HandoffStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    DECLINED = "declined"
+
+
+class HandoffItem(SQLModel, table=True):
+    """One thing a report says others must do (needed from others, an infrastructure
+    blocker), tracked until its owner marks it done or declines it."""
+
+    __tablename__ = "handoff"
+    __table_args__ = (
+        # A retried turn stores its report once, and so its handoffs once.
+        UniqueConstraint("report_id", "position", name="uq_handoff_report_position"),
+        Index("ix_handoff_task", "task_id", "id"),
+        Index("ix_handoff_owner_status", "owner_id", "status"),
+        Index("ix_handoff_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", ondelete="CASCADE")
+    report_id: int = Field(foreign_key="report.id", ondelete="CASCADE")
+    turn_id: int = Field(foreign_key="turn.id", ondelete="CASCADE")
+    position: int  # its index in the report's dependencies_handoffs
+    kind: str = Field(max_length=32)  # needed_from_others | infrastructure_blocker
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    owner_kind: str = Field(default=HandoffOwner.UNASSIGNED, sa_type=String(16))
+    owner_id: str | None = Field(default=None, max_length=32)  # U…/W… or a user group's S…
+    status: str = Field(default=HandoffStatus.OPEN, sa_type=String(16))
+    reason: str | None = Field(default=None, sa_column=Column(Text))  # why it was declined
+    decided_by: str | None = Field(default=None, max_length=32)
+    nudged_at: datetime | None = Field(default=None, sa_column=_ts_column(nullable=True))
+    # The owner's DM about it, updated when it is decided.
+    dm_channel: str | None = Field(default=None, max_length=32)
+    dm_ts: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts_column())

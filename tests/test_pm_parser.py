@@ -13,7 +13,9 @@ from bot.core.pm_grammar import (
     Period,
     PmCommand,
     RepostReport,
+    ShowCalibration,
     ShowConventions,
+    ShowHandoffs,
     ShowHelp,
     ShowStatus,
     ShowUsage,
@@ -54,8 +56,14 @@ from storage.queries import ListKind
         ("usage month", ShowUsage(Period.MONTH)),
         ("  status \t T-3  ", ShowStatus(3)),
         ("conventions", ShowConventions()),
+        ("calibration", ShowCalibration()),
         ("Conventions SET", EditConventions()),
         ("conventions edit", EditConventions()),
+        ("handoffs", ShowHandoffs()),
+        ("handoffs mine", ShowHandoffs()),
+        ("handoffs all", ShowHandoffs(everyone=True)),
+        ("Handoffs ALL", ShowHandoffs(everyone=True)),
+        ("handoffs <@U0DANA|dana>", ShowHandoffs(user_id="U0DANA")),
     ],
 )
 def test_the_grammar(text: str, expected: PmCommand) -> None:
@@ -85,6 +93,9 @@ def test_the_grammar(text: str, expected: PmCommand) -> None:
         ("<#C1|chan>", "I don't know the command `<#C1|chan>`"),
         ("help me", "takes nothing after it"),
         ("conventions delete", "`conventions set` edits them"),
+        ("calibration week", "takes nothing after it"),
+        ("handoffs @dana", "`handoffs all`"),
+        ("handoffs all <@U1>", "`handoffs @person`"),
     ],
 )
 def test_malformed_input_says_what_was_wrong(text: str, says: str) -> None:

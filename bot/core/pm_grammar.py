@@ -57,6 +57,11 @@ class ShowUsage:
 
 
 @dataclass(frozen=True)
+class ShowCalibration:
+    """How the self-scores and estimates compared with what happened."""
+
+
+@dataclass(frozen=True)
 class ShowConventions:
     """This channel's standing context for the engineer."""
 
@@ -64,6 +69,14 @@ class ShowConventions:
 @dataclass(frozen=True)
 class EditConventions:
     """Open the modal that edits this channel's standing context."""
+
+
+@dataclass(frozen=True)
+class ShowHandoffs:
+    """Open handoffs: the caller's (no one named), a person's, or `everyone`'s."""
+
+    user_id: str | None = None
+    everyone: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,8 @@ PmCommand = (
     | ShowUsage
     | ShowConventions
     | EditConventions
+    | ShowHandoffs
+    | ShowCalibration
     | Unrecognised
 )
 
@@ -130,8 +145,12 @@ def parse_pm_command(text: str) -> PmCommand:
             return _report(args)
         case "usage" | "cost":
             return _usage(args)
+        case "handoffs" | "handoff":
+            return _handoffs(args)
         case "conventions" | "convention":
             return _conventions(args)
+        case "calibration":
+            return ShowCalibration() if not args else _extra(verb, args)
     if len(words) == 1 and isinstance(parse_task_id(words[0]), int):
         return _status(words)  # `/pm T-42` is the same as `/pm status T-42`
     return Unrecognised(f"I don't know the command `{quote(words[0])}`.")
@@ -211,3 +230,18 @@ def _conventions(args: list[str]) -> PmCommand:
     return Unrecognised(
         "`conventions` shows this channel's conventions; `conventions set` edits them."
     )
+
+
+def _handoffs(args: list[str]) -> PmCommand:
+    if not args:
+        return ShowHandoffs()
+    if len(args) == 1:
+        word = args[0]
+        if word.lower() in ("all", "everyone"):
+            return ShowHandoffs(everyone=True)
+        if word.lower() in ("mine", "me"):
+            return ShowHandoffs()
+        user = _USER.fullmatch(word)
+        if user is not None:
+            return ShowHandoffs(user_id=user.group(1))
+    return Unrecognised("`handoffs` lists yours; `handoffs @person` someone's; `handoffs all`.")

@@ -7,11 +7,18 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
-from bot.listeners.actions import answer_buttons, list_pages, task_buttons, tool_approvals
+from bot.listeners.actions import (
+    answer_buttons,
+    handoff_buttons,
+    list_pages,
+    task_buttons,
+    tool_approvals,
+)
 from bot.listeners.commands import pm
 from bot.listeners.events import assistant, catch_all, home, mentions, messages
 from bot.listeners.shortcuts import make_task
 from bot.listeners.views import conventions, reasons
+from bot.listeners.views import handoffs as handoff_modals
 from bot.services.deps import Deps
 from bot.services.intake import Intake
 from bot.services.standups import StandupRunner
@@ -30,6 +37,8 @@ def register(app: AsyncApp, deps: Deps, *, intake: Intake, standups: StandupRunn
     reasons.register(app, deps, wake_worker=intake.wake)
     conventions.register(app, deps)
     make_task.register(app, deps, intake=intake)
+    handoff_buttons.register(app, deps, wake_worker=intake.wake)
+    handoff_modals.register(app, deps)
     # Last: every other event the app receives is acknowledged with 200, never Bolt's 404.
     catch_all.register(app, deps)
 

@@ -90,6 +90,11 @@ KNOWN: dict[str, Spec] = {
         "Task moves asked for with a button or modal, by move and outcome (done, refused).",
         ("move", "outcome"),
     ),
+    "pmteam_handoffs_total": Spec(
+        "counter",
+        "Handoff events: DMs sent to owners, decisions, assignments, reminders, by event.",
+        ("event",),
+    ),
     "pmteam_answer_ratings_total": Spec(
         "counter", "Thumbs up or down on an answer, by rating (good, bad).", ("rating",)
     ),

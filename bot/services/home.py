@@ -10,9 +10,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot.services.deps import Deps, log
 from bot.services.status import home_board, home_tasks
+from bot.slack.blocks.handoffs import handoff_list_line
 from bot.slack.blocks.home import HomeBoard, build_home_view
 from bot.slack.blocks.report import ACTION_ACKNOWLEDGE, ACTION_REOPEN
+from storage.handoffs import open_handoffs
 from storage.records import recent_home_visitors, record_home_visit
+from storage.types import utcnow
 
 # Boards opened within this window are live: status changes republish them.
 LIVE_HOME = timedelta(hours=1)
@@ -34,12 +37,19 @@ async def publish_home(
             daily_budget=deps.settings.daily_budget_usd,
         )
     mine = await home_tasks(sessions=deps.sessions, user_id=user_id)
+    async with deps.sessions() as session:
+        waiting = await open_handoffs(session=session, owner_id=user_id, viewer=user_id, limit=10)
+    now, overdue_after = utcnow(), timedelta(days=deps.settings.handoff_nudge_days)
     view = build_home_view(
         board,
         mine,
         notice=notice,
         acknowledge_action=ACTION_ACKNOWLEDGE,
         reopen_action=ACTION_REOPEN,
+        waiting=[
+            handoff_list_line(h, t, now=now, overdue_after=overdue_after, owner=False)
+            for h, t in waiting
+        ],
     )
     try:
         await deps.client.views_publish(user_id=user_id, view=view)

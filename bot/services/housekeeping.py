@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.mrkdwn import clip, escape_mrkdwn
 from bot.services.deps import Deps
+from bot.services.handoffs import nudge_handoff_owners
 from bot.services.task_moves import post_card
 from bot.slack.client import error_name
 from bot.slack.posting import post_metadata
@@ -144,6 +145,8 @@ class Housekeeping:
                 )
             log.info("overdue task nudged", task=task.ref, requester=task.requester_id)
             nudged.append(task.id)
+        # Handoffs open past PMTEAM_HANDOFF_NUDGE_DAYS: their owners, once each.
+        await nudge_handoff_owners(self.deps, now=now)
         return nudged
 
     async def purge_old_text(self) -> int:

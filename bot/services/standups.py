@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,6 +21,7 @@ from agents.pm import write_standup_narrative
 from bot.config import Settings
 from bot.core.cron import adhoc_period_key, crontab_trigger, last_fire_time, period_key
 from bot.runtime.worker import worker_identity
+from bot.services.calibration import team_calibration
 from bot.services.deps import Deps
 from bot.slack.blocks.common import Block, context
 from bot.slack.blocks.standup import (
@@ -32,6 +33,7 @@ from bot.slack.blocks.standup import (
 )
 from bot.slack.client import permalink
 from bot.slack.posting import find_keyed_message, post_metadata
+from storage.handoffs import open_handoffs
 from storage.models import Task
 from storage.standups import (
     ClaimResult,
@@ -471,6 +473,8 @@ class StandupRunner:
             digest = await standup_digest(
                 session=session, since=min(since, until), until=until, channel_id=scope
             )
+            # "" as the viewer: a channel's readers see no private task's handoffs.
+            waiting = await open_handoffs(session=session, viewer="", channel_id=scope)
         view = StandupView(
             digest=digest,
             timezone=self.timezone,
@@ -478,6 +482,8 @@ class StandupRunner:
             links=await self._permalinks(digest.tasks),
             note=note,
             channel_scope=scope,
+            open_handoffs=waiting,
+            overdue_after=timedelta(days=self.deps.settings.handoff_nudge_days),
         )
         if not digest.is_empty and self.model is not None:
             narrative = await write_standup_narrative(
@@ -493,7 +499,12 @@ class StandupRunner:
                 links=view.links,
                 note=view.note,
                 channel_scope=view.channel_scope,
+                open_handoffs=view.open_handoffs,
+                overdue_after=view.overdue_after,
             )
+        if view.day.astimezone(self.timezone).weekday() == 0:
+            # The first standup of the week says how the self-scores have held up.
+            view = replace(view, calibration=await team_calibration(self.deps, now=until))
         return StandupContent(
             channel_id=channel_id,
             view=view,

@@ -41,6 +41,7 @@ from bot.slack.blocks.report import (
 )
 from bot.slack.client import permalink
 from bot.slack.posting import Poster, card_key, post_key
+from storage.handoffs import task_handoffs
 from storage.intake import record_intake
 from storage.models import Report, Task, TaskEvent, TaskStatus, Visibility
 from storage.queries import first_reported_task, latest_report, research_done, task_events
@@ -204,6 +205,7 @@ async def report_card(deps: Deps, *, task_id: int) -> ReportCard | None:
         events = await task_events(session=session, task_id=task_id, since=report.created_at)
         named = await first_reported_task(session=session, task_id=task_id)
         requests, live_sources = await research_done(session=session, turn_id=report.turn_id)
+        handoffs = await task_handoffs(session=session, task_id=task_id)
         # The card; a task reported before cards were kept has a post per report instead.
         post = await find_post(session=session, key=card_key(task_id)) or await find_post(
             session=session, key=post_key(report.turn_id, "report")
@@ -221,6 +223,7 @@ async def report_card(deps: Deps, *, task_id: int) -> ReportCard | None:
         status=card_status(task, parsed),
         moves=state_moves(task, has_report=True, acknowledged=acknowledged_by(events) is not None),
         research=research_line(requests, live_sources),
+        handoffs=handoffs,
     )
     return ReportCard(
         task=task,

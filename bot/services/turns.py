@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -57,7 +58,9 @@ from bot.runtime.coalesce import Coalesced
 from bot.runtime.mcp import McpServers
 from bot.runtime.worker import TurnLease
 from bot.services.budgets import todays_spend
+from bot.services.calibration import team_calibration
 from bot.services.deps import Deps, retry_db, transient_db_error
+from bot.services.handoffs import notify_report_handoffs
 from bot.services.tool_calls import TurnTools
 from bot.slack.blocks.report import (
     build_card_line,
@@ -77,6 +80,7 @@ from bot.slack.posting import Poster, card_key, carries_key, messages, post_key
 from bot.slack.reactions import SEEN_REACTION
 from bot.slack.streaming import AnswerStream
 from storage.conventions import channel_conventions
+from storage.handoffs import task_handoffs
 from storage.models import Report, ReportKind, SlackPost, Task, TaskStatus, Turn, Visibility
 from storage.queries import first_reported_task, research_done, search_tasks, turn_research
 from storage.queue import LeaseLost, complete_turn, fail_turn, release_turn, retry_turn
@@ -107,6 +111,9 @@ TASK_STATUS_FOR: dict[str, TaskStatus] = {
     ReportStatus.IN_PROGRESS: TaskStatus.IN_PROGRESS,
     ReportStatus.BLOCKED: TaskStatus.BLOCKED,
 }
+
+
+CALIBRATION_TTL = 600.0  # seconds the calibration line is reused
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ class TurnPipeline:
     team_servers: McpServers | None = None
     # Channels Slack says are private (a private channel can have a C id like a public one).
     _private_channels: dict[str, bool] = field(default_factory=dict)
+    # (when, line): the calibration line, kept CALIBRATION_TTL seconds.
+    _calibration: tuple[float, str] | None = None
 
     async def process(self, turn: Turn, lease: TurnLease) -> None:
         assert turn.id is not None
@@ -690,6 +699,7 @@ class TurnPipeline:
             )
         return TaskBrief(
             conventions=conventions.text if conventions else "",
+            calibration=await self._calibration_line(),
             ref=task.ref,
             request=turn.text,
             requester=f"<@{turn.user_id}>",
@@ -798,6 +808,20 @@ class TurnPipeline:
         except SlackApiError as exc:
             log.debug("assistant status not set", error=exc.response.get("error"))
 
+    async def _calibration_line(self) -> str:
+        """The calibration line for the engineer's request, recomputed every 10 minutes (it
+        changes only as tasks finish); "" when the sample is too small or it can't be read."""
+        now = time.monotonic()
+        if self._calibration is not None and now - self._calibration[0] < CALIBRATION_TTL:
+            return self._calibration[1]
+        try:
+            line = (await team_calibration(self.deps)).request_line()
+        except Exception as exc:  # a figure for the prompt is never worth failing a turn
+            log.warning("calibration not read", error=type(exc).__name__)
+            line = ""
+        self._calibration = (now, line)
+        return line
+
     async def _attachments(self, turn: Turn) -> tuple[list[dict[str, Any]], list[str]]:
         """The files shared with the request, as content blocks, and a line for each one that
         could not be read (its name and why)."""
@@ -866,18 +890,21 @@ class TurnPipeline:
             outcome = stored_outcome(stored.data, stored.gaps)
         else:
             assert answered.report_input is not None  # only a stopped turn has none
-            outcome = await write_report(
+            written = await write_report(
                 model=self.model,
                 settings=self.agent_settings,
                 turn=answered.report_input,
                 ref=TurnRef(task_id=task.id, turn_id=turn.id),
             )
-            await retry_db(
+            outcome = written
+            stored = await retry_db(
                 lambda: self.ledger.save_report(
-                    outcome, task_id=task_id, turn_id=turn_id, owner=lease.owner
+                    written, task_id=task_id, turn_id=turn_id, owner=lease.owner
                 ),
                 what="the report",
             )
+        report_id = stored.id
+        assert report_id is not None
         report = outcome.report
         if not report.reportable:
             log.info("a conversational turn: no report to post")
@@ -920,8 +947,18 @@ class TurnPipeline:
                 retried=retried,
                 what="the report's card",
             )
-        # The thread and the coordination channel are different channels: post both at once.
-        # The answer is delivered by now: neither post can fail the turn.
+        if task.visibility != Visibility.PRIVATE:
+            # Each new handoff to its owner, once (a retry finds the DM it sent).
+            posts["the handoff DMs"] = notify_report_handoffs(
+                self.deps,
+                task=task,
+                report_id=report_id,
+                permalink=await link,
+                poster=self.poster,
+                retried=retried,
+            )
+        # The thread, the coordination channel and the DMs are different channels: post at
+        # once. The answer is delivered by now: no post can fail the turn.
         results = await asyncio.gather(*posts.values(), return_exceptions=True)
         for what, failed in zip(posts, results, strict=True):
             if isinstance(failed, BaseException) and not isinstance(failed, Exception):
@@ -1027,6 +1064,7 @@ class TurnPipeline:
         assert turn.id is not None
         async with self.deps.sessions() as session:
             requests, live_sources = await research_done(session=session, turn_id=turn.id)
+            handoffs = await task_handoffs(session=session, task_id=task.id)
         blocks = build_report_blocks(
             report,
             shown,
@@ -1035,6 +1073,7 @@ class TurnPipeline:
             status=report.status,
             moves=state_moves(shown, has_report=True, acknowledged=False),
             research=research_line(requests, live_sources),
+            handoffs=handoffs,
         )
         text = report_fallback_text(report, task, gaps)
         key = card_key(task.id)

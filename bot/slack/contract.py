@@ -24,6 +24,7 @@ BOT_SCOPES: frozenset[str] = frozenset(
         "groups:history",  # message.groups and thread context in private channels
         "groups:read",  # the same for private channels
         "im:history",  # message.im events and DM thread context
+        "im:write",  # conversations.open: the DM that tells a handoff's owner, updated later
         "reactions:write",  # 👀 when a task is seen, ✅ ⏳ ❌ when it finishes
         "users:read",  # names in standups and on the App Home
     }

@@ -36,6 +36,7 @@ _REPORT_FIELDS = frozenset(
 _TAG = re.compile(r"<(thread_before|request|research|answer)>\s*(.*?)\s*</\1>", re.S)
 # Where one message of the thread starts: "<@U1>: …" or "pmteam (earlier answer): …".
 _THREAD_ENTRY = re.compile(r"^(?:<@\w+>|pmteam \(earlier answer\)): ", re.M)
+_PERSON = re.compile(r"<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>")
 _LIVE_SOURCES = re.compile(r"(\d+) source\(s\) from \d+ live web search")
 
 
@@ -130,7 +131,7 @@ def build_report(transcript: Transcript) -> dict[str, Any]:
             {"kind": kind, "description": found.fill(text)}
             for kind, text in found.pattern.deliverables
         ],
-        "dependencies_handoffs": _handoffs(found, status),
+        "dependencies_handoffs": _owned(_handoffs(found, status)),
         "estimated_time": found.pattern.estimate if status == "IN_PROGRESS" else None,
     }
 
@@ -264,6 +265,19 @@ def _handoffs(found: Match, status: str) -> list[dict[str, str]]:
             continue
         handoffs.append({"kind": kind, "description": found.fill(text)})
     return handoffs
+
+
+def _owned(handoffs: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A handoff that names exactly one person (the request's "waiting on <@U…>") is theirs
+    to do; otherwise nobody is named (the owner is never guessed)."""
+    owned = []
+    for handoff in handoffs:
+        people = set(_PERSON.findall(handoff["description"]))
+        waiting = handoff["kind"] in ("needed_from_others", "infrastructure_blocker")
+        if waiting and len(people) == 1:
+            handoff = {**handoff, "owner": f"<@{people.pop()}>"}
+        owned.append(handoff)
+    return owned
 
 
 def _conversation(request: Ask) -> dict[str, Any]:

@@ -216,6 +216,21 @@ async def test_a_planned_migration_is_in_progress_with_an_estimate_and_a_risk_fl
     assert "3-5 days" in result.answer  # the answer says the plan is the first part
 
 
+async def test_a_request_waiting_on_a_named_person_makes_them_the_handoffs_owner(
+    model: ModelClient,
+) -> None:
+    request = BLOCKED.replace("from finance", "from <@U0DANA>")
+    result = await engineer(model, request)
+    report = await report_on(model, request, result)
+
+    [waiting] = [h for h in report.dependencies_handoffs if h.kind == "needed_from_others"]
+    assert waiting.description == "Waiting for the production API credentials from <@U0DANA>"
+    assert waiting.owner == "<@U0DANA>"
+    # Nobody is named where the request names nobody.
+    plain = await report_on(model, BLOCKED, await engineer(model, BLOCKED))
+    assert all(h.owner is None for h in plain.dependencies_handoffs)
+
+
 async def test_a_request_waiting_on_credentials_is_blocked_on_exactly_that(
     model: ModelClient,
 ) -> None:

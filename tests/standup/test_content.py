@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.core.calibration import calibrate
 from bot.slack.blocks.standup import StandupView, build_standup_blocks, standup_fallback_text
 from sandbox.model import FakeModel, Text
 from sandbox.slack import FakeSlack
@@ -191,3 +192,27 @@ def test_a_busy_period_stays_within_slack_limits_and_pings_nobody() -> None:
     rendered = str(blocks) + standup_fallback_text(view)
     for raw in ("<!channel", "<!here", "@everyone", "@here"):
         assert raw not in rendered
+
+
+def test_a_weeks_first_standup_carries_the_calibration() -> None:
+    now = datetime(2026, 3, 30, 7, 30, tzinfo=UTC)  # a Monday
+    digest = StandupDigest(
+        since=now - timedelta(days=3),
+        until=now,
+        completed=[(_task(1, TaskStatus.COMPLETED, now), None)],
+        in_progress=[],
+        blocked=[],
+        red_flags=[],
+        handoffs=[],
+        usage=UsageSummary(rows=[]),
+        limit=25,
+    )
+    few = calibrate([])
+    blocks = build_standup_blocks(
+        StandupView(digest=digest, timezone=BERLIN, day=now, calibration=few)
+    )
+    text = str(blocks)
+    assert "Self-score calibration" in text and "Too few finished tasks" in text
+    assert "Self-score calibration" not in str(
+        build_standup_blocks(StandupView(digest=digest, timezone=BERLIN, day=now))
+    )

@@ -13,7 +13,9 @@ from bot.core.pm_grammar import (
     ListTasks,
     PmCommand,
     RepostReport,
+    ShowCalibration,
     ShowConventions,
+    ShowHandoffs,
     ShowHelp,
     ShowStatus,
     ShowUsage,
@@ -22,7 +24,10 @@ from bot.core.pm_grammar import (
     parse_pm_command,
 )
 from bot.services.budgets import todays_spend
+from bot.services.calibration import WINDOW as CALIBRATION_WINDOW
+from bot.services.calibration import team_calibration
 from bot.services.deps import Deps, log
+from bot.services.handoffs import handoffs_answer
 from bot.services.standups import StandupRunner, post_standup_now, standup_preview
 from bot.services.status import (
     load_task_detail,
@@ -32,6 +37,7 @@ from bot.services.status import (
     usage_report,
 )
 from bot.services.task_moves import report_card, thread_permalink, viewer_moves
+from bot.slack.blocks.calibration import build_calibration_blocks
 from bot.slack.blocks.common import Block, plain_fallback, stored_report
 from bot.slack.blocks.conventions import build_conventions_blocks, build_conventions_modal
 from bot.slack.blocks.pm import (
@@ -111,8 +117,13 @@ async def answer(
     match command:
         case ShowHelp():
             return build_help_blocks()
+        case ShowCalibration():
+            calibration = await team_calibration(deps)
+            return build_calibration_blocks(calibration, days=CALIBRATION_WINDOW.days)
         case Unrecognised(problem=problem):
             return build_unrecognised_blocks(problem)
+        case ShowHandoffs(user_id=owner_id, everyone=everyone):
+            return await handoffs_answer(deps, viewer=user_id, owner_id=owner_id, everyone=everyone)
         case ShowStatus(task_id=None):
             overview = await status_overview(sessions=sessions, user_id=user_id)
             return build_status_blocks(overview.counts, overview.mine)

@@ -59,8 +59,10 @@ def build_home_view(
     notice: str | None = None,
     acknowledge_action: str,
     reopen_action: str,
+    waiting: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The Home tab; kept under Slack's 100-block limit whatever the data."""
+    """The Home tab; kept under Slack's 100-block limit whatever the data. `waiting`: the
+    lines of the handoffs open on this person, shown first when there are any."""
     blocks: list[Block] = [header("pmteam — task board")]
     if notice:
         blocks.append(section(f":warning: {notice}"))
@@ -78,6 +80,12 @@ def build_home_view(
             )
         )
 
+    if waiting:
+        blocks += [
+            {"type": "divider"},
+            section("*:raising_hand: Waiting on you*\n" + "\n".join(waiting[:10])),
+            context("Done or Decline from my DM to you · `/pm handoffs` lists them all"),
+        ]
     blocks += [{"type": "divider"}, section(f"*:no_entry: Blocked* ({len(board.blocked)} shown)")]
     for task in board.blocked[:10]:
         reason = escape_mrkdwn(one_line(task.status_reason or "no reason given", 200))

@@ -60,6 +60,8 @@ HELP_TEXT = (
     "`/pm standup` — preview the standup · `/pm standup post` — post it now\n"
     "`/pm report T-42` — post a task's last report to the coordination channel again\n"
     "`/pm usage [week|month]` — tokens, cache share, web searches and cost\n"
+    "`/pm handoffs [@person|all]` — open handoffs waiting on you (or them, or anyone)\n"
+    "`/pm calibration` — how the self-scores and estimates compared with what happened\n"
     "`/pm conventions` — this channel's standing context for the engineer · "
     "`/pm conventions set` — edit it\n"
     "`/pm help` — this text"

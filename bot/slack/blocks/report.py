@@ -18,7 +18,8 @@ from agents.reports import (
 from bot.core.mrkdwn import clip, escape_mrkdwn, one_line, safe_model_markdown
 from bot.core.task_rules import REOPENED_NOTE, TaskMove
 from bot.slack.blocks.common import Block, button, context, header, score_tree, section
-from storage.models import Task, TaskEvent, TaskStatus, Visibility
+from bot.slack.blocks.handoffs import build_card_handoff_blocks
+from storage.models import HandoffItem, Task, TaskEvent, TaskStatus, Visibility
 from storage.tasks import BOT_ACTOR, describe_status
 
 REPORT_HEADER = "PROJECT MANAGER REPORT - Backend Engineer Agent"
@@ -82,10 +83,12 @@ def build_report_blocks(
     status: ReportStatus | None = None,
     moves: Sequence[TaskMove] = (),
     research: str | None = None,
+    handoffs: Sequence[HandoffItem] = (),
 ) -> list[Block]:
     """The task's card in the coordination channel, in the DESIGN §3 layout: the newest
     report's content, the task's `status` now, and the buttons for the `moves` it allows;
-    `research` is the line saying what backed it (`research_line`)."""
+    `research` is the line saying what backed it (`research_line`); `handoffs` are the ones
+    the task tracks, each shown with its owner and state."""
     pm_scores = report.pm_view()
     shown = status or report.status
     blocks: list[Block] = [
@@ -109,8 +112,17 @@ def build_report_blocks(
         blocks.append(section("*Red flags:*\n" + "\n".join(flags)))
     deliverables = [f"{KIND_LABELS[d.kind]}: {d.description}" for d in report.key_deliverables]
     blocks.append(section(f"*Key Deliverables:*\n{_bullets(deliverables)}"))
-    handoffs = [f"{KIND_LABELS[h.kind]}: {h.description}" for h in report.dependencies_handoffs]
-    blocks.append(section(f"*Dependencies/Handoffs:*\n{_bullets(handoffs)}"))
+    tracked = {" ".join(h.description.split()).casefold() for h in handoffs}
+    listed = [
+        f"{KIND_LABELS[h.kind]}: {h.description}"
+        for h in report.dependencies_handoffs
+        if " ".join(h.description.split()).casefold() not in tracked
+    ]
+    if handoffs and not listed:
+        blocks.append(section("*Dependencies/Handoffs:*"))
+    else:
+        blocks.append(section(f"*Dependencies/Handoffs:*\n{_bullets(listed)}"))
+    blocks += build_card_handoff_blocks(handoffs)
     if report.estimated_time:
         blocks.append(section(f"*Estimated Time:* {escape_mrkdwn(report.estimated_time)}"))
     if gaps:

@@ -11,9 +11,12 @@ from zoneinfo import ZoneInfo
 
 from agents.pm import StandupData, StandupTask
 from agents.reports import SHORT_KIND_LABELS, WAITING_KINDS, ScoreAxis
+from bot.core.calibration import CALIBRATION_DAYS, Calibration
 from bot.core.mrkdwn import clip, escape_mrkdwn
+from bot.slack.blocks.calibration import build_calibration_blocks
 from bot.slack.blocks.common import SECTION_LIMIT, Block, context, header, section, stored_report
-from storage.models import Report, Task, TaskStatus
+from bot.slack.blocks.handoffs import owner_text
+from storage.models import HandoffItem, Report, Task, TaskStatus
 from storage.standups import StandupDigest
 
 LINE_LIMIT = 400
@@ -118,6 +121,25 @@ class StandupView:
     links: Mapping[int, str] = field(default_factory=dict)
     note: str | None = None  # e.g. that it was posted late
     channel_scope: str | None = None  # the channel whose tasks it covers; None for all work
+    # The self-score calibration, in the first standup of the week (Mondays).
+    calibration: Calibration | None = None
+    # Handoffs still open (oldest first), listed by owner; overdue after this long.
+    open_handoffs: Sequence[tuple[HandoffItem, Task]] = ()
+    overdue_after: timedelta = timedelta(days=3)
+
+    def open_handoff_lines(self) -> list[str]:
+        """One line per owner: their open handoffs with ages, overdue ones marked."""
+        now = self.digest.until
+        by_owner: dict[str, list[str]] = {}
+        for handoff, task in self.open_handoffs:
+            age = now - handoff.created_at
+            late = " :warning: overdue" if age > self.overdue_after else ""
+            item = (
+                f"{task.ref} {escape_mrkdwn(clip(handoff.description, 100))} "
+                f"({format_duration(age)}{late})"
+            )
+            by_owner.setdefault(owner_text(handoff), []).append(item)
+        return [f"• {owner}: " + "; ".join(items) for owner, items in by_owner.items()]
 
     def ref(self, task: Task) -> str:
         url = self.links.get(task.id or 0)
@@ -244,6 +266,15 @@ def build_standup_blocks(view: StandupView) -> list[Block]:
     for label, items, lines in sections:
         if items:
             blocks.append(list_section(f"{label} ({_count(items, lim)})", lines))
+    if view.open_handoffs:
+        blocks.append(
+            list_section(
+                f":bust_in_silhouette: *Open handoffs by owner* ({len(view.open_handoffs)})",
+                view.open_handoff_lines(),
+            )
+        )
+    if view.calibration is not None:
+        blocks += build_calibration_blocks(view.calibration, days=CALIBRATION_DAYS)
     blocks.append(context(usage_line(view)))
     return blocks
 
