@@ -9,7 +9,16 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Feedback, Report, ReportKind, Task, TaskEvent, TaskStatus
+from storage.models import (
+    Feedback,
+    HandoffItem,
+    HandoffStatus,
+    Report,
+    ReportKind,
+    Task,
+    TaskEvent,
+    TaskStatus,
+)
 
 REOPENED_NOTE = "reopened"  # the note a Reopen move leaves on its event (bot/core/task_rules.py)
 MAX_TASKS = 2_000
@@ -27,6 +36,9 @@ class TaskOutcome:
     reopened: bool
     blocked_seconds: float  # time spent BLOCKED, 0 if never
     rated_bad: bool | None  # the asker's 👍/👎 on any of its answers (None: no rating)
+    handoffs_done: int = 0
+    handoffs_declined: int = 0
+    handoffs: int = 0  # all its tracked handoffs, open ones included
 
 
 async def finished_task_outcomes(*, session: AsyncSession, since: datetime) -> list[TaskOutcome]:
@@ -68,6 +80,12 @@ async def finished_task_outcomes(*, session: AsyncSession, since: datetime) -> l
     ).all():
         ratings.setdefault(feedback.task_id, []).append(feedback)
 
+    handoffs: dict[int, list[HandoffItem]] = {}
+    for item in (
+        await session.exec(select(HandoffItem).where(col(HandoffItem.task_id).in_(ids)))
+    ).all():
+        handoffs.setdefault(item.task_id, []).append(item)
+
     outcomes = []
     for task in tasks:
         assert task.id is not None
@@ -93,6 +111,13 @@ async def finished_task_outcomes(*, session: AsyncSession, since: datetime) -> l
                 reopened=any((e.note or "").startswith(REOPENED_NOTE) for e in history),
                 blocked_seconds=_blocked_seconds(history, task.updated_at),
                 rated_bad=None if not asker else any(f.rating == "bad" for f in asker),
+                handoffs_done=sum(
+                    1 for h in handoffs.get(task.id, []) if h.status == HandoffStatus.DONE
+                ),
+                handoffs_declined=sum(
+                    1 for h in handoffs.get(task.id, []) if h.status == HandoffStatus.DECLINED
+                ),
+                handoffs=len(handoffs.get(task.id, [])),
             )
         )
     return outcomes

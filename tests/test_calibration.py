@@ -3,6 +3,7 @@ against the time taken, and the honest "too few" when the sample is small."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.core.calibration import MIN_SAMPLE, calibrate
@@ -87,3 +88,11 @@ def test_thumbs_down_are_counted_over_rated_tasks_only() -> None:
     result = calibrate([outcome(n, success=8, bad=n < 2 if n < 4 else None) for n in range(6)])
     assert (result.bad_ratings, result.rated_tasks) == (2, 4)
     assert "👎 from the asker on 2 of 4 rated tasks" in result.lines()
+
+
+def test_handoffs_done_and_declined_are_counted() -> None:
+    outcomes = [outcome(n, success=8) for n in range(5)]
+    outcomes[0] = replace(outcomes[0], handoffs=3, handoffs_done=2, handoffs_declined=1)
+    outcomes[1] = replace(outcomes[1], handoffs=1)
+    assert "handoffs of these tasks: 2 done, 1 declined, of 4" in calibrate(outcomes).lines()
+    assert not any("handoffs" in line for line in calibrate(outcomes[2:] * 2).lines())

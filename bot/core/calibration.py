@@ -53,6 +53,9 @@ class Calibration:
     estimated_tasks: int
     bad_ratings: int
     rated_tasks: int
+    handoffs: int = 0
+    handoffs_done: int = 0
+    handoffs_declined: int = 0
 
     @property
     def enough(self) -> bool:
@@ -76,6 +79,11 @@ class Calibration:
         if self.rated_tasks:
             lines.append(
                 f"👎 from the asker on {self.bad_ratings} of {self.rated_tasks} rated tasks"
+            )
+        if self.handoffs:
+            lines.append(
+                f"handoffs of these tasks: {self.handoffs_done} done, {self.handoffs_declined} "
+                f"declined, of {self.handoffs}"
             )
         return lines
 
@@ -123,6 +131,9 @@ def calibrate(outcomes: Sequence[TaskOutcome]) -> Calibration:
         estimated_tasks=len(ratios),
         bad_ratings=sum(1 for o in rated if o.rated_bad),
         rated_tasks=len(rated),
+        handoffs=sum(o.handoffs for o in outcomes),
+        handoffs_done=sum(o.handoffs_done for o in outcomes),
+        handoffs_declined=sum(o.handoffs_declined for o in outcomes),
     )
 
 
