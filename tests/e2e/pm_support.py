@@ -101,18 +101,13 @@ def last_ephemeral(fake_slack: FakeSlack, user: str, channel: str = ENGINEERING)
     return found[-1]
 
 
-async def submit_reason(fake_slack: FakeSlack, user: str, reason: str) -> Delivery:
-    """The person types a reason into the open reason modal (Mark blocked, Reopen), submits it."""
-    [view] = fake_slack.workspace.modals(user)
+async def submit_view(
+    fake_slack: FakeSlack, user: str, values: dict[str, Any], view: dict[str, Any] | None = None
+) -> Delivery:
+    """The person fills in their open modal (the last one, unless `view` says which) with
+    `values` (`state.values`: block id → action id → element state) and submits it."""
     workspace = fake_slack.workspace
-    submitted = {
-        **view,
-        "state": {
-            "values": {
-                "reason": {"reason_input": {"type": "plain_text_input", "value": reason}},
-            }
-        },
-    }
+    view = view if view is not None else workspace.modals(user)[-1]
     return await fake_slack.interact(
         {
             "type": "view_submission",
@@ -121,12 +116,19 @@ async def submit_reason(fake_slack: FakeSlack, user: str, reason: str) -> Delive
             "api_app_id": workspace.bot_user.app_id,
             "token": fake_slack.verification_token,
             "trigger_id": workspace.issue_trigger(user),
-            "view": submitted,
+            "view": {**view, "state": {"values": values}},
             "response_urls": [],
             "is_enterprise_install": False,
             "enterprise": None,
         }
     )
+
+
+async def submit_reason(fake_slack: FakeSlack, user: str, reason: str) -> Delivery:
+    """The person types a reason into the open reason modal (Mark blocked, Reopen), submits it."""
+    [view] = fake_slack.workspace.modals(user)
+    values = {"reason": {"reason_input": {"type": "plain_text_input", "value": reason}}}
+    return await submit_view(fake_slack, user, values, view)
 
 
 async def add_tasks(

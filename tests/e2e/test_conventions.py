@@ -25,6 +25,7 @@ from tests.e2e.pm_support import (
     run_pm,
     settle,
     shown,
+    submit_view,
 )
 
 pytestmark = ON_EACH_DATABASE
@@ -34,30 +35,8 @@ CONVENTIONS = "Python 3.12 and FastAPI; PostgreSQL 16 on RDS; no new datastores 
 
 async def submit_conventions(fake_slack: FakeSlack, user: str, text: str) -> Delivery:
     """The person types into the open conventions modal and saves it."""
-    [view] = fake_slack.workspace.modals(user)
-    workspace = fake_slack.workspace
-    submitted = {
-        **view,
-        "state": {
-            "values": {
-                "conventions": {"conventions_input": {"type": "plain_text_input", "value": text}}
-            }
-        },
-    }
-    return await fake_slack.interact(
-        {
-            "type": "view_submission",
-            "team": {"id": workspace.team.id, "domain": workspace.team.domain},
-            "user": {"id": user, "username": user.lower(), "team_id": workspace.team.id},
-            "api_app_id": workspace.bot_user.app_id,
-            "token": fake_slack.verification_token,
-            "trigger_id": workspace.issue_trigger(user),
-            "view": submitted,
-            "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
-    )
+    values = {"conventions": {"conventions_input": {"type": "plain_text_input", "value": text}}}
+    return await submit_view(fake_slack, user, values)
 
 
 def engineer_requests(fake_model: FakeModel, model: str) -> list[dict[str, Any]]:

@@ -52,6 +52,7 @@ from tests.e2e.pm_support import (
     settle,
     shown,
     submit_reason,
+    submit_view,
     texts,
 )
 
@@ -261,30 +262,8 @@ async def test_an_unowned_handoff_assigned_by_the_pm_is_dmed_to_the_new_owner(
     assert fake_slack.workspace.modals(ALICE) == []
     await press_assign(BOB)
     [view] = fake_slack.workspace.modals(BOB)
-    workspace = fake_slack.workspace
-    submitted = await fake_slack.interact(
-        {
-            "type": "view_submission",
-            "team": {"id": workspace.team.id, "domain": workspace.team.domain},
-            "user": {"id": BOB, "username": "bob", "team_id": workspace.team.id},
-            "api_app_id": workspace.bot_user.app_id,
-            "token": fake_slack.verification_token,
-            "trigger_id": workspace.issue_trigger(BOB),
-            "view": {
-                **view,
-                "state": {
-                    "values": {
-                        ASSIGN_BLOCK: {
-                            ASSIGN_INPUT: {"type": "users_select", "selected_user": carol}
-                        }
-                    }
-                },
-            },
-            "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
-    )
+    values = {ASSIGN_BLOCK: {ASSIGN_INPUT: {"type": "users_select", "selected_user": carol}}}
+    submitted = await submit_view(fake_slack, BOB, values, view)
     assert submitted.acked
     await settle(pmteam, fake_slack)
 

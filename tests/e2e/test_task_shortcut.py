@@ -20,7 +20,7 @@ from tests.e2e.conftest import (
     rows,
     wait_until_idle,
 )
-from tests.e2e.pm_support import settle
+from tests.e2e.pm_support import settle, submit_view
 
 pytestmark = ON_EACH_DATABASE
 
@@ -57,26 +57,11 @@ async def use_shortcut(fake_slack: FakeSlack, user: str, channel: str, ts: str) 
 
 
 async def submit_task(fake_slack: FakeSlack, user: str, what: str, where: str) -> Delivery:
-    view = fake_slack.workspace.modals(user)[-1]
-    workspace = fake_slack.workspace
     values = {
         "what": {"what_input": {"type": "plain_text_input", "value": what}},
         "where": {"where_input": {"type": "radio_buttons", "selected_option": {"value": where}}},
     }
-    return await fake_slack.interact(
-        {
-            "type": "view_submission",
-            "team": {"id": workspace.team.id, "domain": workspace.team.domain},
-            "user": {"id": user, "username": user.lower(), "team_id": workspace.team.id},
-            "api_app_id": workspace.bot_user.app_id,
-            "token": fake_slack.verification_token,
-            "trigger_id": workspace.issue_trigger(user),
-            "view": {**view, "state": {"values": values}},
-            "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
-    )
+    return await submit_view(fake_slack, user, values)
 
 
 async def test_a_message_and_its_thread_become_a_task_answered_in_that_thread(
